@@ -1,0 +1,148 @@
+"""Control groups: limit and account a container's memory, CPU time and number of processes.
+
+A cgroup is a directory in a special filesystem; writing a PID into its ``cgroup.procs`` moves
+that process (and its future children) into it, and the files beside it set limits and report
+usage. Linux has two versions, and machines run three layouts:
+
+- **v2 / unified**: one tree at ``/sys/fs/cgroup`` (``cgroup2``), e.g. the Ubuntu 24.04 VM.
+  Limits in ``memory.max``, ``cpu.max``, ``pids.max``.
+- **v1 / legacy**: one tree per controller, ``/sys/fs/cgroup/memory``, ``/sys/fs/cgroup/cpu``...
+  Limits in ``memory.limit_in_bytes``, ``cpu.cfs_quota_us``, ``pids.max``.
+- **hybrid**: v1 controllers, plus an empty v2 tree at ``/sys/fs/cgroup/unified`` that systemd
+  uses only to track services. minibox uses its v1 controllers.
+
+As runc does, the layout is found with ``statfs(2)`` on ``/sys/fs/cgroup``: the cgroup2 magic
+number means unified. Both drivers (``v1.py``, ``v2.py``) offer the same small protocol below, so
+the rest of the engine never asks which version it is on.
+"""
+
+from __future__ import annotations
+
+import os
+
+from engine import syscalls
+from engine.errors import KernelFeatureMissing, SyscallError
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+class Limits:
+    """The resource limits minibox sets: None means "no limit"."""
+
+    __slots__ = ("memory", "cpus", "pids")
+
+    def __init__(self, memory: int | None = None, cpus: float | None = None, pids: int | None = None) -> None:
+        self.memory = memory  # bytes
+        self.cpus = cpus  # CPUs' worth of time per period, 0.5 = half of one CPU
+        self.pids = pids  # processes (and threads)
+
+    def cfs_quota(self, period_us: int = 100_000) -> int:
+        """CFS quota in microseconds per period for ``cpus`` (the kernel's own unit)."""
+        return int((self.cpus or 0) * period_us)
+
+
+class CgroupDriver:
+    """The protocol both versions implement. ``group`` is a path like ``minibox/ID``."""
+
+    version = ""
+
+    def create(self, group: str, limits: Limits) -> None: ...
+    def add_process(self, group: str, pid: int) -> None: ...
+    def procs_files(self, group: str) -> list[str]: ...
+    def self_join_files(self, group: str) -> list[str]: ...
+    def processes(self, group: str) -> list[int]: ...
+    def stats(self, group: str) -> dict[str, int | None]: ...
+    def files(self, group: str) -> dict[str, str]: ...
+    def exists(self, group: str) -> bool: ...
+    def remove(self, group: str) -> None: ...
+    def children(self, parent: str) -> list[str]: ...
+
+    def kill_all(self, group: str, signal: int = 9) -> None:
+        """Signal every process left in the group (e.g. with ``--pid host`` there is no init to die)."""
+        for pid in self.processes(group):
+            try:
+                os.kill(pid, signal)
+            except ProcessLookupError:
+                pass
+
+
+def detect_layout() -> str:
+    """'unified', 'hybrid' or 'legacy', by the filesystem types mounted under /sys/fs/cgroup."""
+    try:
+        root_type = syscalls.filesystem_type(CGROUP_ROOT)
+    except SyscallError:
+        raise KernelFeatureMissing("cgroups", f"nothing mounted at {CGROUP_ROOT}") from None
+    if root_type == syscalls.CGROUP2_SUPER_MAGIC:
+        return "unified"
+    unified = os.path.join(CGROUP_ROOT, "unified")
+    if os.path.isdir(unified) and syscalls.filesystem_type(unified) == syscalls.CGROUP2_SUPER_MAGIC:
+        return "hybrid"
+    return "legacy"
+
+
+_driver: CgroupDriver | None = None
+
+
+def driver() -> CgroupDriver:
+    """The driver for this machine's layout (detected once per process)."""
+    global _driver
+    if _driver is None:
+        if detect_layout() == "unified":
+            from engine.cgroups.v2 import CgroupV2
+
+            _driver = CgroupV2(CGROUP_ROOT)
+        else:
+            from engine.cgroups.v1 import CgroupV1
+
+            _driver = CgroupV1()
+    return _driver
+
+
+def write(path: str, value: str | int) -> None:
+    """Write one value to a cgroup file (the kernel parses it; errors come back as OSError)."""
+    with open(path, "w") as f:
+        f.write(str(value))
+
+
+def read(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except (FileNotFoundError, OSError):
+        return None
+
+
+def read_int(path: str) -> int | None:
+    text = read(path)
+    if text is None or text == "max":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def read_keyed(path: str) -> dict[str, int]:
+    """Parse files of ``key value`` lines (cpu.stat, memory.events, memory.oom_control)."""
+    out: dict[str, int] = {}
+    for line in (read(path) or "").splitlines():
+        key, _, value = line.partition(" ")
+        if value.strip().lstrip("-").isdigit():
+            out[key] = int(value)
+    return out
+
+
+def remove_dir(path: str) -> None:
+    """rmdir a cgroup, retrying briefly: exiting processes leave it busy for a moment."""
+    import time
+
+    for attempt in range(200):
+        try:
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            if e.errno != 16 or attempt == 199:  # EBUSY
+                raise
+            time.sleep(0.005)

@@ -1,0 +1,134 @@
+"""cgroup v1 (legacy and hybrid layouts): one directory tree per controller.
+
+A container gets a directory in each controller's tree it needs: ``memory/minibox/ID``,
+``cpu/minibox/ID`` (with ``cpuacct`` for usage), ``pids/minibox/ID``. Its PID is written into
+``cgroup.procs`` of each. The files the seed article shows live here: ``cpu.cfs_quota_us`` and
+``cpu.cfs_period_us`` (CPU time allowed per period), ``memory.limit_in_bytes``, ``pids.max``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from engine.cgroups import CgroupDriver, Limits, read_int, read_keyed, remove_dir, write
+
+# The controllers minibox uses, and which of their files it reads.
+CONTROLLERS = ("memory", "cpu", "cpuacct", "pids")
+CFS_PERIOD_US = 100_000
+
+
+def _mount_points() -> dict[str, str]:
+    """controller -> mount point, from /proc/self/mountinfo (co-mounted ones share a point)."""
+    points: dict[str, str] = {}
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            before, _, after = line.partition(" - ")
+            fstype, _source, options = after.split()[:3]
+            if fstype != "cgroup":
+                continue
+            mount_point = before.split()[4]
+            for option in options.split(","):
+                if option in CONTROLLERS and option not in points:
+                    points[option] = mount_point
+    return points
+
+
+class CgroupV1(CgroupDriver):
+    version = "v1"
+
+    def __init__(self) -> None:
+        self.mounts = _mount_points()
+        missing = [c for c in ("memory", "cpu", "pids") if c not in self.mounts]
+        if missing:
+            from engine.errors import KernelFeatureMissing
+
+            raise KernelFeatureMissing(f"the cgroup v1 controller(s) {', '.join(missing)}")
+
+    def directories(self, group: str) -> dict[str, str]:
+        """controller -> this group's directory in that controller's tree."""
+        return {c: os.path.join(point, group) for c, point in self.mounts.items()}
+
+    def _unique_dirs(self, group: str) -> list[str]:
+        return list(dict.fromkeys(self.directories(group).values()))  # co-mounted: once
+
+    def create(self, group: str, limits: Limits) -> None:
+        for path in self._unique_dirs(group):
+            os.makedirs(path, exist_ok=True)
+        dirs = self.directories(group)
+        if limits.memory:
+            write(f"{dirs['memory']}/memory.limit_in_bytes", limits.memory)
+            # With swap, a process over its limit would be swapped out instead of OOM-killed.
+            # memsw (memory+swap) must be set after the memory limit and exists only with swap
+            # accounting enabled.
+            memsw = f"{dirs['memory']}/memory.memsw.limit_in_bytes"
+            if os.path.exists(memsw):
+                write(memsw, limits.memory)
+        if limits.cpus:
+            write(f"{dirs['cpu']}/cpu.cfs_period_us", CFS_PERIOD_US)
+            write(f"{dirs['cpu']}/cpu.cfs_quota_us", limits.cfs_quota(CFS_PERIOD_US))
+        if limits.pids:
+            write(f"{dirs['pids']}/pids.max", limits.pids)
+
+    def procs_files(self, group: str) -> list[str]:
+        return [os.path.join(d, "cgroup.procs") for d in self._unique_dirs(group)]
+
+    def self_join_files(self, group: str) -> list[str]:
+        """Files where a single-threaded process writes "0" to move itself into the group.
+
+        Writing "0" to ``tasks`` moves only the calling thread, so the kernel can skip the global
+        lock that moving a whole process through ``cgroup.procs`` takes (that lock waits for an
+        RCU grace period: 6-9 ms, most of a container's start-up). For a process with one
+        thread, as the freshly forked intermediate is, moving the thread moves the process.
+        """
+        return [os.path.join(d, "tasks") for d in self._unique_dirs(group)]
+
+    def add_process(self, group: str, pid: int) -> None:
+        for path in self.procs_files(group):
+            write(path, pid)
+
+    def processes(self, group: str) -> list[int]:
+        pids: set[int] = set()
+        for path in self.procs_files(group):
+            try:
+                with open(path) as f:
+                    pids.update(int(p) for p in f.read().split())
+            except FileNotFoundError:
+                pass
+        return sorted(pids)
+
+    def stats(self, group: str) -> dict[str, int | None]:
+        dirs = self.directories(group)
+        mem, cpu, pids = dirs["memory"], dirs["cpu"], dirs["pids"]
+        cpu_stat = read_keyed(f"{cpu}/cpu.stat")
+        quota = read_int(f"{cpu}/cpu.cfs_quota_us")
+        limit = read_int(f"{mem}/memory.limit_in_bytes")
+        return {
+            "memory_usage": read_int(f"{mem}/memory.usage_in_bytes"),
+            "memory_peak": read_int(f"{mem}/memory.max_usage_in_bytes"),
+            "memory_limit": limit if limit is not None and limit < 1 << 62 else None,
+            "oom_kills": read_keyed(f"{mem}/memory.oom_control").get("oom_kill"),
+            "cpu_usage_ns": read_int(f"{dirs.get('cpuacct', cpu)}/cpuacct.usage"),
+            "cpu_quota_us": quota if quota is not None and quota > 0 else None,
+            "cpu_period_us": read_int(f"{cpu}/cpu.cfs_period_us"),
+            "cpu_periods": cpu_stat.get("nr_periods"),
+            "cpu_throttled_periods": cpu_stat.get("nr_throttled"),
+            "cpu_throttled_ns": cpu_stat.get("throttled_time"),
+            "pids_current": read_int(f"{pids}/pids.current"),
+            "pids_limit": read_int(f"{pids}/pids.max"),
+        }
+
+    def exists(self, group: str) -> bool:
+        return any(os.path.isdir(d) for d in self._unique_dirs(group))
+
+    def remove(self, group: str) -> None:
+        for path in self._unique_dirs(group):
+            remove_dir(path)
+
+    def children(self, parent: str) -> list[str]:
+        names: set[str] = set()
+        for point in set(self.mounts.values()):
+            try:
+                names.update(e.name for e in os.scandir(os.path.join(point, parent)) if e.is_dir())
+            except FileNotFoundError:
+                pass
+        return sorted(names)

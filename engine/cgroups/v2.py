@@ -1,0 +1,119 @@
+"""cgroup v2 (the unified layout): one tree, each group a single directory.
+
+A container's group is ``/sys/fs/cgroup/minibox/ID``. Controllers must be switched on for a
+group's children by writing ``+memory +cpu +pids`` to the parent's ``cgroup.subtree_control``,
+from the root down. Limits: ``memory.max`` (and ``memory.swap.max`` 0, so the limit is not
+dodged by swapping), ``cpu.max`` ("QUOTA PERIOD" in microseconds), ``pids.max``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from engine.cgroups import CgroupDriver, Limits, read, read_int, read_keyed, remove_dir, write
+from engine.errors import KernelFeatureMissing
+
+CONTROLLERS = ("memory", "cpu", "pids")
+CPU_PERIOD_US = 100_000
+
+
+class CgroupV2(CgroupDriver):
+    version = "v2"
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+
+    def path(self, group: str) -> str:
+        return os.path.join(self.root, group)
+
+    def directories(self, group: str) -> dict[str, str]:
+        return {"unified": self.path(group)}
+
+    def _enable_controllers(self, group: str) -> None:
+        """Turn on memory, cpu and pids for the children of every ancestor of ``group``."""
+        available = (read(os.path.join(self.root, "cgroup.controllers")) or "").split()
+        missing = [c for c in CONTROLLERS if c not in available]
+        if missing:
+            raise KernelFeatureMissing(f"the cgroup v2 controller(s) {', '.join(missing)}")
+        parent = self.root
+        for part in os.path.dirname(group).split("/"):
+            enabled = (read(os.path.join(parent, "cgroup.subtree_control")) or "").split()
+            wanted = " ".join(f"+{c}" for c in CONTROLLERS if c not in enabled)
+            if wanted:
+                write(os.path.join(parent, "cgroup.subtree_control"), wanted)
+            parent = os.path.join(parent, part)
+            os.makedirs(parent, exist_ok=True)
+        enabled = (read(os.path.join(parent, "cgroup.subtree_control")) or "").split()
+        wanted = " ".join(f"+{c}" for c in CONTROLLERS if c not in enabled)
+        if wanted:
+            write(os.path.join(parent, "cgroup.subtree_control"), wanted)
+
+    def create(self, group: str, limits: Limits) -> None:
+        self._enable_controllers(group)
+        path = self.path(group)
+        os.makedirs(path, exist_ok=True)
+        if limits.memory:
+            write(f"{path}/memory.max", limits.memory)
+            if os.path.exists(f"{path}/memory.swap.max"):
+                write(f"{path}/memory.swap.max", 0)
+        if limits.cpus:
+            write(f"{path}/cpu.max", f"{limits.cfs_quota(CPU_PERIOD_US)} {CPU_PERIOD_US}")
+        if limits.pids:
+            write(f"{path}/pids.max", limits.pids)
+
+    def procs_files(self, group: str) -> list[str]:
+        return [os.path.join(self.path(group), "cgroup.procs")]
+
+    def self_join_files(self, group: str) -> list[str]:
+        """Writing "0" to ``cgroup.procs`` moves the writing process (v2 has no per-thread shortcut)."""
+        return self.procs_files(group)
+
+    def add_process(self, group: str, pid: int) -> None:
+        write(self.procs_files(group)[0], pid)
+
+    def processes(self, group: str) -> list[int]:
+        try:
+            with open(self.procs_files(group)[0]) as f:
+                return sorted(int(p) for p in f.read().split())
+        except FileNotFoundError:
+            return []
+
+    def stats(self, group: str) -> dict[str, int | None]:
+        path = self.path(group)
+        cpu_stat = read_keyed(f"{path}/cpu.stat")
+        quota, _, period = (read(f"{path}/cpu.max") or "max 100000").partition(" ")
+        usage_us = cpu_stat.get("usage_usec")
+        throttled_us = cpu_stat.get("throttled_usec")
+        return {
+            "memory_usage": read_int(f"{path}/memory.current"),
+            "memory_peak": read_int(f"{path}/memory.peak"),  # Linux 5.19+
+            "memory_limit": read_int(f"{path}/memory.max"),
+            "oom_kills": read_keyed(f"{path}/memory.events").get("oom_kill"),
+            "cpu_usage_ns": usage_us * 1000 if usage_us is not None else None,
+            "cpu_quota_us": int(quota) if quota.isdigit() else None,
+            "cpu_period_us": int(period) if period.isdigit() else None,
+            "cpu_periods": cpu_stat.get("nr_periods"),
+            "cpu_throttled_periods": cpu_stat.get("nr_throttled"),
+            "cpu_throttled_ns": throttled_us * 1000 if throttled_us is not None else None,
+            "pids_current": read_int(f"{path}/pids.current"),
+            "pids_limit": read_int(f"{path}/pids.max"),
+        }
+
+    def exists(self, group: str) -> bool:
+        return os.path.isdir(self.path(group))
+
+    def kill_all(self, group: str, signal: int = 9) -> None:
+        kill_file = os.path.join(self.path(group), "cgroup.kill")  # Linux 5.14+: one write
+        if signal == 9 and os.path.exists(kill_file):
+            write(kill_file, 1)
+        else:
+            super().kill_all(group, signal)
+
+    def remove(self, group: str) -> None:
+        remove_dir(self.path(group))
+
+    def children(self, parent: str) -> list[str]:
+        try:
+            return sorted(e.name for e in os.scandir(self.path(parent)) if e.is_dir())
+        except FileNotFoundError:
+            return []

@@ -1,0 +1,262 @@
+"""The ``minibox`` command: a docker-like command line over the engine library.
+
+It only parses arguments and prints; every action is a call into ``engine``. Errors from the
+engine (``MiniboxError``) are printed as one line, ``minibox: WHAT; FIX``, with a non-zero exit
+code and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+NS_CHOICES = ("host", "private")
+
+
+def _run_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="create and start a container", add_help=False,
+                       description="Run COMMAND in a new container made from IMAGE.")  # fmt: skip
+    p.add_argument("--help", action="help", help="show this help and exit")
+    p.add_argument("-d", "--detach", action="store_true", help="run in the background, print the ID")
+    p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
+    p.add_argument("-t", "--tty", action="store_true", help="give the container a terminal")
+    p.add_argument("--rm", action="store_true", help="remove the container when it exits")
+    p.add_argument("--name", default="", help="a name for the container")
+    p.add_argument("-h", "--hostname", default="", help="the container's hostname (UTS namespace)")
+    p.add_argument("-e", "--env", action="append", default=[], metavar="KEY=VALUE", help="set a variable")
+    p.add_argument("-w", "--workdir", default="", help="working directory inside the container")
+    p.add_argument("-u", "--user", default="", help="USER[:GROUP] or UID[:GID] to run as")
+    p.add_argument("-m", "--memory", help="memory limit, e.g. 64m (cgroup memory controller)")
+    p.add_argument("--cpus", help="CPU limit, e.g. 0.5 (CFS quota per period)")
+    p.add_argument("--pids-limit", help="maximum number of processes (pids controller)")
+    p.add_argument("--init", action="store_true", help="run a reaper as PID 1 that forwards signals")
+    p.add_argument("--chroot", action="store_true", help="enter the root with chroot, not pivot_root")
+    p.add_argument("--pid", choices=NS_CHOICES, default="private", help="PID namespace")
+    p.add_argument("--net", "--network", choices=("host", "none", "private"), default="none",
+                   help="network namespace: none/private = only lo")  # fmt: skip
+    p.add_argument("--uts", choices=NS_CHOICES, default="private", help="UTS (hostname) namespace")
+    p.add_argument("--ipc", choices=NS_CHOICES, default="private", help="IPC namespace")
+    p.add_argument("--cgroupns", choices=NS_CHOICES, default="private", help="cgroup namespace")
+    p.add_argument("--mntns", choices=NS_CHOICES, default="private", help="mount namespace (host needs --chroot)")
+    p.add_argument(
+        "--userns", choices=NS_CHOICES, default="host", help="user namespace (root inside = uid 100000 outside)"
+    )
+    p.add_argument("--uidmap", help="user namespace uid map INSIDE:OUTSIDE:COUNT (default 0:100000:65536)")
+    p.add_argument("--gidmap", help="user namespace gid map (default 0:100000:65536)")
+    p.add_argument("--timens", choices=NS_CHOICES, default="host", help="time namespace")
+    p.add_argument(
+        "--monotonic-offset",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="shift CLOCK_MONOTONIC (implies --timens private)",
+    )
+    p.add_argument(
+        "--boottime-offset",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="shift CLOCK_BOOTTIME/uptime (implies --timens private)",
+    )
+    p.add_argument("image")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="minibox", description="A small container engine for learning.")
+    sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+    _run_parser(sub)
+    p = sub.add_parser("exec", help="run a command in a running container")
+    p.add_argument("-i", "--interactive", action="store_true")
+    p.add_argument("-t", "--tty", action="store_true")
+    p.add_argument("-e", "--env", action="append", default=[])
+    p.add_argument("-w", "--workdir", default="")
+    p.add_argument("-u", "--user", default="")
+    p.add_argument("container")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+    p = sub.add_parser("ps", help="list containers")
+    p.add_argument("-a", "--all", action="store_true", help="include stopped containers")
+    p.add_argument("-q", "--quiet", action="store_true", help="only IDs")
+    p = sub.add_parser("logs", help="show what a detached container printed")
+    p.add_argument("-f", "--follow", action="store_true")
+    p.add_argument("container")
+    p = sub.add_parser("stop", help="SIGTERM, then SIGKILL after a timeout")
+    p.add_argument("-t", "--time", type=float, default=10.0, help="seconds before SIGKILL (default 10)")
+    p.add_argument("containers", nargs="+")
+    p = sub.add_parser("kill", help="send a signal (default SIGKILL)")
+    p.add_argument("-s", "--signal", default="KILL")
+    p.add_argument("containers", nargs="+")
+    p = sub.add_parser("rm", help="remove containers")
+    p.add_argument("-f", "--force", action="store_true", help="kill it first if running")
+    p.add_argument("containers", nargs="+")
+    p = sub.add_parser("inspect", help="show a container's details as JSON")
+    p.add_argument("containers", nargs="+")
+    sub.add_parser("images", help="list images")
+    sub.add_parser("gc", help="clean up what a crashed minibox left behind")
+    return parser
+
+
+def _spec_from(args: argparse.Namespace):
+    from engine.spec import DEFAULT_ID_MAP, ContainerSpec, parse_cpus, parse_id_map, parse_memory, parse_pids_limit
+
+    private = {"pid": args.pid, "uts": args.uts, "ipc": args.ipc, "cgroup": args.cgroupns, "mnt": args.mntns,
+               "user": args.userns, "time": args.timens}  # fmt: skip
+    if args.monotonic_offset or args.boottime_offset:
+        private["time"] = "private"
+    if args.uidmap or args.gidmap:
+        private["user"] = "private"
+    names = {ns for ns, choice in private.items() if choice == "private"}
+    if args.net != "host":
+        names.add("net")
+    return ContainerSpec(
+        args.image, args.command, name=args.name, hostname=args.hostname, env=args.env,
+        workdir=args.workdir or "/", user=args.user, namespaces=names,
+        rootfs_mode="chroot" if args.chroot else "pivot_root",
+        memory=parse_memory(args.memory) if args.memory else None,
+        cpus=parse_cpus(args.cpus) if args.cpus else None,
+        pids_limit=parse_pids_limit(args.pids_limit) if args.pids_limit else None,
+        tty=args.tty, interactive=args.interactive, detach=args.detach, auto_remove=args.rm,
+        uid_map=parse_id_map(args.uidmap, "--uidmap") if args.uidmap else DEFAULT_ID_MAP,
+        gid_map=parse_id_map(args.gidmap, "--gidmap") if args.gidmap else DEFAULT_ID_MAP,
+        monotonic_offset=args.monotonic_offset, boottime_offset=args.boottime_offset, init=args.init,
+    )  # fmt: skip
+
+
+def _signal_number(text: str) -> int:
+    import signal
+
+    name = text.upper().removeprefix("SIG")
+    if name.isdigit():
+        return int(name)
+    try:
+        return int(getattr(signal, f"SIG{name}"))
+    except AttributeError:
+        from engine.errors import BadValue
+
+        raise BadValue("-s/--signal", text, "a signal name (TERM, KILL, HUP...) or number") from None
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit}"
+    return f"{int(seconds)} seconds"
+
+
+def cmd_ps(args: argparse.Namespace) -> int:
+    import time
+
+    import engine
+
+    rows = engine.list_containers(include_stopped=args.all)
+    if args.quiet:
+        print("\n".join(r.id[:12] for r in rows))
+        return 0
+    now = time.time()
+    print(f"{'CONTAINER ID':<14}{'IMAGE':<12}{'COMMAND':<22}{'CREATED':<16}{'STATUS':<22}NAMES")
+    for r in rows:
+        status = r.state
+        if status == "running":
+            status = f"Up {_age(now - r.data.get('started_at', now))}"
+        elif status == "stopped":
+            code = r.data.get("exit_code")
+            status = f"Exited ({'?' if code is None else code})"
+        command = " ".join(r.data["command"])
+        command = f'"{command[:17]}…"' if len(command) > 18 else f'"{command}"'
+        created = _age(now - r.data["created"]) + " ago"
+        print(f"{r.id[:12]:<14}{r.data['image']:<12}{command:<22}{created:<16}{status:<22}{r.name}")
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    import time
+
+    import engine
+
+    record, path = engine.logs_path(args.container)
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return 0  # a foreground container: its output went to the terminal
+    with f:
+        while True:
+            chunk = f.read(65536)
+            if chunk:
+                sys.stdout.buffer.write(chunk)
+                sys.stdout.flush()
+                continue
+            if not args.follow or engine.get(record.id).state != "running":
+                return 0
+            time.sleep(0.1)
+
+
+def cmd_images(_args: argparse.Namespace) -> int:
+    from engine import images
+    from engine.state import Paths
+
+    print(f"{'REPOSITORY':<20}{'TAG':<10}{'SIZE':>10}  SOURCE")
+    for image in images.list_images(Paths()):
+        size = sum(os.lstat(os.path.join(d, f)).st_size for d, _, fs in os.walk(image.rootfs) for f in fs)
+        print(f"{image.name:<20}{'latest':<10}{size / 1e6:>8.1f}MB  {image.config.get('Source', '')}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from engine.errors import MiniboxError
+
+    try:
+        return dispatch(args)
+    except MiniboxError as e:
+        print(f"minibox: {e.one_line()}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    import engine
+
+    if args.cmd == "run":
+        spec = _spec_from(args)
+        if spec.detach:
+            print(engine.run_detached(spec).id)
+            return 0
+        return engine.run(spec)
+    if args.cmd == "exec":
+        return engine.exec_in(args.container, args.command, env=args.env, workdir=args.workdir,
+                              user=args.user, tty=args.tty, interactive=args.interactive)  # fmt: skip
+    if args.cmd == "ps":
+        return cmd_ps(args)
+    if args.cmd == "logs":
+        return cmd_logs(args)
+    if args.cmd == "images":
+        return cmd_images(args)
+    if args.cmd == "gc":
+        for line in engine.gc():
+            print(line)
+        return 0
+    if args.cmd == "inspect":
+        import json
+
+        print(json.dumps([engine.inspect(c) for c in args.containers], indent=2))
+        return 0
+    status = 0
+    for ref in args.containers:  # stop / kill / rm: like docker, go on after one fails
+        try:
+            if args.cmd == "stop":
+                engine.stop(ref, timeout=args.time)
+            elif args.cmd == "kill":
+                engine.kill(ref, _signal_number(args.signal))
+            else:
+                engine.remove(ref, force=args.force)
+            print(ref)
+        except engine.MiniboxError as e:
+            print(f"minibox: {e.one_line()}", file=sys.stderr)
+            status = e.exit_code
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

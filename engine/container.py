@@ -1,0 +1,508 @@
+"""The container lifecycle: create, start, wait, stop, remove, and clean up after crashes.
+
+This is the library's front door (``engine/__init__.py`` re-exports it): the ``minibox`` CLI, the
+TUI, the notebooks and the labs all call these functions. A container goes through:
+
+    create   record it (state ``created``), make its directories and cgroup, write its init layer
+    start    launch its init in new namespaces (``process.launch``); state ``running``
+    wait     its supervisor (``minibox run`` itself, or the shim of a ``-d`` container) waits for
+             the exit code, then ``finalize``s: OOM check, cgroup removed; state ``stopped``
+    remove   delete its directories (and, with ``--rm``, this happens right after finalize)
+
+Every step undoes what it made if a later step fails, so an error never leaves a cgroup, a mount,
+a process or a half-written record behind; ``gc`` repairs what a killed minibox could not.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+
+from engine import cgroups, images, namespaces, process, state, syscalls
+from engine.errors import BadValue, MiniboxError, NameInUse, NotRoot, NotRunning, Unsupported
+from engine.spec import DEFAULT_PATH, ContainerSpec
+from engine.state import CREATED, RUNNING, STOPPED, Lock, Paths, Record
+
+
+def _remove_tree(path: str) -> None:
+    import shutil  # imported here: it costs ~2 ms of every `minibox run`'s start-up
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _require_root() -> None:
+    if os.geteuid() != 0:
+        raise NotRoot()
+
+
+# --- create ------------------------------------------------------------------------------------
+
+
+def create(spec: ContainerSpec, paths: Paths | None = None) -> Record:
+    """Check everything that can be checked, then make the container's record, dirs and cgroup."""
+    _require_root()
+    paths = paths or Paths()
+    paths.ensure()
+    namespaces.require_supported(spec.namespaces)
+    image = images.get(paths, spec.image)
+    command = spec.command or image.default_command
+    if not command:
+        raise BadValue("COMMAND", "", f"a command to run: image {spec.image!r} has no default")
+    from engine.users import resolve
+
+    resolve(image.rootfs, spec.user)  # fail now on an unknown user, not inside the container
+    container_id = os.urandom(32).hex()
+    name = spec.name or f"box-{container_id[:8]}"
+    if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise BadValue("--name", name, "letters, digits, '-', '_' or '.'")
+    record = Record(paths, {
+        "id": container_id, "name": name, "created": time.time(), "image": image.name,
+        "command": command, "spec": spec.to_dict(), "state": CREATED,
+        "cgroup": {"version": cgroups.driver().version, "group": f"{state.prefix()}/{container_id}"},
+        "rootfs": {"mode": spec.rootfs_mode, "lower": image.rootfs},
+    })  # fmt: skip
+    with Lock(paths):
+        for other in state.all_records(paths):
+            if other.name == name:
+                raise NameInUse(name, other.id)
+        os.makedirs(record.dir(), mode=0o711)
+        try:
+            _prepare_filesystem(record, spec, image)
+            record.save()
+        except BaseException:
+            _remove_tree(record.dir())
+            raise
+    try:
+        cgroups.driver().create(record.data["cgroup"]["group"], _limits(spec))
+    except BaseException as e:
+        _discard(record)
+        if isinstance(e, OSError):
+            raise MiniboxError(
+                f"cannot set the container's cgroup limits: {e.strerror}", "check -m/--cpus/--pids-limit"
+            ) from None
+        raise
+    return record
+
+
+def _limits(spec: ContainerSpec) -> cgroups.Limits:
+    return cgroups.Limits(memory=spec.memory, cpus=spec.cpus, pids=spec.pids_limit)
+
+
+def _prepare_filesystem(record: Record, spec: ContainerSpec, image: images.Image) -> None:
+    """The overlay's directories, and the init layer: files every container gets its own copy of."""
+    lower = image.rootfs
+    owner = (0, 0)
+    if "user" in spec.namespaces:
+        owner = (_host_id(spec.uid_map), _host_id(spec.gid_map))
+        lower = images.shifted_rootfs(image, *owner)
+    record.data["rootfs"].update(
+        lower=lower, upper=record.dir("upper"), work=record.dir("work"), target=record.dir("rootfs")
+    )
+    hostname = spec.hostname or record.id[:12]
+    for d in ("upper", "work", "rootfs", "upper/etc"):
+        os.makedirs(record.dir(d), mode=0o755)
+    files = {
+        "etc/hostname": f"{hostname}\n",
+        "etc/hosts": f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n",
+    }
+    for relative, text in files.items():
+        with open(record.dir("upper", relative), "w") as f:
+            f.write(text)
+    if owner != (0, 0):
+        for directory, dirnames, filenames in os.walk(record.dir("upper")):
+            for entry in [directory, *(os.path.join(directory, n) for n in dirnames + filenames)]:
+                os.lchown(entry, *owner)
+        os.chown(record.dir("work"), *owner)
+
+
+def _host_id(id_map: tuple[tuple[int, int, int], ...]) -> int:
+    """The host ID that ID 0 inside maps to."""
+    for inside, outside, count in id_map:
+        if inside <= 0 < inside + count:
+            return outside - inside
+    raise BadValue("--uidmap/--gidmap", id_map, "a range that maps ID 0 (root inside the container)")
+
+
+def _discard(record: Record) -> None:
+    """Undo create(): the cgroup and the container's directory."""
+    group = record.data["cgroup"]["group"]
+    drv = cgroups.driver()
+    if drv.exists(group):
+        drv.kill_all(group)
+        drv.remove(group)
+    _unmount_host_side(record)
+    _remove_tree(record.dir())
+
+
+def _unmount_host_side(record: Record) -> None:
+    """Without a mount namespace (``--mntns host --chroot``) the rootfs was mounted on the host."""
+    target = record.data["rootfs"].get("target")
+    if target and os.path.ismount(target):
+        syscalls.umount2(target, syscalls.MNT_DETACH)  # detaches every mount below it as well
+
+
+# --- start -------------------------------------------------------------------------------------
+
+
+def start(record: Record, stdio: tuple[int, int, int] | None = None) -> tuple[int, int | None]:
+    """Launch the container's init. Returns (host PID of init, pty master fd if ``tty``)."""
+    record.guard("start", "create a new container with `minibox run`")
+    spec = ContainerSpec.from_dict(record.data["spec"])
+    image = images.get(record.paths, record.data["image"])
+    from engine.rootfs import RootfsPlan
+    from engine.users import resolve
+
+    layout = cgroups.driver()
+    rootfs = record.data["rootfs"]
+    plan = process.LaunchPlan(
+        argv=record.data["command"],
+        env=_environment(image, spec.env),
+        **dict(zip(("uid", "gid", "groups"), resolve(image.rootfs, spec.user), strict=True)),
+        workdir=spec.workdir,
+        hostname=spec.hostname or record.id[:12] if "uts" in spec.namespaces else "",
+        namespaces=spec.namespaces,
+        uid_map=spec.uid_map,
+        gid_map=spec.gid_map,
+        monotonic_offset=spec.monotonic_offset,
+        boottime_offset=spec.boottime_offset,
+        init=spec.init,
+        tty=spec.tty,
+        image=record.data["image"],
+        cgroup_join=layout.self_join_files(record.data["cgroup"]["group"]),
+        stdio=stdio,
+        rootfs=RootfsPlan(
+            lower=rootfs["lower"], upper=rootfs["upper"], work=rootfs["work"], target=rootfs["target"],
+            mode=spec.rootfs_mode, private_mounts="mnt" in spec.namespaces, user_ns="user" in spec.namespaces,
+            pid_ns="pid" in spec.namespaces, net_ns="net" in spec.namespaces,
+            cgroup_version=layout.version, cgroup_mounts=getattr(layout, "mounts", None),
+        ),
+    )  # fmt: skip
+    pid, master = launch_with_console(plan)
+    record.mark(RUNNING, pid=pid, pid_start_time=state.process_start_time(pid), started_at=time.time())
+    return pid, master
+
+
+def launch_with_console(plan: process.LaunchPlan) -> tuple[int, int | None]:
+    """process.launch, plus receiving the pty master over a socket pair when ``plan.tty``."""
+    if not plan.tty:
+        return process.launch(plan), None
+    import socket
+
+    from engine.console import receive_fd  # imported before forking: see process.py on user namespaces
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    plan.console_socket = theirs.fileno()
+    try:
+        pid = process.launch(plan)
+        theirs.close()
+        return pid, receive_fd(ours.fileno())
+    finally:
+        ours.close()
+        theirs.close()
+
+
+def _environment(image: images.Image, extra: list[str]) -> list[str]:
+    env = {"PATH": DEFAULT_PATH, "HOME": "/root"}
+    for var in list(image.config.get("Env") or []) + extra:
+        key, _, value = var.partition("=")
+        env[key] = value
+    if "TERM" not in env:
+        env["TERM"] = os.environ.get("TERM", "xterm")
+    return [f"{k}={v}" for k, v in env.items()]
+
+
+# --- run: create + start + wait ----------------------------------------------------------------
+
+
+def run(spec: ContainerSpec, paths: Paths | None = None, stdio: tuple[int, int, int] | None = None) -> int:
+    """Run a container in the foreground, as ``minibox run`` without ``-d``; return its exit code."""
+    if spec.detach:
+        raise Unsupported("run() waits for the container", "call run_detached() for -d")
+    record = create(spec, paths)
+    _mark_supervisor(record)
+    try:
+        pid, master = start(record, stdio)
+    except BaseException:
+        _discard(record)
+        raise
+    code = None
+    try:
+        with _forward_signals(pid):
+            if master is not None:
+                from engine.console import proxy
+
+                try:
+                    proxy(master, 0 if spec.interactive else -1, 1)
+                finally:
+                    os.close(master)
+            code = process.wait_exit_code(pid)
+    finally:
+        finalize(record, code)
+    return code
+
+
+def _mark_supervisor(record: Record) -> None:
+    record.data["supervisor_pid"] = os.getpid()
+    record.data["supervisor_start_time"] = state.process_start_time(os.getpid())
+    record.save()
+
+
+class _forward_signals:
+    """While a foreground container runs, pass SIGINT/SIGTERM/SIGHUP on to its init.
+
+    A PID 1 ignores signals it has no handler for, so Ctrl-C may do nothing (as with docker):
+    the third Ctrl-C kills the container instead of leaving the learner stuck.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.interrupts = 0
+        self.saved: dict[int, object] = {}
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        if signum == signal.SIGINT:
+            self.interrupts += 1
+        sig = signal.SIGKILL if self.interrupts >= 3 else signum
+        if sig == signal.SIGKILL:
+            os.write(2, b"\nminibox: third Ctrl-C, killing the container\n")
+        try:
+            os.kill(self.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def __enter__(self) -> _forward_signals:
+        try:
+            for sig in self.SIGNALS:
+                self.saved[sig] = signal.signal(sig, self._handle)
+        except ValueError:  # not the main thread (a TUI worker): signals stay with the app
+            pass
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler)
+
+
+def run_detached(spec: ContainerSpec, paths: Paths | None = None) -> Record:
+    """``minibox run -d``: start the container under a shim process that outlives this one.
+
+    The shim (like containerd-shim or conmon) holds the container's output file and terminal,
+    waits for its exit code, records it and cleans up. It is a grandchild that this process
+    does not wait for (the double fork), so it is adopted by the system's init.
+    """
+    record = create(spec, paths)
+    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+    first = os.fork()
+    if first == 0:
+        try:
+            os.close(ready_r)
+            if os.fork() == 0:
+                from engine.supervisor import supervise
+
+                supervise(record, ready_w)
+        finally:
+            os._exit(0)
+    os.close(ready_w)
+    os.waitpid(first, 0)
+    with os.fdopen(ready_r, "rb") as ready:
+        answer = ready.read().decode()
+    if answer.startswith("error "):
+        from engine.errors import rebuild
+
+        raise rebuild(answer[6:])
+    if answer != "ok":
+        _discard(record)
+        raise MiniboxError("the container's supervisor died while starting it", "run `minibox gc` and try again")
+    return state.load(record.paths, record.id) or record
+
+
+# --- after the container's init exits ----------------------------------------------------------
+
+
+def finalize(record: Record, exit_code: int | None) -> None:
+    """Record the exit, note an OOM kill, kill leftovers, remove the cgroup; ``--rm``: remove all."""
+    drv = cgroups.driver()
+    group = record.data["cgroup"]["group"]
+    oom_killed = False
+    if drv.exists(group):
+        oom_killed = bool(drv.stats(group).get("oom_kills"))
+        drv.kill_all(group)  # with --pid host nothing else kills the container's other processes
+        _wait_until(lambda: not drv.processes(group), 5.0)
+        drv.remove(group)
+    _unmount_host_side(record)
+    with Lock(record.paths):
+        fresh = state.load(record.paths, record.id)
+        if fresh is None:
+            return
+        if fresh.data["state"] != STOPPED or exit_code is not None:
+            fresh.mark(STOPPED, exit_code=exit_code, oom_killed=oom_killed or fresh.data.get("oom_killed", False))
+        record.data = fresh.data
+        if fresh.data["spec"].get("auto_remove"):
+            _remove_tree(record.dir())
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+# --- operations on existing containers ---------------------------------------------------------
+
+
+def get(ref: str, paths: Paths | None = None) -> Record:
+    return state.find(paths or Paths(), ref)
+
+
+def kill(ref: str, sig: int = signal.SIGKILL, paths: Paths | None = None) -> Record:
+    record = get(ref, paths)
+    if record.state != RUNNING:
+        raise NotRunning(record.name, record.state, "send it a signal")
+    try:
+        os.kill(record.pid, sig)
+    except ProcessLookupError:
+        pass
+    return record
+
+
+def stop(ref: str, timeout: float = 10.0, paths: Paths | None = None) -> Record:
+    """SIGTERM, then SIGKILL after ``timeout`` seconds, then wait until the exit is recorded."""
+    _require_root()
+    record = get(ref, paths)
+    record.guard("stop", "")
+    if record.state == RUNNING:
+        alive = lambda: state.process_alive(record.pid, record.data.get("pid_start_time"))  # noqa: E731
+        os.kill(record.pid, signal.SIGTERM)
+        if not _wait_until(lambda: not alive(), timeout):
+            os.kill(record.pid, signal.SIGKILL)
+            _wait_until(lambda: not alive(), 10.0)
+    _await_supervisor(record)
+    return record
+
+
+def _await_supervisor(record: Record) -> None:
+    """Let the supervisor record the exit code; if it is gone (killed), finalize here instead."""
+    sup = record.data.get("supervisor_pid")
+    if sup and sup != os.getpid():
+        _wait_until(lambda: not state.process_alive(sup, record.data.get("supervisor_start_time")), 10.0)
+    fresh = state.load(record.paths, record.id)
+    if fresh and fresh.data["state"] != STOPPED and fresh.state == STOPPED:
+        finalize(fresh, None)
+
+
+def remove(ref: str, force: bool = False, paths: Paths | None = None) -> str:
+    _require_root()
+    record = get(ref, paths)
+    if record.state == RUNNING:
+        if not force:
+            record.guard("remove", f"stop it first (`minibox stop {record.name}`) or use `minibox rm -f`")
+        os.kill(record.pid, signal.SIGKILL)
+        _wait_until(lambda: not state.process_alive(record.pid, record.data.get("pid_start_time")), 10.0)
+    _await_supervisor(record)
+    _discard(record)
+    return record.name
+
+
+def exec_in(
+    ref: str,
+    argv: list[str],
+    *,
+    env: list[str] | None = None,
+    workdir: str = "",
+    user: str = "",
+    tty: bool = False,
+    interactive: bool = False,
+    paths: Paths | None = None,
+    stdio: tuple[int, int, int] | None = None,
+) -> int:
+    """``minibox exec``: run ``argv`` inside a running container's namespaces and cgroup."""
+    _require_root()
+    record = get(ref, paths)
+    if record.state != RUNNING:
+        raise NotRunning(record.name, record.state)
+    if not argv:
+        raise BadValue("COMMAND", "", "a command to run in the container, e.g. `sh`")
+    spec = ContainerSpec.from_dict(record.data["spec"])
+    image = images.get(record.paths, record.data["image"])
+    from engine.users import resolve
+
+    uid, gid, groups = resolve(image.rootfs, user or spec.user)
+    plan = process.LaunchPlan(
+        argv=argv, env=_environment(image, spec.env + list(env or [])), uid=uid, gid=gid, groups=groups,
+        workdir=workdir or spec.workdir, namespaces=spec.namespaces, tty=tty, image=record.data["image"],
+        cgroup_join=cgroups.driver().self_join_files(record.data["cgroup"]["group"]), join_pid=record.pid,
+        stdio=stdio,
+    )  # fmt: skip
+    pid, master = launch_with_console(plan)
+    with _forward_signals(pid):
+        if master is not None:
+            from engine.console import proxy
+
+            try:
+                proxy(master, 0 if interactive else -1, 1)
+            finally:
+                os.close(master)
+        return process.wait_exit_code(pid)
+
+
+def logs_path(ref: str, paths: Paths | None = None) -> tuple[Record, str]:
+    record = get(ref, paths)
+    return record, record.dir("container.log")
+
+
+def list_containers(paths: Paths | None = None, include_stopped: bool = False) -> list[Record]:
+    records = state.all_records(paths or Paths())
+    return [r for r in records if include_stopped or r.state == RUNNING]
+
+
+def inspect(ref: str, paths: Paths | None = None) -> dict:
+    """Everything known about a container, as ``minibox inspect`` prints it (JSON-ready)."""
+    record = get(ref, paths)
+    data = record.data
+    current = record.state
+    running = current == RUNNING
+    drv = cgroups.driver()
+    group = data["cgroup"]["group"]
+    host = namespaces.inodes("self")
+    ns_info = {}
+    if running:
+        for name, inode in namespaces.inodes(record.pid).items():
+            ns_info[name] = {"inode": inode, "shared_with_host": inode == host[name]}
+    return {
+        "Id": data["id"],
+        "Name": data["name"],
+        "Created": data["created"],
+        "Image": data["image"],
+        "Command": data["command"],
+        "State": {
+            "Status": current,
+            "Running": running,
+            "Pid": record.pid if running else 0,
+            "ExitCode": data.get("exit_code"),
+            "OOMKilled": data.get("oom_killed", False),
+            "StartedAt": data.get("started_at"),
+            "FinishedAt": data.get("finished_at"),
+        },
+        "Namespaces": ns_info,
+        "Cgroup": {
+            "Version": data["cgroup"]["version"],
+            "Group": group,
+            "Directories": drv.directories(group) if hasattr(drv, "directories") else {},
+            "Limits": {
+                "Memory": data["spec"].get("memory"),
+                "Cpus": data["spec"].get("cpus"),
+                "PidsLimit": data["spec"].get("pids_limit"),
+            },
+            "Stats": drv.stats(group) if drv.exists(group) else {},
+        },
+        "Rootfs": data["rootfs"],
+        "Config": data["spec"],
+        "Paths": {"State": record.dir("state.json"), "Log": record.dir("container.log")},
+    }

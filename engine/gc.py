@@ -1,0 +1,74 @@
+"""Garbage collection: remove what a crashed or killed minibox left behind.
+
+A ``kill -9`` of minibox (or a power cut) can leave: a record that says ``running`` whose init is
+gone, a cgroup directory with no record, a mount under the state directory (only possible with
+``--mntns host``), a container directory without a record, a ``--rm`` container not yet removed.
+``gc`` finds each by looking at the kernel's own lists (``/proc/self/mountinfo``, the cgroup
+tree) and at the records, and cleans it. Running containers are left alone.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from engine import cgroups, state, syscalls
+from engine.errors import SyscallError
+from engine.state import RUNNING, STOPPED, Paths
+
+
+def collect(paths: Paths | None = None) -> list[str]:
+    """Clean up; return one line per thing removed or repaired."""
+    from engine.container import finalize
+
+    paths = paths or Paths()
+    done: list[str] = []
+    records = state.all_records(paths)
+    known = {r.id for r in records}
+    for record in records:
+        supervisor_alive = state.process_alive(
+            record.data.get("supervisor_pid"), record.data.get("supervisor_start_time")
+        )
+        if record.data["state"] != STOPPED and record.state != RUNNING and not supervisor_alive:
+            finalize(record, None)
+            done.append(f"container {record.name}: marked stopped, cgroup removed (its supervisor had died)")
+        elif record.data["state"] == STOPPED and record.data["spec"].get("auto_remove"):
+            shutil.rmtree(record.dir(), ignore_errors=True)
+            done.append(f"container {record.name}: removed (--rm)")
+    drv = cgroups.driver()
+    parent = state.prefix()
+    for child in drv.children(parent):
+        if child not in known:
+            group = f"{parent}/{child}"
+            drv.kill_all(group)
+            drv.remove(group)
+            done.append(f"cgroup {group}: removed (no container)")
+    for mount_point in reversed(_mounts_under(paths.lib)):
+        if os.path.basename(mount_point) == "rootfs" or os.path.ismount(mount_point):
+            try:
+                syscalls.umount2(mount_point, syscalls.MNT_DETACH)
+                done.append(f"mount {mount_point}: unmounted")
+            except SyscallError:  # already gone: another gc or the container's own cleanup won
+                pass
+    try:
+        entries = os.listdir(paths.containers)
+    except FileNotFoundError:
+        entries = []
+    for entry in entries:
+        if entry not in known and not os.path.exists(paths.container(entry, "state.json")):
+            shutil.rmtree(paths.container(entry), ignore_errors=True)
+            done.append(f"directory {paths.container(entry)}: removed (no record)")
+    if os.path.isdir(paths.lib):
+        try:  # the top-level cgroup directory, once empty
+            if not drv.children(parent) and drv.exists(parent):
+                drv.remove(parent)
+        except OSError:
+            pass
+    return done
+
+
+def _mounts_under(directory: str) -> list[str]:
+    prefix = os.path.realpath(directory).rstrip("/") + "/"
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f]
+    return [p for p in points if p.startswith(prefix)]

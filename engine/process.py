@@ -1,0 +1,302 @@
+"""Creating a container's processes: parent -> intermediate -> init, with a report pipe.
+
+Two forks, as in runc's ``nsexec`` and youki's ``main``/``intermediate``/``init`` processes:
+
+- the **parent** (minibox itself) stays in the host's namespaces; it is made a *child subreaper*
+  (``PR_SET_CHILD_SUBREAPER``) so the container's init becomes its child when the intermediate
+  exits, and it can ``waitpid`` for the container's exit code;
+- the **intermediate** joins the cgroup, calls ``unshare(2)`` for the new namespaces, waits while
+  the parent writes its ``uid_map``/``gid_map`` (only a process outside a user namespace may map
+  host IDs into it), sets the time namespace's clock offsets, then forks once more and exits. The
+  fork is needed because a new PID (and time) namespace is entered only by the *children* of the
+  process that called unshare;
+- the **init** is PID 1 of the new PID namespace: it builds the root filesystem, sets the
+  hostname, brings ``lo`` up, switches user, and finally ``execve(2)``s the container's command.
+
+Children report to the parent on a pipe opened with ``O_CLOEXEC``: a line ``userns`` (please map
+my IDs), ``pid N`` (the init's PID as the host sees it), or ``error {...}``. When the command's
+``execve`` succeeds the kernel closes the pipe, so end-of-file means "running".
+``exec`` uses the same pipe with ``setns(2)`` into an existing container instead of ``unshare``.
+"""
+
+from __future__ import annotations
+
+# Everything the children use is imported here, before any fork: a child inside a user namespace
+# runs as an unprivileged host user and may be unable to read Python's files to import more.
+import fcntl
+import json
+import os
+import signal
+import struct
+import sys
+from collections.abc import Callable
+
+from engine import rootfs, syscalls
+from engine.errors import CommandNotExecutable, CommandNotFound, MiniboxError, rebuild
+from engine.namespaces import NAMESPACES, flags_for
+
+
+class LaunchPlan:
+    """Everything the children need, computed by the parent before forking."""
+
+    __slots__ = (
+        "argv", "env", "uid", "gid", "groups", "workdir", "hostname", "namespaces", "uid_map",
+        "gid_map", "monotonic_offset", "boottime_offset", "init", "tty", "image", "rootfs",
+        "cgroup_join", "stdio", "join_pid", "console_socket",
+    )  # fmt: skip
+
+    def __init__(self, **fields: object) -> None:
+        for name in self.__slots__:
+            setattr(self, name, fields.get(name))
+
+
+# --- the parent's side -------------------------------------------------------------------------
+
+
+def launch(plan: LaunchPlan) -> int:
+    """Start the container's init (or, with ``join_pid``, an exec'd process); return its host PID.
+
+    Raises the child's own error (e.g. CommandNotFound) if setup or ``execve`` failed; in that
+    case no process of the container is left.
+    """
+    report_r, report_w = os.pipe2(os.O_CLOEXEC)
+    go_r, go_w = os.pipe2(os.O_CLOEXEC)
+    syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
+    intermediate = os.fork()
+    if intermediate == 0:
+        os.close(report_r)
+        os.close(go_w)
+        _child_main(_join if plan.join_pid else _intermediate, plan, report_w, go_r)
+    os.close(report_w)
+    os.close(go_r)
+    init_pid = 0
+    try:
+        with os.fdopen(report_r, "rb") as report:
+            for line in report:
+                kind, _, value = line.decode().strip().partition(" ")
+                if kind == "userns":
+                    _write_id_maps(intermediate, plan)
+                    os.write(go_w, b"g")
+                elif kind == "pid":
+                    init_pid = int(value)
+                elif kind == "error":
+                    raise rebuild(value)
+    except BaseException:
+        if init_pid:
+            _kill_and_reap(init_pid)
+        raise
+    finally:
+        os.close(go_w)
+        os.waitpid(intermediate, 0)
+        # The init is our child now. Stop adopting orphans: a long-lived caller (the TUI) must not
+        # collect other programs' zombies.
+        syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 0)
+    if not init_pid:
+        raise MiniboxError("the container's setup process exited without starting it", "run `minibox gc`")
+    return init_pid
+
+
+def _write_id_maps(pid: int, plan: LaunchPlan) -> None:
+    """Tell the kernel which host IDs the container's IDs are (e.g. 0 inside = 100000 outside)."""
+    for name, ranges in (("uid_map", plan.uid_map), ("gid_map", plan.gid_map)):
+        with open(f"/proc/{pid}/{name}", "w") as f:
+            f.write("".join(f"{inside} {outside} {count}\n" for inside, outside, count in ranges))
+
+
+def _kill_and_reap(pid: int) -> None:
+    try:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
+def wait_exit_code(pid: int) -> int:
+    """waitpid for ``pid``; shell convention: the exit status, or 128 + the killing signal."""
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+    return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+
+
+# --- the children's side -----------------------------------------------------------------------
+
+
+def _child_main(step: Callable[[LaunchPlan, int, int], None], plan: LaunchPlan, report: int, go: int) -> None:
+    """Run a child step; report any error on the pipe; never return into the parent's code."""
+    code = 1
+    try:
+        step(plan, report, go)
+        code = 0
+    except BaseException as e:  # noqa: BLE001 -- everything must reach the parent as one line
+        _report(report, "error " + _describe(e))
+    finally:
+        os._exit(code)
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, MiniboxError):
+        return json.dumps([type(error).__name__, error.what, error.fix, error.exit_code])
+    what = f"container setup failed: {type(error).__name__}: {error}"
+    return json.dumps(["MiniboxError", what, "this is a bug in minibox: please report it", 125])
+
+
+def _report(fd: int, line: str) -> None:
+    os.write(fd, line.encode() + b"\n")
+
+
+def _intermediate(plan: LaunchPlan, report: int, go: int) -> None:
+    # 1. Join the cgroup while still in the host's cgroup namespace: a cgroup namespace made
+    #    next takes this group as its root, so the container sees itself at "/".
+    for path in plan.cgroup_join:
+        with open(path, "w") as f:
+            f.write("0")  # "0" means "the writer": see CgroupV1.self_join_files
+    # 2. All new namespaces in one call; those made with a user namespace belong to it.
+    syscalls.unshare(flags_for(plan.namespaces))
+    if "user" in plan.namespaces:
+        _report(report, "userns")
+        if os.read(go, 1) != b"g":
+            os._exit(1)
+        os.setresgid(0, 0, 0)  # root of the new user namespace (host uid 100000, say)
+        os.setresuid(0, 0, 0)
+        os.setgroups([])
+    if "time" in plan.namespaces:
+        # Offsets apply to the new time namespace, and only before a process has entered it.
+        with open("/proc/self/timens_offsets", "w") as f:
+            f.write(f"monotonic {plan.monotonic_offset} 0\nboottime {plan.boottime_offset} 0\n")
+    # 3. The extra fork: the child is PID 1 of the new PID namespace.
+    pid = os.fork()
+    if pid == 0:
+        _child_main(_init, plan, report, go)
+    _report(report, f"pid {pid}")
+
+
+def _init(plan: LaunchPlan, report: int, go: int) -> None:
+    os.close(go)
+    os.setsid()  # a session of its own: the container is not in the user's terminal's job control
+    if "net" in plan.namespaces:
+        bring_loopback_up()
+    if plan.rootfs is not None:
+        rootfs.setup(plan.rootfs)
+    if plan.hostname:
+        syscalls.sethostname(plan.hostname)
+    _finish_and_exec(plan, report)
+
+
+def _join(plan: LaunchPlan, report: int, go: int) -> None:
+    """``minibox exec``: enter every namespace of a running container, then fork and exec."""
+    os.close(go)
+    target = plan.join_pid
+    # Open everything first: once in the container's mount namespace, /proc/TARGET may differ.
+    root = os.open(f"/proc/{target}/root", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    own = {ns.name: os.stat(f"/proc/self/ns/{ns.proc_name}").st_ino for ns in NAMESPACES}
+    to_join = []
+    for ns in NAMESPACES:  # user first: joining it gives the rights to join the others
+        path = f"/proc/{target}/ns/{ns.proc_name}"
+        if os.stat(path).st_ino != own[ns.name]:
+            to_join.append((ns, os.open(path, os.O_RDONLY | os.O_CLOEXEC)))
+    for path in plan.cgroup_join:
+        with open(path, "w") as f:
+            f.write("0")  # "0" means "the writer": see CgroupV1.self_join_files
+    for ns, fd in to_join:
+        syscalls.setns(fd, ns.flag)
+        os.close(fd)
+    os.fchdir(root)  # the container's root: pivot_root'ed or only chroot'ed, this finds it
+    os.chroot(".")
+    os.close(root)
+    pid = os.fork()  # joined PID and time namespaces apply to children only
+    if pid == 0:
+        _child_main(lambda p, r, g: (os.setsid(), _finish_and_exec(p, r)), plan, report, go)
+    _report(report, f"pid {pid}")
+
+
+def _finish_and_exec(plan: LaunchPlan, report: int) -> None:
+    """Common tail of run and exec: terminal, user, working directory, then execve."""
+    if plan.stdio:
+        for target, fd in enumerate(plan.stdio):
+            if fd != target:
+                os.dup2(fd, target)
+    if plan.tty:
+        from engine import console  # already imported by the parent (container.launch_with_console)
+
+        master, slave = console.open_container_pty()
+        console.become_terminal_owner(slave)
+        console.send_fd(plan.console_socket, master)
+        os.close(master)
+    if plan.console_socket is not None:
+        os.close(plan.console_socket)
+    env = dict(var.split("=", 1) for var in plan.env)
+    path = find_executable(plan.argv[0], env.get("PATH", ""))
+    if path is None:
+        raise CommandNotFound(plan.argv[0], plan.image)
+    os.setgroups(plan.groups or [])
+    os.setresgid(plan.gid, plan.gid, plan.gid)
+    os.setresuid(plan.uid, plan.uid, plan.uid)
+    os.makedirs(plan.workdir, exist_ok=True)
+    os.chdir(plan.workdir)
+    if plan.init:
+        _run_as_reaper(path, plan, env, report)
+    _exec(path, plan, env)
+
+
+def _exec(path: str, plan: LaunchPlan, env: dict[str, str]) -> None:
+    os.umask(0o022)
+    try:
+        os.execve(path, plan.argv, env)
+    except OSError as e:
+        raise CommandNotExecutable(plan.argv[0], e.strerror or str(e)) from None
+
+
+def find_executable(name: str, search_path: str) -> str | None:
+    """The shell's PATH lookup, done in the container's root (we are inside it by now)."""
+    if "/" in name:
+        return name if os.path.exists(name) else None
+    for directory in (search_path or "/usr/bin:/bin").split(":"):
+        candidate = os.path.join(directory, name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def _run_as_reaper(path: str, plan: LaunchPlan, env: dict[str, str], report: int) -> None:
+    """``--init``: stay as PID 1, run the command as PID 2, forward signals, reap every orphan.
+
+    Without it the command is PID 1 and must reap orphans itself (most programs never do), and
+    signals with no handler are ignored by a PID 1, so a plain ``stop`` needs SIGKILL.
+    """
+    syscalls.set_process_name("minibox-init")
+    child = os.fork()
+    if child == 0:
+        _child_main(lambda *_: _exec(path, plan, env), plan, report, -1)
+    os.close(report)  # the parent's "running" signal must come from the command's execve
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(sig, lambda signum, _frame: os.kill(child, signum))
+    while True:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            os._exit(0)
+        except InterruptedError:
+            continue
+        if pid == child:
+            sys.stdout.flush()
+            os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+
+
+def bring_loopback_up() -> None:
+    """Set IFF_UP on ``lo`` with the SIOCSIFFLAGS ioctl (a new net namespace starts with it down).
+
+    The socket comes from libc, not Python's ``socket`` module: in a user namespace this process
+    may no longer be allowed to read Python's own files, so it must not import anything new.
+    """
+    SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+    sock = syscalls.socket(2, 2)  # AF_INET, SOCK_DGRAM: any socket can carry interface ioctls
+    try:
+        request = struct.pack("16sH22x", b"lo", 0)
+        flags = struct.unpack("16sH22x", fcntl.ioctl(sock, SIOCGIFFLAGS, request))[1]
+        fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags | IFF_UP))
+    finally:
+        os.close(sock)

@@ -1,0 +1,73 @@
+"""mount(2) calls that build a container's filesystem tree: propagation, overlay, proc, sys, cgroup."""
+
+from __future__ import annotations
+
+import os
+
+from engine import syscalls
+from engine.errors import KernelFeatureMissing, SyscallError
+from engine.syscalls import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_REMOUNT
+
+EPERM, ENODEV = 1, 19
+
+
+def make_private(path: str) -> None:
+    """Stop mount events crossing between this namespace and the host's, for every mount below."""
+    syscalls.mount(None, path, None, MS_REC | MS_PRIVATE)
+
+
+def mount_overlay(lower: str, upper: str, work: str, target: str) -> None:
+    """Union of the read-only image (lower) and the container's writable layer (upper)."""
+    try:
+        syscalls.mount("overlay", target, "overlay", 0, f"lowerdir={lower},upperdir={upper},workdir={work}")
+    except SyscallError as e:
+        if e.errno == ENODEV:
+            raise KernelFeatureMissing("overlayfs", "CONFIG_OVERLAY_FS") from None
+        raise
+
+
+def bind(source: str, target: str, readonly: bool = False, recursive: bool = True) -> None:
+    syscalls.mount(source, target, None, MS_BIND | (MS_REC if recursive else 0))
+    if readonly:  # a bind mount ignores MS_RDONLY until a remount
+        syscalls.mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+
+
+def mount_proc(root: str, new_pid_ns: bool) -> None:
+    """A proc filesystem shows the PID namespace of whoever mounts it: here, the container's."""
+    target = os.path.join(root, "proc")
+    os.makedirs(target, exist_ok=True)
+    try:
+        syscalls.mount("proc", target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    except SyscallError as e:
+        # In a user namespace without its own PID namespace the kernel refuses a new proc
+        # (it would show the host's processes with new powers): reuse the host's instead.
+        if e.errno != EPERM or new_pid_ns:
+            raise
+        bind("/proc", target)
+
+
+def mount_sys(root: str, own_net_ns: bool) -> None:
+    """sysfs, read-only: containers may look at devices and network interfaces, not change them."""
+    target = os.path.join(root, "sys")
+    os.makedirs(target, exist_ok=True)
+    try:
+        syscalls.mount("sysfs", target, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    except SyscallError as e:
+        if e.errno != EPERM or own_net_ns:  # sysfs needs a net namespace owned by our user ns
+            raise
+        bind("/sys", target, readonly=True)
+
+
+def mount_cgroups(root: str, version: str, v1_mounts: dict[str, str]) -> None:
+    """Read-only cgroup filesystems, so ``cat /sys/fs/cgroup/...`` works inside the container."""
+    base = os.path.join(root, "sys/fs/cgroup")
+    flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
+    if version == "v2":
+        syscalls.mount("cgroup2", base, "cgroup2", flags)
+        return
+    syscalls.mount("tmpfs", base, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755,size=64k")
+    for hierarchy in sorted(set(os.path.basename(p) for p in v1_mounts.values())):
+        target = os.path.join(base, hierarchy)
+        os.mkdir(target)
+        syscalls.mount("cgroup", target, "cgroup", flags, hierarchy)  # e.g. "memory", "cpu,cpuacct"
+    syscalls.mount(None, base, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755")

@@ -1,0 +1,176 @@
+"""Container records on disk: where state lives, the lifecycle's states and their guards.
+
+Layout (``MINIBOX_ROOT=X`` puts both under ``X/run`` and ``X/lib``, which is how tests isolate):
+
+- ``/run/minibox/lock`` a lock file; ``flock(2)`` on it serialises commands that change records,
+  so two ``minibox`` commands at once never both take a name or both remove a container.
+- ``/var/lib/minibox/containers/ID/state.json`` the record: spec, state, PIDs, exit code.
+  Written to a temporary file and ``rename(2)``d over the old one, which is atomic: a reader (or
+  a crash) sees the old record or the new one, never half of one.
+- ``.../containers/ID/{upper,work,rootfs}`` the overlay's writable layer and mount point,
+  ``.../containers/ID/container.log`` what a detached container printed.
+
+States: ``created`` -> ``running`` -> ``stopped`` (runc's lifecycle without pause). A record says
+``running`` only while its init process really exists: the init's start time (field 22 of
+``/proc/PID/stat``) is stored with its PID, so a recycled PID is never mistaken for the container.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+
+from engine.errors import ContainerNotFound, InvalidState
+
+CREATED, RUNNING, STOPPED = "created", "running", "stopped"
+# The lifecycle's guards: which states an operation may start from.
+ALLOWED = {
+    "start": {CREATED},
+    "exec": {RUNNING},
+    "stop": {CREATED, RUNNING, STOPPED},  # stopping a stopped container is a no-op, as in docker
+    "remove": {CREATED, STOPPED},  # a running one needs force
+}
+
+
+def prefix() -> str:
+    """The name every kernel object minibox makes starts with (cgroup dirs, later bridges...)."""
+    return os.environ.get("MINIBOX_PREFIX", "minibox")
+
+
+class Paths:
+    """Where minibox keeps its state (see the module docstring)."""
+
+    def __init__(self, root: str | None = None) -> None:
+        root = root or os.environ.get("MINIBOX_ROOT")
+        self.run = os.path.join(root, "run") if root else "/run/minibox"
+        self.lib = os.path.join(root, "lib") if root else "/var/lib/minibox"
+        self.containers = os.path.join(self.lib, "containers")
+        self.images = os.path.join(self.lib, "images")
+
+    def container(self, container_id: str, *parts: str) -> str:
+        return os.path.join(self.containers, container_id, *parts)
+
+    def ensure(self) -> None:
+        for path in (self.run, self.containers, self.images):
+            os.makedirs(path, mode=0o711, exist_ok=True)
+
+
+class Lock:
+    """An exclusive ``flock(2)`` on ``run/lock``, held for the ``with`` block."""
+
+    def __init__(self, paths: Paths) -> None:
+        self.path = os.path.join(paths.run, "lock")
+        self.fd = -1
+
+    def __enter__(self) -> Lock:
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)  # closing the file releases the lock
+
+
+def write_json_atomic(path: str, data: dict) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=2)
+        f.write("\n")
+    os.rename(tmp, path)
+
+
+def process_start_time(pid: int) -> int | None:
+    """Field 22 of /proc/PID/stat (clock ticks after boot): with the PID, a unique process id."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
+    return int(stat[stat.rindex(b")") + 2 :].split()[19])
+
+
+def process_alive(pid: int | None, start_time: int | None) -> bool:
+    if not pid:
+        return False
+    now = process_start_time(pid)
+    if now is None:
+        return False
+    if start_time is not None and now != start_time:
+        return False
+    with open(f"/proc/{pid}/stat", "rb") as f:  # a zombie has exited already
+        state = f.read().rsplit(b")", 1)[1].split()[0]
+    return state != b"Z"
+
+
+class Record:
+    """One container's state.json, loaded as a dict with helpers. ``data`` is what is saved."""
+
+    def __init__(self, paths: Paths, data: dict) -> None:
+        self.paths = paths
+        self.data = data
+
+    # fields used everywhere
+    id = property(lambda self: self.data["id"])
+    name = property(lambda self: self.data["name"])
+    pid = property(lambda self: self.data.get("pid"))
+
+    @property
+    def state(self) -> str:
+        """The recorded state, corrected if its init died without anyone recording it."""
+        state = self.data["state"]
+        if state == RUNNING and not process_alive(self.pid, self.data.get("pid_start_time")):
+            return STOPPED
+        return state
+
+    def dir(self, *parts: str) -> str:
+        return self.paths.container(self.id, *parts)
+
+    def save(self) -> None:
+        write_json_atomic(self.dir("state.json"), self.data)
+
+    def guard(self, operation: str, fix: str) -> None:
+        """Raise InvalidState unless the lifecycle allows ``operation`` in the current state."""
+        state = self.state
+        if state not in ALLOWED[operation]:
+            raise InvalidState(self.name, state, operation, fix)
+
+    def mark(self, state: str, **fields: object) -> None:
+        """Reload, move to ``state``, update fields, save: other commands may have written since."""
+        fresh = load(self.paths, self.id)
+        self.data = fresh.data if fresh else self.data
+        self.data.update(fields, state=state)
+        if state == STOPPED and "finished_at" not in fields:
+            self.data["finished_at"] = time.time()
+        self.save()
+
+
+def load(paths: Paths, container_id: str) -> Record | None:
+    try:
+        with open(paths.container(container_id, "state.json")) as f:
+            return Record(paths, json.load(f))
+    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
+        return None
+
+
+def all_records(paths: Paths) -> list[Record]:
+    try:
+        ids = os.listdir(paths.containers)
+    except FileNotFoundError:
+        return []
+    records = [r for r in (load(paths, i) for i in ids) if r]
+    return sorted(records, key=lambda r: r.data.get("created", 0))
+
+
+def find(paths: Paths, ref: str) -> Record:
+    """A container by exact name, full ID or unique ID prefix (as docker accepts them)."""
+    records = all_records(paths)
+    for record in records:
+        if ref in (record.name, record.id):
+            return record
+    matches = [r for r in records if len(ref) >= 3 and r.id.startswith(ref)]
+    if len(matches) == 1:
+        return matches[0]
+    raise ContainerNotFound(ref)

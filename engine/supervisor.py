@@ -1,0 +1,54 @@
+"""The shim that watches a detached container (``minibox run -d``), like containerd-shim or conmon.
+
+It runs in its own session (``setsid``), away from the terminal that started it. It points the
+container's stdout and stderr at ``container.log`` (so ``minibox logs`` works, even after the
+container is gone), or copies its pseudo-terminal's output there with ``-t``. It keeps the
+container's stdin open with ``-i``. It waits for the init's exit code, records it, removes the
+cgroup and, with ``--rm``, the container. One shim per container; it exits with the container.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from engine import process, syscalls
+from engine.state import Record
+
+
+def supervise(record: Record, ready_fd: int) -> None:
+    """Body of the shim process. Writes "ok" or "error ..." to ``ready_fd``; never returns."""
+    from engine.container import _discard, _mark_supervisor, finalize, start
+
+    os.setsid()
+    syscalls.set_process_name("minibox-shim")
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)  # only the container's exit ends the shim
+    spec = record.data["spec"]
+    log = os.open(record.dir("container.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+    if spec.get("interactive") and not spec.get("tty"):
+        stdin, _writer_kept_open = os.pipe2(os.O_CLOEXEC)  # a pipe nobody writes to: stdin stays open
+    else:
+        stdin = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    # The shim's own 0/1/2 must not keep the caller's terminal or pipe open (`$(minibox run -d)`).
+    for fd in (0, 1, 2):
+        os.dup2(stdin if fd == 0 else log, fd)
+    _mark_supervisor(record)
+    try:
+        pid, master = start(record, (stdin, log, log))
+    except BaseException as e:  # noqa: BLE001 -- any failure must reach the waiting `minibox run -d`
+        os.write(ready_fd, b"error " + process._describe(e).encode())
+        _discard(record)
+        os._exit(1)
+    os.write(ready_fd, b"ok")
+    os.close(ready_fd)
+    code = None
+    try:
+        if master is not None:
+            from engine.console import proxy
+
+            proxy(master, -1, log)
+        code = process.wait_exit_code(pid)
+    finally:
+        finalize(record, code)
+        os._exit(0)

@@ -1,0 +1,128 @@
+"""The Linux system calls a container runtime needs, called through ctypes.
+
+Python's ``os`` module covers fork, execve, setresuid, mknod and friends; what it lacks (on
+Python 3.11) is the container half of the kernel's interface: ``unshare(2)``, ``setns(2)``,
+``mount(2)``, ``umount2(2)``, ``pivot_root(2)``, ``sethostname(2)`` and ``prctl(2)``. Each wrapper
+here is one call into libc, and turns a failure (-1 and ``errno``) into ``SyscallError`` naming the
+call and its argument, so code above reads like the C it mirrors in runc or crun.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+
+from engine.errors import SyscallError
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+# --- clone(2)/unshare(2) flags, one per namespace (linux/sched.h) -------------------------------
+CLONE_NEWTIME = 0x00000080
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+# --- mount(2) flags (linux/mount.h) --------------------------------------------------------------
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_MOVE = 8192
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_STRICTATIME = 1 << 24
+
+MNT_DETACH = 2  # umount2: lazy, detach now and clean up when no longer busy
+
+# --- prctl(2) options (linux/prctl.h) ------------------------------------------------------------
+PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
+PR_SET_CHILD_SUBREAPER = 36
+
+# pivot_root has no glibc wrapper: call it by number.
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41}.get(os.uname().machine, 155)
+
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_libc.unshare.argtypes = [ctypes.c_int]
+_libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
+_libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+
+
+def _check(result: int, call: str, detail: str = "") -> None:
+    if result == -1:
+        raise SyscallError(call, ctypes.get_errno(), detail)
+
+
+def _b(value: str | None) -> bytes | None:
+    return None if value is None else os.fsencode(value)
+
+
+def unshare(flags: int) -> None:
+    """Move the calling process into new namespaces (a new PID namespace applies to its children)."""
+    _check(_libc.unshare(flags), "unshare", hex(flags))
+
+
+def setns(fd: int, nstype: int = 0) -> None:
+    """Join the namespace that ``fd`` (an open ``/proc/PID/ns/*`` file) refers to."""
+    _check(_libc.setns(fd, nstype), "setns")
+
+
+def mount(source: str | None, target: str, fstype: str | None = None, flags: int = 0, data: str | None = None) -> None:
+    """Attach a filesystem (or change a mount's flags or propagation) at ``target``."""
+    _check(_libc.mount(_b(source), _b(target), _b(fstype), flags, _b(data)), "mount", f"{fstype or source} on {target}")
+
+
+def umount2(target: str, flags: int = 0) -> None:
+    _check(_libc.umount2(_b(target), flags), "umount2", target)
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    """Make ``new_root`` the root of this mount namespace and move the old root to ``put_old``."""
+    _check(_libc.syscall(_SYS_PIVOT_ROOT, _b(new_root), _b(put_old)), "pivot_root", new_root)
+
+
+def sethostname(name: str) -> None:
+    raw = name.encode()
+    _check(_libc.sethostname(raw, len(raw)), "sethostname", name)
+
+
+def prctl(option: int, arg2: int = 0) -> None:
+    _check(_libc.prctl(option, arg2, 0, 0, 0), "prctl", str(option))
+
+
+def socket(family: int, kind: int) -> int:
+    """socket(2) returning a bare file descriptor (cheaper than importing Python's socket module)."""
+    fd = _libc.socket(family, kind | 0o2000000, 0)  # SOCK_CLOEXEC
+    _check(fd, "socket")
+    return fd
+
+
+def set_process_name(name: str) -> None:
+    """Set the name ``ps -o comm`` shows (at most 15 bytes), e.g. for the supervisor."""
+    buf = ctypes.create_string_buffer(name.encode()[:15])
+    _check(_libc.prctl(PR_SET_NAME, ctypes.cast(buf, ctypes.c_void_p).value or 0, 0, 0, 0), "prctl", "PR_SET_NAME")
+
+
+class _Statfs(ctypes.Structure):
+    # Only f_type (the first field) is read; the buffer is sized generously for the rest.
+    _fields_ = [("f_type", ctypes.c_long), ("_rest", ctypes.c_byte * 120)]
+
+
+def filesystem_type(path: str) -> int:
+    """statfs(2)'s f_type: the magic number of the filesystem mounted at ``path``."""
+    buf = _Statfs()
+    _check(_libc.statfs(os.fsencode(path), ctypes.byref(buf)), "statfs", path)
+    return buf.f_type & 0xFFFFFFFF
+
+
+CGROUP2_SUPER_MAGIC = 0x63677270
+TMPFS_MAGIC = 0x01021994

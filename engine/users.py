@@ -1,0 +1,40 @@
+"""Resolve ``-u USER[:GROUP]`` against the image's own /etc/passwd and /etc/group (not the host's)."""
+
+from __future__ import annotations
+
+import os
+
+from engine.errors import BadValue
+
+
+def _entries(rootfs: str, name: str) -> list[list[str]]:
+    try:
+        with open(os.path.join(rootfs, "etc", name)) as f:
+            return [line.rstrip("\n").split(":") for line in f if line.strip() and not line.startswith("#")]
+    except FileNotFoundError:
+        return []
+
+
+def resolve(rootfs: str, user: str) -> tuple[int, int, list[int]]:
+    """(uid, gid, supplementary gids) for ``user``: a name or number, optionally ``:group``."""
+    if not user:
+        return 0, 0, []
+    name, _, group = user.partition(":")
+    passwd = _entries(rootfs, "passwd")
+    if name.isdigit():
+        uid = int(name)
+        gid = next((int(e[3]) for e in passwd if len(e) > 3 and e[2] == name), uid)
+    else:
+        entry = next((e for e in passwd if e[0] == name and len(e) > 3), None)
+        if entry is None:
+            raise BadValue("-u/--user", user, "a user in the image's /etc/passwd, or a numeric UID[:GID]")
+        uid, gid = int(entry[2]), int(entry[3])
+    if group:
+        if group.isdigit():
+            gid = int(group)
+        else:
+            entry = next((e for e in _entries(rootfs, "group") if e[0] == group and len(e) > 2), None)
+            if entry is None:
+                raise BadValue("-u/--user", user, "a group in the image's /etc/group, or a numeric GID")
+            gid = int(entry[2])
+    return uid, gid, []
