@@ -72,7 +72,7 @@ def proxy(master: int, stdin_fd: int = 0, stdout_fd: int = 1, log_fd: int | None
     saved = None
     if os.isatty(stdin_fd):
         saved = termios.tcgetattr(stdin_fd)
-        tty.setraw(stdin_fd)
+        tty.setraw(stdin_fd, termios.TCSANOW)  # TCSAFLUSH would drop what the user typed ahead
         copy_window_size(stdin_fd, master)
         signal.signal(signal.SIGWINCH, lambda *_: copy_window_size(stdin_fd, master))
     readers = [master, stdin_fd] if stdin_fd >= 0 else [master]

@@ -23,13 +23,7 @@ from collections.abc import Callable
 from engine import cgroups, images, namespaces, process, state, syscalls
 from engine.errors import BadValue, MiniboxError, NameInUse, NotRoot, NotRunning, Unsupported
 from engine.spec import DEFAULT_PATH, ContainerSpec
-from engine.state import CREATED, RUNNING, STOPPED, Lock, Paths, Record
-
-
-def _remove_tree(path: str) -> None:
-    import shutil  # imported here: it costs ~2 ms of every `minibox run`'s start-up
-
-    shutil.rmtree(path, ignore_errors=True)
+from engine.state import CREATED, RUNNING, STOPPED, Lock, Paths, Record, remove_tree
 
 
 def _require_root() -> None:
@@ -72,7 +66,7 @@ def create(spec: ContainerSpec, paths: Paths | None = None) -> Record:
             _prepare_filesystem(record, spec, image)
             record.save()
         except BaseException:
-            _remove_tree(record.dir())
+            remove_tree(record.dir())
             raise
     try:
         cgroups.driver().create(record.data["cgroup"]["group"], _limits(spec))
@@ -133,7 +127,7 @@ def _discard(record: Record) -> None:
         drv.kill_all(group)
         drv.remove(group)
     _unmount_host_side(record)
-    _remove_tree(record.dir())
+    remove_tree(record.dir())
 
 
 def _unmount_host_side(record: Record) -> None:
@@ -342,7 +336,7 @@ def finalize(record: Record, exit_code: int | None) -> None:
             fresh.mark(STOPPED, exit_code=exit_code, oom_killed=oom_killed or fresh.data.get("oom_killed", False))
         record.data = fresh.data
         if fresh.data["spec"].get("auto_remove"):
-            _remove_tree(record.dir())
+            remove_tree(record.dir())
 
 
 def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:

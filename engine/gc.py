@@ -10,11 +10,10 @@ tree) and at the records, and cleans it. Running containers are left alone.
 from __future__ import annotations
 
 import os
-import shutil
 
 from engine import cgroups, state, syscalls
 from engine.errors import SyscallError
-from engine.state import RUNNING, STOPPED, Paths
+from engine.state import RUNNING, STOPPED, Paths, remove_tree
 
 
 def collect(paths: Paths | None = None) -> list[str]:
@@ -33,7 +32,7 @@ def collect(paths: Paths | None = None) -> list[str]:
             finalize(record, None)
             done.append(f"container {record.name}: marked stopped, cgroup removed (its supervisor had died)")
         elif record.data["state"] == STOPPED and record.data["spec"].get("auto_remove"):
-            shutil.rmtree(record.dir(), ignore_errors=True)
+            remove_tree(record.dir())
             done.append(f"container {record.name}: removed (--rm)")
     drv = cgroups.driver()
     parent = state.prefix()
@@ -56,7 +55,7 @@ def collect(paths: Paths | None = None) -> list[str]:
         entries = []
     for entry in entries:
         if entry not in known and not os.path.exists(paths.container(entry, "state.json")):
-            shutil.rmtree(paths.container(entry), ignore_errors=True)
+            remove_tree(paths.container(entry))
             done.append(f"directory {paths.container(entry)}: removed (no record)")
     if os.path.isdir(paths.lib):
         try:  # the top-level cgroup directory, once empty

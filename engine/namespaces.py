@@ -80,3 +80,31 @@ def inode(pid: int | str, name: str) -> int | None:
 def inodes(pid: int | str) -> dict[str, int | None]:
     """All eight namespace inodes of a process, in the canonical order."""
     return {ns.name: inode(pid, ns.name) for ns in NAMESPACES}
+
+
+# /proc/sys/user/max_*_namespaces: a limit of 0 switches a namespace type off on this machine.
+_LIMIT_FILES = {"user": "user", "pid": "pid", "uts": "uts", "ipc": "ipc", "net": "net", "cgroup": "cgroup",
+                "mnt": "mnt", "time": "time"}  # fmt: skip
+
+
+def explain_unshare_failure(names: frozenset[str] | set[str], errno_: int) -> Exception:
+    """Turn a failed unshare(2) into an error naming the namespace and the setting to change."""
+    from engine.errors import SyscallError
+
+    for name in sorted(names, key=lambda n: n != "user"):
+        path = f"/proc/sys/user/max_{_LIMIT_FILES[name]}_namespaces"
+        try:
+            with open(path) as f:
+                limit = int(f.read())
+        except (OSError, ValueError):
+            continue
+        if limit == 0:
+            return KernelFeatureMissing(
+                f"{name} namespaces",
+                f"switched off: {path} is 0; `sysctl user.max_{name}_namespaces=15000` turns them on",
+            )
+    if errno_ == 1 and "user" in names:  # EPERM: e.g. a security module forbids user namespaces
+        return KernelFeatureMissing(
+            "user namespaces", "unshare(CLONE_NEWUSER) was refused (EPERM) by a security policy"
+        )
+    return SyscallError("unshare", errno_, ",".join(sorted(names)))

@@ -32,8 +32,8 @@ import sys
 from collections.abc import Callable
 
 from engine import rootfs, syscalls
-from engine.errors import CommandNotExecutable, CommandNotFound, MiniboxError, rebuild
-from engine.namespaces import NAMESPACES, flags_for
+from engine.errors import CommandNotExecutable, CommandNotFound, MiniboxError, SyscallError, rebuild
+from engine.namespaces import NAMESPACES, explain_unshare_failure, flags_for
 
 
 class LaunchPlan:
@@ -64,8 +64,10 @@ def launch(plan: LaunchPlan) -> int:
     syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
     intermediate = os.fork()
     if intermediate == 0:
-        os.close(report_r)
-        os.close(go_w)
+        # Keep only what the container needs: a forked child inherits every open file of the
+        # caller (a TUI's sockets, a shim's pipe to `minibox run -d`) and an --init reaper never
+        # execs, so O_CLOEXEC alone would not close them.
+        _close_fds_except({0, 1, 2, report_w, go_r, plan.console_socket, *(plan.stdio or ())})
         _child_main(_join if plan.join_pid else _intermediate, plan, report_w, go_r)
     os.close(report_w)
     os.close(go_r)
@@ -94,6 +96,16 @@ def launch(plan: LaunchPlan) -> int:
     if not init_pid:
         raise MiniboxError("the container's setup process exited without starting it", "run `minibox gc`")
     return init_pid
+
+
+def _close_fds_except(keep: set[int | None]) -> None:
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:  # the directory listing's own descriptor, already closed
+                pass
 
 
 def _write_id_maps(pid: int, plan: LaunchPlan) -> None:
@@ -155,7 +167,10 @@ def _intermediate(plan: LaunchPlan, report: int, go: int) -> None:
         with open(path, "w") as f:
             f.write("0")  # "0" means "the writer": see CgroupV1.self_join_files
     # 2. All new namespaces in one call; those made with a user namespace belong to it.
-    syscalls.unshare(flags_for(plan.namespaces))
+    try:
+        syscalls.unshare(flags_for(plan.namespaces))
+    except SyscallError as e:
+        raise explain_unshare_failure(plan.namespaces, e.errno) from None
     if "user" in plan.namespaces:
         _report(report, "userns")
         if os.read(go, 1) != b"g":
@@ -244,10 +259,27 @@ def _finish_and_exec(plan: LaunchPlan, report: int) -> None:
 
 def _exec(path: str, plan: LaunchPlan, env: dict[str, str]) -> None:
     os.umask(0o022)
+    reset_signals()
     try:
         os.execve(path, plan.argv, env)
     except OSError as e:
         raise CommandNotExecutable(plan.argv[0], e.strerror or str(e)) from None
+
+
+def reset_signals() -> None:
+    """Give the command default signal handling: ignored signals survive execve(2).
+
+    Python ignores SIGPIPE, and the shim ignores SIGINT/SIGTERM/SIGHUP; a command inheriting
+    that could never be stopped politely (and a shell may not even ``trap`` a signal that was
+    ignored when it started).
+    """
+    for sig in range(1, signal.NSIG):
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            try:
+                signal.signal(sig, signal.SIG_DFL)
+            except (OSError, ValueError):  # numbers that are not signals, or reserved by libc
+                pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 
 def find_executable(name: str, search_path: str) -> str | None:

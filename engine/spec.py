@@ -9,6 +9,8 @@ message.
 
 from __future__ import annotations
 
+import os
+
 from engine.errors import BadValue
 from engine.namespaces import NAMES
 
@@ -133,8 +135,9 @@ def parse_cpus(text: str) -> float:
         value = float(text)
     except ValueError:
         raise BadValue("--cpus", text, "a number of CPUs such as 0.5 or 2") from None
-    if not 0.01 <= value <= 1024:
-        raise BadValue("--cpus", text, "a number of CPUs between 0.01 and 1024")
+    available = os.cpu_count() or 1
+    if not 0.01 <= value <= available:
+        raise BadValue("--cpus", text, f"a number of CPUs between 0.01 and {available} (this machine has {available})")
     return value
 
 

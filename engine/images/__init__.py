@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 
 from engine.errors import ImageNotFound, KernelFeatureMissing
 from engine.state import Lock, Paths
@@ -72,6 +71,8 @@ def shifted_rootfs(image: Image, uid_offset: int, gid_offset: int) -> str:
     target = f"{image.rootfs}-shifted-{uid_offset}-{gid_offset}"
     if os.path.isdir(target):
         return target
+    import shutil  # not at the top: `minibox run` without a user namespace never needs it
+
     tmp = f"{target}.tmp{os.getpid()}"
     shutil.copytree(image.rootfs, tmp, symlinks=True)
     for directory, dirnames, filenames in os.walk(tmp):

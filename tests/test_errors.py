@@ -1,0 +1,125 @@
+"""Bad input and impossible requests: one clear line, a non-zero exit, and nothing half made."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import leftovers, minibox
+
+from engine.spec import parse_cpus, parse_memory
+
+
+def containers_on_disk() -> set[str]:
+    from engine import Paths
+
+    directory = Paths().containers
+    return set(os.listdir(directory)) if os.path.isdir(directory) else set()
+
+
+def fails_cleanly(*args: str, expect: str, code: int | None = None) -> str:
+    """Run minibox; it must fail with one line containing ``expect`` and leave nothing behind."""
+    before, kernel_objects_before = containers_on_disk(), set(leftovers())
+    result = minibox(*args)
+    assert result.returncode != 0
+    if code is not None:
+        assert result.returncode == code
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr  # one line: no traceback
+    assert lines[0].startswith("minibox: ") and expect in lines[0]
+    assert containers_on_disk() == before
+    assert set(leftovers()) == kernel_objects_before
+    return lines[0]
+
+
+def test_unknown_image():
+    line = fails_cleanly("run", "--rm", "no-such-image", "true", expect="image 'no-such-image' not found")
+    assert "minibox images" in line  # says what to do
+
+
+def test_command_not_found_in_the_image():
+    fails_cleanly("run", "busybox", "no-such-command", expect="command 'no-such-command' not found", code=127)
+
+
+def test_command_not_executable():
+    fails_cleanly("run", "busybox", "/etc/passwd", expect="cannot execute '/etc/passwd'", code=126)
+
+
+def test_name_already_in_use(name):
+    minibox("run", "-d", "--name", name, "busybox", "sleep", "60", check=True)
+    line = fails_cleanly("run", "--name", name, "busybox", "true", expect="already used")
+    assert "rm -f" in line
+
+
+@pytest.mark.parametrize(
+    "flag,value,expect",
+    [
+        ("-m", "lots", "bad value 'lots' for -m/--memory"),
+        ("-m", "1k", "at least 4m"),
+        ("--cpus", "half", "bad value 'half' for --cpus"),
+        ("--cpus", "0", "between 0.01"),
+        ("--pids-limit", "-3", "at least 1"),
+        ("-w", "relative/dir", "absolute path"),
+        ("-e", "NOEQUALS", "KEY=VALUE"),
+        ("-u", "nosuchuser", "/etc/passwd"),
+        ("--uidmap", "0:1", "INSIDE:OUTSIDE:COUNT"),
+    ],
+)
+def test_bad_values_are_named(flag, value, expect):
+    fails_cleanly("run", flag, value, "busybox", "true", expect=expect)
+
+
+def test_more_cpus_than_the_machine_has():
+    fails_cleanly("run", "--cpus", "1000", "busybox", "true", expect=f"this machine has {os.cpu_count()}")
+
+
+def test_exec_into_a_stopped_container(name):
+    minibox("run", "--name", name, "busybox", "true", check=True)
+    line = fails_cleanly("exec", name, "ls", expect="is stopped, cannot exec")
+    assert "minibox logs" in line
+
+
+def test_exec_into_a_missing_container():
+    fails_cleanly("exec", "nobody-has-this-name", "ls", expect="no such container")
+
+
+def test_not_root():
+    # Drop root for real (setresuid) in a child that has already imported the engine.
+    code = (
+        "import os, engine\n"
+        "os.setgroups([]); os.setresgid(65534, 65534, 65534); os.setresuid(65534, 65534, 65534)\n"
+        "try:\n"
+        "    engine.run(engine.ContainerSpec('busybox', ['true']))\n"
+        "except engine.MiniboxError as e:\n"
+        "    print(e.one_line())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+    assert "needs root" in out and "sudo" in out
+
+
+def test_a_namespace_switched_off_in_the_kernel_is_named():
+    # This machine's root may not change the host's sysctl, but it is per user namespace: switch
+    # user namespaces off inside a throwaway one and let the engine's own unshare(2) meet that.
+    code = (
+        "from engine import syscalls, namespaces\n"
+        "from engine.errors import SyscallError\n"
+        "open('/proc/sys/user/max_user_namespaces', 'w').write('0')\n"
+        "try:\n"
+        "    syscalls.unshare(syscalls.CLONE_NEWUSER)\n"
+        "except SyscallError as e:\n"
+        "    print(namespaces.explain_unshare_failure({'user', 'pid'}, e.errno).one_line())\n"
+    )
+    result = subprocess.run(
+        ["unshare", "--user", "--map-root-user", sys.executable, "-c", code], capture_output=True, text=True
+    )
+    assert "this kernel lacks user namespaces" in result.stdout, result.stderr
+    assert "max_user_namespaces is 0" in result.stdout and "sysctl" in result.stdout
+
+
+def test_parsers_accept_what_docker_accepts():
+    assert parse_memory("64m") == 64 * 1024**2
+    assert parse_memory("1g") == 1024**3
+    assert parse_memory("8MiB") == 8 * 1024**2
+    assert parse_cpus("0.5") == 0.5

@@ -1,0 +1,234 @@
+"""The container lifecycle through the real CLI: run, exec, logs, stop, kill, rm, gc, ps, -it."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import signal
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from conftest import MINIBOX, inspect, minibox, wait_for
+
+from engine import ContainerSpec, Paths, run
+
+
+def state_of(name: str) -> str:
+    return inspect(name)["State"]["Status"]
+
+
+def test_foreground_run_returns_the_exit_code_and_output():
+    result = minibox(
+        "run", "--rm", "-e", "GREETING=hi", "-w", "/tmp/work", "busybox", "sh", "-c", "echo $GREETING; pwd; exit 7"
+    )
+    assert result.returncode == 7
+    assert result.stdout == "hi\n/tmp/work\n"
+
+
+def test_user_switch_by_name_and_number():
+    assert minibox("run", "--rm", "-u", "nobody", "busybox", "id", "-u", check=True).stdout.strip() == "65534"
+    assert minibox("run", "--rm", "-u", "1000:1000", "busybox", "id", check=True).stdout.startswith("uid=1000 gid=1000")
+
+
+def test_detached_container_exec_and_logs(name):
+    cid = minibox(
+        "run",
+        "-d",
+        "--name",
+        name,
+        "-h",
+        "logbox",
+        "busybox",
+        "sh",
+        "-c",
+        "echo started; sleep 60; echo done",
+        check=True,
+    )
+    assert len(cid.stdout.strip()) == 64
+    assert state_of(name) == "running"
+    # exec enters every namespace: same hostname, same PID namespace (PID 1 is the container's sh)
+    out = minibox("exec", name, "sh", "-c", "hostname; cat /proc/1/cmdline | tr '\\0' ' '", check=True).stdout
+    assert out.split("\n")[:2] == ["logbox", "sh -c echo started; sleep 60; echo done "]
+    assert minibox("exec", name, "sh", "-c", "exit 3").returncode == 3
+    assert wait_for(lambda: minibox("logs", name).stdout == "started\n")
+
+
+def test_logs_survive_the_container_and_follow_ends_with_it(name):
+    minibox(
+        "run",
+        "-d",
+        "--name",
+        name,
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo line $i; sleep 0.3; done",
+        check=True,
+    )
+    followed = minibox("logs", "-f", name, timeout=20)
+    assert followed.stdout == "line 1\nline 2\nline 3\n"
+    assert state_of(name) == "stopped" and inspect(name)["State"]["ExitCode"] == 0
+    assert minibox("logs", name).stdout == "line 1\nline 2\nline 3\n"
+
+
+def test_stop_sends_term_first_and_a_trapping_container_exits_cleanly(name):
+    minibox(
+        "run",
+        "-d",
+        "--name",
+        name,
+        "busybox",
+        "sh",
+        "-c",
+        'trap "exit 3" TERM; while true; do sleep 0.1; done',
+        check=True,
+    )
+    started = time.monotonic()
+    minibox("stop", name, check=True)
+    assert time.monotonic() - started < 5
+    assert inspect(name)["State"]["ExitCode"] == 3
+
+
+def test_stop_kills_after_the_timeout_when_pid_1_ignores_term(name):
+    # A PID 1 without a handler ignores SIGTERM: stop must fall back to SIGKILL.
+    minibox("run", "-d", "--name", name, "busybox", "sleep", "60", check=True)
+    started = time.monotonic()
+    minibox("stop", "-t", "1", name, check=True)
+    assert 1 <= time.monotonic() - started < 8
+    assert inspect(name)["State"]["ExitCode"] == 137
+
+
+def test_init_reaps_orphaned_zombies_and_a_plain_pid_1_does_not(name):
+    script = "(sleep 0.1 &); exec sleep 60"  # the orphaned sleep is re-parented to PID 1
+    for with_init in (False, True):
+        ref = f"{name}-{with_init}"
+        minibox(
+            "run", "-d", "--name", ref, *(["--init"] if with_init else []), "busybox", "sh", "-c", script, check=True
+        )
+        time.sleep(0.6)
+        ps = minibox("exec", ref, "ps", "-o", "pid,stat,comm", check=True).stdout
+        zombies = [line for line in ps.splitlines() if line.split()[1].startswith("Z")]
+        assert bool(zombies) == (not with_init), ps
+        if with_init:
+            assert "minibox-init" in ps.splitlines()[1]
+        minibox("rm", "-f", ref, check=True)
+
+
+def test_rm_refuses_a_running_container_and_rm_f_removes_everything(name):
+    minibox("run", "-d", "--name", name, "busybox", "sleep", "60", check=True)
+    info = inspect(name)
+    refused = minibox("rm", name)
+    assert refused.returncode != 0 and "is running" in refused.stderr and "rm -f" in refused.stderr
+    minibox("rm", "-f", name, check=True)
+    assert not os.path.exists(os.path.dirname(info["Paths"]["State"]))
+    assert not any(os.path.exists(d) for d in info["Cgroup"]["Directories"].values())
+    assert not os.path.exists(f"/proc/{info['State']['Pid']}/ns") or inspect_gone(name)
+
+
+def inspect_gone(name: str) -> bool:
+    return minibox("inspect", name).returncode != 0
+
+
+def test_run_rm_leaves_no_record_directory_or_cgroup():
+    before = set(os.listdir(Paths().containers)) if os.path.isdir(Paths().containers) else set()
+    minibox("run", "--rm", "-m", "32m", "busybox", "true", check=True)
+    assert set(os.listdir(Paths().containers)) == before
+    minibox("run", "-d", "--rm", "busybox", "true", check=True)
+    assert wait_for(lambda: set(os.listdir(Paths().containers)) == before)
+
+
+def test_gc_cleans_up_after_a_killed_supervisor(name):
+    minibox("run", "-d", "--name", name, "-m", "32m", "busybox", "sleep", "60", check=True)
+    info = inspect(name)
+    record = __import__("engine").get(name)
+    os.kill(record.data["supervisor_pid"], signal.SIGKILL)  # the shim dies: nobody will clean up
+    os.kill(info["State"]["Pid"], signal.SIGKILL)
+    assert wait_for(lambda: state_of(name) == "stopped")
+    assert any(os.path.exists(d) for d in info["Cgroup"]["Directories"].values())  # left behind...
+    report = minibox("gc", check=True).stdout
+    assert name in report
+    assert not any(os.path.exists(d) for d in info["Cgroup"]["Directories"].values())  # ...until gc
+
+
+def test_ps_lists_running_and_all(name):
+    minibox("run", "-d", "--name", name, "busybox", "sleep", "60", check=True)
+    minibox("run", "--name", f"{name}-done", "busybox", "true", check=True)
+    try:
+        running, everything = minibox("ps").stdout, minibox("ps", "-a").stdout
+        assert name in running and f"{name}-done" not in running
+        assert f"{name}-done" in everything and "Exited (0)" in everything
+    finally:
+        minibox("rm", f"{name}-done")
+
+
+def test_two_commands_at_once_never_share_a_name(name):
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: minibox("run", "-d", "--name", name, "busybox", "sleep", "60"), range(4)))
+    assert sum(r.returncode == 0 for r in results) == 1
+    assert all("already used" in r.stderr for r in results if r.returncode)
+    assert len([line for line in minibox("ps", "-a").stdout.splitlines() if line.endswith(name)]) == 1
+
+
+def talk_through_a_pty(argv: list[str], typed: bytes) -> tuple[bytes, int]:
+    """Run ``argv`` on a new pseudo-terminal, type a line at the first prompt, return (output, exit code)."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(argv[0], argv)
+    output = b""
+    sent = False
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the program exited and closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+        if not sent and b"# " in output:
+            os.write(fd, typed)
+            sent = True
+    _, status = os.waitpid(pid, 0)
+    return output, os.waitstatus_to_exitcode(status)
+
+
+def test_interactive_terminal_is_a_real_pty():
+    output, code = talk_through_a_pty([*MINIBOX, "run", "--rm", "-it", "busybox", "sh"], b"tty; stty size; exit 5\n")
+    assert b"/dev/pts/0" in output  # the container's own devpts instance
+    assert code == 5
+
+
+def test_exec_it_gets_a_terminal_in_the_container(name):
+    minibox("run", "-d", "--name", name, "busybox", "sleep", "60", check=True)
+    output, code = talk_through_a_pty([*MINIBOX, "exec", "-it", name, "sh"], b"tty; hostname; exit\n")
+    assert b"/dev/pts/" in output and code == 0
+
+
+def test_library_run_in_process_with_captured_output():
+    read_end, write_end = os.pipe()
+    code = run(
+        ContainerSpec("busybox", ["sh", "-c", "echo from-the-library"], auto_remove=True),
+        stdio=(0, write_end, write_end),
+    )
+    os.close(write_end)
+    with os.fdopen(read_end) as f:
+        assert f.read() == "from-the-library\n"
+    assert code == 0
+
+
+def test_detached_interactive_keeps_stdin_open(name):
+    minibox("run", "-d", "-i", "--name", name, "busybox", "sh", check=True)
+    time.sleep(0.5)
+    assert state_of(name) == "running"  # sh waits on its (open, empty) stdin instead of exiting
+
+
+def test_minibox_run_d_returns_even_when_its_output_is_a_pipe(name):
+    proc = subprocess.run(
+        [*MINIBOX, "run", "-d", "--name", name, "busybox", "sleep", "60"], capture_output=True, timeout=10
+    )
+    assert proc.returncode == 0  # the shim does not hold the caller's stdout pipe open
