@@ -14,9 +14,7 @@ import sys
 NS_CHOICES = ("host", "private")
 
 
-def _run_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="create and start a container", add_help=False,
-                       description="Run COMMAND in a new container made from IMAGE.")  # fmt: skip
+def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--help", action="help", help="show this help and exit")
     p.add_argument("-d", "--detach", action="store_true", help="run in the background, print the ID")
     p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
@@ -63,37 +61,86 @@ def _run_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("command", nargs=argparse.REMAINDER)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="minibox", description="A small container engine for learning.")
-    sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
-    _run_parser(sub)
-    p = sub.add_parser("exec", help="run a command in a running container")
-    p.add_argument("-i", "--interactive", action="store_true")
-    p.add_argument("-t", "--tty", action="store_true")
-    p.add_argument("-e", "--env", action="append", default=[])
-    p.add_argument("-w", "--workdir", default="")
-    p.add_argument("-u", "--user", default="")
+def _add_exec_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
+    p.add_argument("-t", "--tty", action="store_true", help="give the command a terminal")
+    p.add_argument("-e", "--env", action="append", default=[], metavar="KEY=VALUE", help="set a variable")
+    p.add_argument("-w", "--workdir", default="", help="working directory inside the container")
+    p.add_argument("-u", "--user", default="", help="USER[:GROUP] or UID[:GID] to run as")
     p.add_argument("container")
     p.add_argument("command", nargs=argparse.REMAINDER)
-    p = sub.add_parser("ps", help="list containers")
+
+
+def _add_ps_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-a", "--all", action="store_true", help="include stopped containers")
     p.add_argument("-q", "--quiet", action="store_true", help="only IDs")
-    p = sub.add_parser("logs", help="show what a detached container printed")
-    p.add_argument("-f", "--follow", action="store_true")
+
+
+def _add_logs_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing until the container stops")
     p.add_argument("container")
-    p = sub.add_parser("stop", help="SIGTERM, then SIGKILL after a timeout")
+
+
+def _add_stop_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-t", "--time", type=float, default=10.0, help="seconds before SIGKILL (default 10)")
     p.add_argument("containers", nargs="+")
-    p = sub.add_parser("kill", help="send a signal (default SIGKILL)")
-    p.add_argument("-s", "--signal", default="KILL")
+
+
+def _add_kill_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-s", "--signal", default="KILL", help="signal name or number (default KILL)")
     p.add_argument("containers", nargs="+")
-    p = sub.add_parser("rm", help="remove containers")
+
+
+def _add_rm_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-f", "--force", action="store_true", help="kill it first if running")
     p.add_argument("containers", nargs="+")
-    p = sub.add_parser("inspect", help="show a container's details as JSON")
+
+
+def _add_containers_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("containers", nargs="+")
-    sub.add_parser("images", help="list images")
-    sub.add_parser("gc", help="clean up what a crashed minibox left behind")
+
+
+def _no_arguments(p: argparse.ArgumentParser) -> None:
+    pass
+
+
+# name -> (help, function adding its arguments)
+COMMANDS = {
+    "run": ("create and start a container", _add_run_arguments),
+    "exec": ("run a command in a running container", _add_exec_arguments),
+    "ps": ("list containers", _add_ps_arguments),
+    "logs": ("show what a detached container printed", _add_logs_arguments),
+    "stop": ("SIGTERM, then SIGKILL after a timeout", _add_stop_arguments),
+    "kill": ("send a signal (default SIGKILL)", _add_kill_arguments),
+    "rm": ("remove containers", _add_rm_arguments),
+    "inspect": ("show a container's details as JSON", _add_containers_argument),
+    "images": ("list images", _no_arguments),
+    "gc": ("clean up what a crashed minibox left behind", _no_arguments),
+}
+
+
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    # With an explicit width argparse does not import shutil (2 ms) just to ask the terminal's.
+    try:
+        width = os.get_terminal_size().columns - 2
+    except OSError:
+        width = 98
+    return argparse.HelpFormatter(prog, width=min(width, 118))
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; with ``only``, just that command's arguments (start-up is costly)."""
+    parser = argparse.ArgumentParser(
+        prog="minibox", description="A small container engine for learning.", formatter_class=_formatter
+    )
+    sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+    for name, (help_text, add_arguments) in COMMANDS.items():
+        # `run` frees -h for --hostname, as docker does; --help still works.
+        p = sub.add_parser(
+            name, help=help_text, description=help_text, add_help=name != "run", formatter_class=_formatter
+        )
+        if only in (None, name):
+            add_arguments(p)
     return parser
 
 
@@ -203,7 +250,8 @@ def cmd_images(_args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_args(argv)
     from engine.errors import MiniboxError
 
     try:

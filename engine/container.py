@@ -323,7 +323,7 @@ def finalize(record: Record, exit_code: int | None) -> None:
     group = record.data["cgroup"]["group"]
     oom_killed = False
     if drv.exists(group):
-        oom_killed = bool(drv.stats(group).get("oom_kills"))
+        oom_killed = bool(drv.oom_kills(group))
         drv.kill_all(group)  # with --pid host nothing else kills the container's other processes
         _wait_until(lambda: not drv.processes(group), 5.0)
         drv.remove(group)
@@ -332,11 +332,12 @@ def finalize(record: Record, exit_code: int | None) -> None:
         fresh = state.load(record.paths, record.id)
         if fresh is None:
             return
+        if fresh.data["spec"].get("auto_remove"):
+            remove_tree(record.dir())  # --rm: no point recording an exit nobody will read
+            return
         if fresh.data["state"] != STOPPED or exit_code is not None:
             fresh.mark(STOPPED, exit_code=exit_code, oom_killed=oom_killed or fresh.data.get("oom_killed", False))
         record.data = fresh.data
-        if fresh.data["spec"].get("auto_remove"):
-            remove_tree(record.dir())
 
 
 def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:

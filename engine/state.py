@@ -65,6 +65,7 @@ class Lock:
         self.fd = -1
 
     def __enter__(self) -> Lock:
+        os.makedirs(os.path.dirname(self.path), mode=0o711, exist_ok=True)
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         fcntl.flock(self.fd, fcntl.LOCK_EX)
         return self
@@ -82,10 +83,24 @@ def write_json_atomic(path: str, data: dict) -> None:
 
 
 def remove_tree(path: str) -> None:
-    """rm -rf: a container's directory (upper layer, log, record)."""
-    import shutil  # imported here: it costs ~2 ms of every `minibox run`'s start-up
+    """rm -rf of a container's directory (upper layer, log, record).
 
-    shutil.rmtree(path, ignore_errors=True)
+    ``os.fwalk`` works through directory file descriptors and never follows symbolic links, so a
+    link a container left in its upper layer cannot redirect the removal outside it (the same
+    guarantee as ``shutil.rmtree``, whose import would cost every ``minibox run --rm`` 2 ms).
+    """
+    try:
+        for _dir, dirnames, filenames, dir_fd in os.fwalk(path, topdown=False):
+            for name in filenames:
+                os.unlink(name, dir_fd=dir_fd)
+            for name in dirnames:
+                try:
+                    os.rmdir(name, dir_fd=dir_fd)
+                except NotADirectoryError:  # a symbolic link to a directory
+                    os.unlink(name, dir_fd=dir_fd)
+        os.rmdir(path)
+    except FileNotFoundError:
+        pass
 
 
 def process_start_time(pid: int) -> int | None:

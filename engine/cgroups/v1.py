@@ -117,6 +117,10 @@ class CgroupV1(CgroupDriver):
             "pids_limit": read_int(f"{pids}/pids.max"),
         }
 
+    def oom_kills(self, group: str) -> int:
+        """How many processes the OOM killer killed in this group (Linux 4.13+)."""
+        return read_keyed(f"{self.directories(group)['memory']}/memory.oom_control").get("oom_kill", 0)
+
     def exists(self, group: str) -> bool:
         return any(os.path.isdir(d) for d in self._unique_dirs(group))
 

@@ -99,6 +99,9 @@ class CgroupV2(CgroupDriver):
             "pids_limit": read_int(f"{path}/pids.max"),
         }
 
+    def oom_kills(self, group: str) -> int:
+        return read_keyed(f"{self.path(group)}/memory.events").get("oom_kill", 0)
+
     def exists(self, group: str) -> bool:
         return os.path.isdir(self.path(group))
 

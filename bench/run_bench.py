@@ -1,0 +1,135 @@
+"""minibox's start-up time against reference tools, measured side by side in one run.
+
+    make bench              (or: .venv/bin/python bench/run_bench.py [--runs N])
+
+Compares, as medians over interleaved rounds (each round runs every tool once, so drift in the
+machine's load touches all of them alike):
+
+- ``minibox run --rm busybox true`` (the CLI, a fresh Python process each time)
+- ``runc run`` of the same busybox rootfs with the same namespaces (pid, net, ipc, uts, mnt, cgroup)
+- ``unshare --fork --pid --mount --uts --ipc chroot ROOTFS true`` (namespaces and nothing else)
+- the library's ``engine.run`` called in a loop from one warm Python process (how the TUI and
+  notebooks start containers), against the ``unshare`` figure
+- 100 containers one after another: the last ten against the first ten, and what was left over
+
+Everything lives under a state root and a cgroup prefix of its own (``minibox-bench-XXXX``),
+removed at the end. Results are printed as a table of ratios; copy them into bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+RUN_ID = os.urandom(3).hex()
+ROOT = f"/tmp/minibox-bench-{RUN_ID}"
+PREFIX = f"minibox-bench-{RUN_ID}"
+os.environ.update(MINIBOX_ROOT=ROOT, MINIBOX_PREFIX=PREFIX)
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # users' installs cache bytecode; so does the bench
+MINIBOX = os.path.join(os.path.dirname(sys.executable), "minibox")
+
+
+def timed(command: list[str]) -> float:
+    start = time.perf_counter()
+    result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - start
+    if result.returncode:
+        raise SystemExit(f"bench: {' '.join(command)} failed: {result.stderr.decode().strip()}")
+    return elapsed
+
+
+def runc_bundle(rootfs: str) -> str:
+    bundle = os.path.join(ROOT, "runc-bundle")
+    os.makedirs(bundle)
+    shutil.copytree(rootfs, os.path.join(bundle, "rootfs"), symlinks=True)
+    subprocess.run(["runc", "spec"], cwd=bundle, check=True)
+    with open(os.path.join(bundle, "config.json")) as f:
+        config = json.load(f)
+    config["process"].update(terminal=False, args=["true"])
+    namespaces = config["linux"]["namespaces"]
+    if not any(ns["type"] == "cgroup" for ns in namespaces):
+        namespaces.append({"type": "cgroup"})  # minibox makes a cgroup namespace by default too
+    config["linux"]["cgroupsPath"] = f"/{PREFIX}/runc"
+    with open(os.path.join(bundle, "config.json"), "w") as f:
+        json.dump(config, f)
+    return bundle
+
+
+def median_ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=40, help="rounds for the side-by-side comparison")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("bench: run as root (sudo make bench)")
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", os.path.join(os.path.dirname(HERE), "engine")], check=True
+    )
+    import engine
+    from engine import images
+    from engine.state import Paths
+
+    try:
+        rootfs = images.get(Paths(), "busybox").rootfs
+        tools = {
+            "minibox run --rm busybox true": [MINIBOX, "run", "--rm", "busybox", "true"],
+            "unshare --fork --pid --mount --uts --ipc chroot": [
+                "unshare", "--fork", "--pid", "--mount", "--uts", "--ipc", "chroot", rootfs, "true"
+            ],
+        }  # fmt: skip
+        if shutil.which("runc"):
+            bundle = runc_bundle(rootfs)
+            tools["runc run (same rootfs, same namespaces)"] = ["runc", "run", "--bundle", bundle, f"mbx-{RUN_ID}"]
+        samples: dict[str, list[float]] = {name: [] for name in tools}
+        for command in tools.values():  # warm-up: page cache, first cgroup directories
+            timed(command)
+        for _ in range(args.runs):
+            for name, command in tools.items():
+                samples[name].append(timed(command))
+
+        spec = engine.ContainerSpec("busybox", ["true"], auto_remove=True)
+        engine.run(spec)  # warm-up
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        in_process = []
+        for _ in range(args.runs):
+            start = time.perf_counter()
+            engine.run(spec, stdio=(0, devnull, devnull))
+            in_process.append(time.perf_counter() - start)
+
+        sequence = [timed(tools["minibox run --rm busybox true"]) for _ in range(100)]
+        left = len(os.listdir(Paths().containers)) + len(engine.gc())
+    finally:
+        subprocess.run([MINIBOX, "gc"], capture_output=True)
+        shutil.rmtree(ROOT, ignore_errors=True)
+
+    medians = {name: median_ms(s) for name, s in samples.items()}
+    unshare = medians["unshare --fork --pid --mount --uts --ipc chroot"]
+    runc = medians.get("runc run (same rootfs, same namespaces)")
+    cli = medians["minibox run --rm busybox true"]
+    print(f"\n{'what':<48}{'median ms':>10}")
+    for name, value in medians.items():
+        print(f"{name:<48}{value:>10.1f}")
+    print(f"{'engine.run() in a warm process':<48}{median_ms(in_process):>10.1f}")
+    print("\nratios (target in brackets)")
+    if runc:
+        print(f"  minibox CLI / runc                    {cli / runc:5.2f}x  [<= 1.0]")
+    print(f"  engine.run in-process / unshare       {median_ms(in_process) / unshare:5.2f}x  [<= 2.0]")
+    first, last = statistics.mean(sequence[:10]), statistics.mean(sequence[-10:])
+    print(f"  100 in a row: last ten / first ten    {last / first:5.2f}x  [<= 1.2]   leftovers: {left}  [0]")
+    print(f"\n{args.runs} rounds, {os.cpu_count()} CPUs, kernel {os.uname().release}, Python {sys.version.split()[0]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
