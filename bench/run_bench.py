@@ -19,6 +19,7 @@ removed at the end. Results are printed as a table of ratios; copy them into ben
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import shutil
@@ -112,6 +113,9 @@ def main() -> int:
     finally:
         subprocess.run([MINIBOX, "gc"], capture_output=True)
         shutil.rmtree(ROOT, ignore_errors=True)
+        # runc leaves its cgroup parent (cgroupsPath's directory) in every hierarchy it used
+        for parent in glob.glob(f"/sys/fs/cgroup/*/{PREFIX}") + glob.glob(f"/sys/fs/cgroup/{PREFIX}"):
+            os.rmdir(parent)
 
     medians = {name: median_ms(s) for name, s in samples.items()}
     unshare = medians["unshare --fork --pid --mount --uts --ipc chroot"]

@@ -126,6 +126,7 @@ def _discard(record: Record) -> None:
     if drv.exists(group):
         drv.kill_all(group)
         drv.remove(group)
+        drv.remove_if_empty(state.prefix())
     _unmount_host_side(record)
     remove_tree(record.dir())
 
@@ -327,6 +328,7 @@ def finalize(record: Record, exit_code: int | None) -> None:
         drv.kill_all(group)  # with --pid host nothing else kills the container's other processes
         _wait_until(lambda: not drv.processes(group), 5.0)
         drv.remove(group)
+        drv.remove_if_empty(state.prefix())  # the last container out leaves no `minibox` group behind
     _unmount_host_side(record)
     with Lock(record.paths):
         fresh = state.load(record.paths, record.id)

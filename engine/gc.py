@@ -57,12 +57,7 @@ def collect(paths: Paths | None = None) -> list[str]:
         if entry not in known and not os.path.exists(paths.container(entry, "state.json")):
             remove_tree(paths.container(entry))
             done.append(f"directory {paths.container(entry)}: removed (no record)")
-    if os.path.isdir(paths.lib):
-        try:  # the top-level cgroup directory, once empty
-            if not drv.children(parent) and drv.exists(parent):
-                drv.remove(parent)
-        except OSError:
-            pass
+    drv.remove_if_empty(parent)
     return done
 
 

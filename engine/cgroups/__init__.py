@@ -56,6 +56,7 @@ class CgroupDriver:
     def files(self, group: str) -> dict[str, str]: ...
     def exists(self, group: str) -> bool: ...
     def remove(self, group: str) -> None: ...
+    def remove_if_empty(self, group: str) -> None: ...
     def children(self, parent: str) -> list[str]: ...
 
     def kill_all(self, group: str, signal: int = 9) -> None:
@@ -131,6 +132,25 @@ def read_keyed(path: str) -> dict[str, int]:
         if value.strip().lstrip("-").isdigit():
             out[key] = int(value)
     return out
+
+
+def make_dir(path: str) -> None:
+    """mkdir -p, tolerating a concurrent ``remove_if_empty`` of the parent (then make it again)."""
+    for _ in range(3):
+        try:
+            os.makedirs(path, exist_ok=True)
+            return
+        except FileNotFoundError:
+            continue
+    os.makedirs(path, exist_ok=True)
+
+
+def rmdir_if_empty(path: str) -> None:
+    """Remove a cgroup directory unless it still has children or processes (then leave it)."""
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
 
 
 def remove_dir(path: str) -> None:

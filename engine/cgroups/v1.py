@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from engine.cgroups import CgroupDriver, Limits, read_int, read_keyed, remove_dir, write
+from engine.cgroups import CgroupDriver, Limits, make_dir, read_int, read_keyed, remove_dir, rmdir_if_empty, write
 
 # The controllers minibox uses, and which of their files it reads.
 CONTROLLERS = ("memory", "cpu", "cpuacct", "pids")
@@ -53,7 +53,7 @@ class CgroupV1(CgroupDriver):
 
     def create(self, group: str, limits: Limits) -> None:
         for path in self._unique_dirs(group):
-            os.makedirs(path, exist_ok=True)
+            make_dir(path)
         dirs = self.directories(group)
         if limits.memory:
             write(f"{dirs['memory']}/memory.limit_in_bytes", limits.memory)
@@ -127,6 +127,10 @@ class CgroupV1(CgroupDriver):
     def remove(self, group: str) -> None:
         for path in self._unique_dirs(group):
             remove_dir(path)
+
+    def remove_if_empty(self, group: str) -> None:
+        for path in self._unique_dirs(group):
+            rmdir_if_empty(path)
 
     def children(self, parent: str) -> list[str]:
         names: set[str] = set()

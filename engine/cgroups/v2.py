@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from engine.cgroups import CgroupDriver, Limits, read, read_int, read_keyed, remove_dir, write
+from engine.cgroups import CgroupDriver, Limits, make_dir, read, read_int, read_keyed, remove_dir, rmdir_if_empty, write
 from engine.errors import KernelFeatureMissing
 
 CONTROLLERS = ("memory", "cpu", "pids")
@@ -42,7 +42,7 @@ class CgroupV2(CgroupDriver):
             if wanted:
                 write(os.path.join(parent, "cgroup.subtree_control"), wanted)
             parent = os.path.join(parent, part)
-            os.makedirs(parent, exist_ok=True)
+            make_dir(parent)
         enabled = (read(os.path.join(parent, "cgroup.subtree_control")) or "").split()
         wanted = " ".join(f"+{c}" for c in CONTROLLERS if c not in enabled)
         if wanted:
@@ -51,7 +51,7 @@ class CgroupV2(CgroupDriver):
     def create(self, group: str, limits: Limits) -> None:
         self._enable_controllers(group)
         path = self.path(group)
-        os.makedirs(path, exist_ok=True)
+        make_dir(path)
         if limits.memory:
             write(f"{path}/memory.max", limits.memory)
             if os.path.exists(f"{path}/memory.swap.max"):
@@ -114,6 +114,9 @@ class CgroupV2(CgroupDriver):
 
     def remove(self, group: str) -> None:
         remove_dir(self.path(group))
+
+    def remove_if_empty(self, group: str) -> None:
+        rmdir_if_empty(self.path(group))
 
     def children(self, parent: str) -> list[str]:
         try:

@@ -9,7 +9,8 @@ Runs inside the container's init, after ``unshare(CLONE_NEWNS)``, in this order 
    directory as the writable upper layer (copy-on-write);
 3. mount the kernel's filesystems inside it: ``/proc`` (for the new PID namespace), ``/sys``
    (read-only), ``/sys/fs/cgroup`` (read-only; the cgroup namespace makes it start at the
-   container's own group), a small ``/dev`` (see ``devices.py``);
+   container's own group), a small ``/dev`` (see ``devices.py``); then hide or freeze the parts
+   of /proc and /sys that reach the whole machine (``/proc/kcore``, ``/proc/sys``...);
 4. switch root: ``pivot_root`` by default, which leaves the host's tree unreachable once unmounted;
    or plain ``chroot`` for the first lab, which only changes where ``/`` resolves for this process.
 """
@@ -41,6 +42,7 @@ def setup(plan: RootfsPlan) -> None:
     mounts.mount_sys(plan.target, own_net_ns=plan.net_ns)
     mounts.mount_cgroups(plan.target, plan.cgroup_version, plan.cgroup_mounts or {})
     devices.populate(plan.target, can_mknod=not plan.user_ns)
+    mounts.protect_kernel_files(plan.target)
     if plan.mode == "chroot":
         enter_with_chroot(plan.target)
     else:

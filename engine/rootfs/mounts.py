@@ -46,6 +46,28 @@ def mount_proc(root: str, new_pid_ns: bool) -> None:
         bind("/proc", target)
 
 
+# What runc's default spec hides or freezes in /proc and /sys: kernel memory, keys, timers and
+# machine-wide knobs that a container's root (real root without a user namespace!) could use to
+# read secrets or change the host, e.g. `echo 1 > /proc/sysrq-trigger`.
+MASKED_PATHS = ("proc/acpi", "proc/asound", "proc/kcore", "proc/keys", "proc/latency_stats", "proc/timer_list",
+                "proc/timer_stats", "proc/sched_debug", "proc/scsi", "sys/firmware")  # fmt: skip
+READONLY_PATHS = ("proc/bus", "proc/fs", "proc/irq", "proc/sys", "proc/sysrq-trigger")
+
+
+def protect_kernel_files(root: str) -> None:
+    """Mask (cover with an empty file or directory) and make read-only the paths listed above."""
+    for relative in MASKED_PATHS:
+        path = os.path.join(root, relative)
+        if os.path.isdir(path):
+            syscalls.mount("tmpfs", path, "tmpfs", MS_RDONLY, "size=0")
+        elif os.path.exists(path):
+            bind("/dev/null", path, recursive=False)
+    for relative in READONLY_PATHS:
+        path = os.path.join(root, relative)
+        if os.path.exists(path):
+            bind(path, path, readonly=True)
+
+
 def mount_sys(root: str, own_net_ns: bool) -> None:
     """sysfs, read-only: containers may look at devices and network interfaces, not change them."""
     target = os.path.join(root, "sys")
