@@ -38,7 +38,5 @@ $(STAMP_APT):
 
 $(STAMP_PIP): pyproject.toml $(STAMP_APT)
 	$(VENV)/bin/pip install -q --upgrade pip
-	# compat mode: a plain path entry in site-packages. The default editable finder costs
-	# ~10 ms of every command's start-up, which `minibox run` cannot afford.
-	$(VENV)/bin/pip install -q -e '.[dev]' --config-settings editable_mode=compat
+	$(VENV)/bin/pip install -q -e '.[dev]'  # editable: edits to engine/ take effect at once
 	@touch $@

@@ -34,8 +34,12 @@ def _require_root() -> None:
 # --- create ------------------------------------------------------------------------------------
 
 
-def create(spec: ContainerSpec, paths: Paths | None = None) -> Record:
-    """Check everything that can be checked, then make the container's record, dirs and cgroup."""
+def create(spec: ContainerSpec, paths: Paths | None = None, supervised_here: bool = False) -> Record:
+    """Check everything that can be checked, then make the container's record, dirs and cgroup.
+
+    ``supervised_here``: this process will start and wait for the container (``minibox run``), so
+    the record names it as the supervisor from the first write (``gc`` leaves it alone).
+    """
     _require_root()
     paths = paths or Paths()
     paths.ensure()
@@ -57,6 +61,8 @@ def create(spec: ContainerSpec, paths: Paths | None = None) -> Record:
         "cgroup": {"version": cgroups.driver().version, "group": f"{state.prefix()}/{container_id}"},
         "rootfs": {"mode": spec.rootfs_mode, "lower": image.rootfs},
     })  # fmt: skip
+    if supervised_here:
+        _set_supervisor(record)
     with Lock(paths):
         for other in state.all_records(paths):
             if other.name == name:
@@ -151,12 +157,15 @@ def start(record: Record, stdio: tuple[int, int, int] | None = None) -> tuple[in
 
     layout = cgroups.driver()
     rootfs = record.data["rootfs"]
+    uid, gid, groups = resolve(image.rootfs, spec.user)
     plan = process.LaunchPlan(
         argv=record.data["command"],
         env=_environment(image, spec.env),
-        **dict(zip(("uid", "gid", "groups"), resolve(image.rootfs, spec.user), strict=True)),
+        uid=uid,
+        gid=gid,
+        groups=groups,
         workdir=spec.workdir,
-        hostname=spec.hostname or record.id[:12] if "uts" in spec.namespaces else "",
+        hostname=(spec.hostname or record.id[:12]) if "uts" in spec.namespaces else "",
         namespaces=spec.namespaces,
         uid_map=spec.uid_map,
         gid_map=spec.gid_map,
@@ -175,7 +184,9 @@ def start(record: Record, stdio: tuple[int, int, int] | None = None) -> tuple[in
         ),
     )  # fmt: skip
     pid, master = launch_with_console(plan)
-    record.mark(RUNNING, pid=pid, pid_start_time=state.process_start_time(pid), started_at=time.time())
+    # Only this process touches a record in the "created" state: no need to reload before writing.
+    record.data.update(state=RUNNING, pid=pid, pid_start_time=state.process_start_time(pid), started_at=time.time())
+    record.save()
     return pid, master
 
 
@@ -215,13 +226,19 @@ def run(spec: ContainerSpec, paths: Paths | None = None, stdio: tuple[int, int, 
     """Run a container in the foreground, as ``minibox run`` without ``-d``; return its exit code."""
     if spec.detach:
         raise Unsupported("run() waits for the container", "call run_detached() for -d")
-    record = create(spec, paths)
-    _mark_supervisor(record)
+    record = create(spec, paths, supervised_here=True)
+    null = -1
+    if stdio is None and not spec.interactive:  # as docker: without -i the container reads nothing
+        null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        stdio = (null, 1, 2)
     try:
         pid, master = start(record, stdio)
     except BaseException:
         _discard(record)
         raise
+    finally:
+        if null >= 0:
+            os.close(null)
     code = None
     try:
         with _forward_signals(pid):
@@ -238,10 +255,10 @@ def run(spec: ContainerSpec, paths: Paths | None = None, stdio: tuple[int, int, 
     return code
 
 
-def _mark_supervisor(record: Record) -> None:
+def _set_supervisor(record: Record) -> None:
+    """Name this process as the one that waits for the container and records its exit."""
     record.data["supervisor_pid"] = os.getpid()
     record.data["supervisor_start_time"] = state.process_start_time(os.getpid())
-    record.save()
 
 
 class _forward_signals:

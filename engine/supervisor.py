@@ -18,7 +18,7 @@ from engine.state import Record
 
 def supervise(record: Record, ready_fd: int) -> None:
     """Body of the shim process. Writes "ok" or "error ..." to ``ready_fd``; never returns."""
-    from engine.container import _discard, _mark_supervisor, finalize, start
+    from engine.container import _discard, _set_supervisor, finalize, start
 
     os.setsid()
     syscalls.set_process_name("minibox-shim")
@@ -33,7 +33,8 @@ def supervise(record: Record, ready_fd: int) -> None:
     # The shim's own 0/1/2 must not keep the caller's terminal or pipe open (`$(minibox run -d)`).
     for fd in (0, 1, 2):
         os.dup2(stdin if fd == 0 else log, fd)
-    _mark_supervisor(record)
+    _set_supervisor(record)
+    record.save()
     try:
         pid, master = start(record, (stdin, log, log))
     except BaseException as e:  # noqa: BLE001 -- any failure must reach the waiting `minibox run -d`

@@ -96,7 +96,7 @@ def machine_left_clean():
     yield
     # Containers a test left (its own cleanup failed) count as leaks: list them before removing.
     left = [f"container {n}" for n in minibox("ps", "-a", "-q").stdout.split()]
-    wait_for(lambda: not leftovers(), timeout=5)
+    wait_for(lambda: not leftovers(), timeout=15)
     left += leftovers()
     for ref in minibox("ps", "-a", "-q").stdout.split():
         minibox("rm", "-f", ref)

@@ -232,3 +232,16 @@ def test_minibox_run_d_returns_even_when_its_output_is_a_pipe(name):
         [*MINIBOX, "run", "-d", "--name", name, "busybox", "sleep", "60"], capture_output=True, timeout=10
     )
     assert proc.returncode == 0  # the shim does not hold the caller's stdout pipe open
+
+
+def test_stdin_reaches_the_container_only_with_i():
+    without = subprocess.run([*MINIBOX, "run", "--rm", "busybox", "cat"], input=b"piped\n", capture_output=True)
+    with_i = subprocess.run([*MINIBOX, "run", "--rm", "-i", "busybox", "cat"], input=b"piped\n", capture_output=True)
+    assert (without.stdout, with_i.stdout) == (b"", b"piped\n")
+
+
+def test_detached_with_a_terminal_logs_its_output_and_stays_up(name):
+    minibox("run", "-dit", "--name", name, "busybox", "sh", check=True)
+    assert wait_for(lambda: "# " in minibox("logs", name).stdout)  # the shell's prompt, through the pty
+    assert state_of(name) == "running"
+    assert minibox("exec", name, "sh", "-c", "tty < /proc/1/fd/0").stdout.strip() == "/dev/pts/0"
