@@ -245,3 +245,29 @@ def test_detached_with_a_terminal_logs_its_output_and_stays_up(name):
     assert wait_for(lambda: "# " in minibox("logs", name).stdout)  # the shell's prompt, through the pty
     assert state_of(name) == "running"
     assert minibox("exec", name, "sh", "-c", "tty < /proc/1/fd/0").stdout.strip() == "/dev/pts/0"
+
+
+def test_a_killed_minibox_run_leaves_a_container_that_stop_and_gc_clean_up(name):
+    # kill -9 the foreground `minibox run` itself: nothing waits for the container any more
+    runner = subprocess.Popen([*MINIBOX, "run", "--name", name, "-m", "32m", "busybox", "sleep", "60"])
+    assert wait_for(lambda: minibox("inspect", name).returncode == 0 and state_of(name) == "running")
+    info = inspect(name)
+    runner.kill()
+    runner.wait()
+    assert "container" not in minibox("gc", check=True).stdout  # still running: gc leaves it alone
+    assert state_of(name) == "running"
+    minibox("stop", "-t", "1", name, check=True)  # stop finds no supervisor and finalizes itself
+    assert state_of(name) == "stopped"
+    assert not any(os.path.exists(d) for d in info["Cgroup"]["Directories"].values())
+
+
+def test_gc_removes_a_cgroup_and_a_directory_that_no_record_owns():
+    from engine import cgroups, state
+
+    orphan = f"{state.prefix()}/{'0' * 64}"  # as if minibox died between mkdir and writing its record
+    cgroups.driver().create(orphan, cgroups.Limits())
+    stray = os.path.join(Paths().containers, "f" * 64)
+    os.makedirs(os.path.join(stray, "upper"))
+    report = minibox("gc", check=True).stdout
+    assert f"cgroup {orphan}: removed" in report and "no record" in report
+    assert not cgroups.driver().exists(orphan) and not os.path.exists(stray)
