@@ -9,7 +9,7 @@ APT_PACKAGES := busybox-static nftables iptables iproute2 tmux runc util-linux p
 STAMP_APT := $(VENV)/.apt-done
 STAMP_PIP := $(VENV)/.pip-done
 
-.PHONY: workshop test bench lint setup clean-state
+.PHONY: workshop test test-cgroup2-vm bench lint setup
 
 workshop: setup ## set up, then start the workshop
 	$(VENV)/bin/workshop
@@ -17,6 +17,10 @@ workshop: setup ## set up, then start the workshop
 test: setup ## set up, then run every test (needs root: real namespaces, cgroups, mounts)
 	$(VENV)/bin/ruff check engine workshop_tui tests bench
 	$(VENV)/bin/python -m pytest
+
+test-cgroup2-vm: setup ## the cgroup and namespace tests again, in a qemu VM with pure cgroup v2 (~2 min)
+	@command -v qemu-system-x86_64 >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86 kmod
+	tests/vm/run-in-cgroup2-vm.sh
 
 bench: setup ## compare minibox with runc and unshare; prints ratios
 	$(VENV)/bin/python bench/run_bench.py

@@ -103,28 +103,34 @@ def remove_tree(path: str) -> None:
         pass
 
 
-def process_start_time(pid: int) -> int | None:
-    """Field 22 of /proc/PID/stat (clock ticks after boot): with the PID, a unique process id."""
+def _read_stat(pid: int) -> tuple[bytes, int] | None:
+    """(state letter, start time) from /proc/PID/stat, or None if there is no such process."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
     except (FileNotFoundError, ProcessLookupError):
         return None
     # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
-    return int(stat[stat.rindex(b")") + 2 :].split()[19])
+    fields = stat[stat.rindex(b")") + 2 :].split()
+    return fields[0], int(fields[19])  # fields 3 and 22 of the whole line
+
+
+def process_start_time(pid: int) -> int | None:
+    """Field 22 of /proc/PID/stat (clock ticks after boot): with the PID, a unique process id."""
+    stat = _read_stat(pid)
+    return stat[1] if stat else None
 
 
 def process_alive(pid: int | None, start_time: int | None) -> bool:
-    if not pid:
+    """True if ``pid`` is the same process as when ``start_time`` was read and has not exited.
+
+    One read of /proc/PID/stat: the process may be reaped at any moment, between two reads too.
+    """
+    stat = _read_stat(pid) if pid else None
+    if stat is None:
         return False
-    now = process_start_time(pid)
-    if now is None:
-        return False
-    if start_time is not None and now != start_time:
-        return False
-    with open(f"/proc/{pid}/stat", "rb") as f:  # a zombie has exited already
-        state = f.read().rsplit(b")", 1)[1].split()[0]
-    return state != b"Z"
+    state, started = stat
+    return state != b"Z" and (start_time is None or started == start_time)  # a zombie has exited
 
 
 class Record:

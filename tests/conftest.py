@@ -60,7 +60,8 @@ def name(request: pytest.FixtureRequest) -> str:
     container = f"t-{request.node.name[:30].replace('[', '-').replace(']', '')}-{os.urandom(2).hex()}"
     container = "".join(c if c.isalnum() or c in "-_." else "-" for c in container)
     yield container
-    minibox("rm", "-f", container)
+    removed = minibox("rm", "-f", container)
+    assert removed.returncode == 0 or "no such container" in removed.stderr, removed.stderr
 
 
 # --- leak check -------------------------------------------------------------------------------
