@@ -342,8 +342,11 @@ def finalize(record: Record, exit_code: int | None) -> None:
     oom_killed = False
     if drv.exists(group):
         oom_killed = bool(drv.oom_kills(group))
-        drv.kill_all(group)  # with --pid host nothing else kills the container's other processes
-        _wait_until(lambda: not drv.processes(group), 5.0)
+        if "pid" not in record.data["spec"]["namespaces"]:
+            # With a PID namespace the kernel has already killed (and waited for) every other
+            # process when its init exits. With --pid host nothing else kills them.
+            drv.kill_all(group)
+            _wait_until(lambda: not drv.processes(group), 5.0)
         drv.remove(group)
         drv.remove_if_empty(state.prefix())  # the last container out leaves no `minibox` group behind
     _unmount_host_side(record)
