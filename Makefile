@@ -15,7 +15,7 @@ workshop: setup ## set up, then start the workshop
 	$(VENV)/bin/workshop
 
 test: setup ## set up, then run every test (needs root: real namespaces, cgroups, mounts)
-	$(VENV)/bin/ruff check engine workshop_tui tests bench
+	$(VENV)/bin/ruff check engine labs workshop_tui tests bench
 	$(VENV)/bin/python -m pytest
 
 test-cgroup2-vm: setup ## the cgroup and namespace tests again, in a qemu VM with pure cgroup v2 (~2 min)
@@ -26,7 +26,7 @@ bench: setup ## compare minibox with runc and unshare; prints ratios
 	$(VENV)/bin/python bench/run_bench.py
 
 lint: setup
-	$(VENV)/bin/ruff check engine workshop_tui tests bench
+	$(VENV)/bin/ruff check engine labs workshop_tui tests bench
 
 setup: $(STAMP_APT) $(STAMP_PIP)
 

@@ -1,12 +1,12 @@
-"""``workshop``: placeholder entry point until the TUI lands; runs the guided minibox demo."""
+"""``workshop``: the labs in a terminal (see ``workshop_tui.cli``)."""
 
 from __future__ import annotations
 
 
 def main() -> int:
-    from workshop_tui.demo import run_demo
+    from workshop_tui.cli import main as cli_main
 
-    return run_demo()
+    return cli_main()
 
 
 if __name__ == "__main__":

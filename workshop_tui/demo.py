@@ -58,4 +58,4 @@ def run_demo(argv: list[str] | None = None) -> int:
 
 
 def _quote(arg: str) -> str:
-    return f"'{arg}'" if any(c in arg for c in " $;|&\"<>") else arg
+    return f"'{arg}'" if any(c in arg for c in ' $;|&"<>') else arg

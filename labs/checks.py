@@ -1,0 +1,221 @@
+"""Checks of a learner's end state: what the kernel and the engine say now, not what was typed.
+
+A step's checks are tables in ``lab.toml``, e.g.::
+
+    checks = [
+      { kind = "container_running", container = "uts-box" },
+      { kind = "exec", container = "uts-box", command = "hostname", expect = "^learner$" },
+    ]
+
+Every kind below takes its parameters as keyword arguments and returns ``Result(ok, message)``;
+the message says what was found, so a learner whose check fails knows where to look.
+Strings may hold placeholders, filled in by ``Context.fill``: ``{workdir}`` (the lab's working
+directory), ``{labdir}`` (the lab's folder), ``{hostname}`` (the host's), ``{pid:NAME}`` (the
+host PID of container NAME's init).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import engine
+from engine import namespaces, state
+from engine.errors import MiniboxError
+from engine.state import Record
+
+
+@dataclass
+class Result:
+    ok: bool
+    message: str
+
+
+@dataclass
+class Context:
+    workdir: str
+    labdir: str
+    env: dict[str, str]
+
+    def fill(self, text: str) -> str:
+        text = text.replace("{workdir}", self.workdir).replace("{labdir}", self.labdir)
+        text = text.replace("{hostname}", socket.gethostname())
+        return re.sub(r"\{pid:([\w.-]+)\}", lambda m: str(_pid_of(m.group(1)) or "NOT-RUNNING"), text)
+
+
+def _pid_of(name: str) -> int | None:
+    try:
+        record = engine.get(name)
+    except MiniboxError:
+        return None
+    return record.pid if record.state == state.RUNNING else None
+
+
+def _record(name: str) -> Record | None:
+    try:
+        return engine.get(name)
+    except MiniboxError:
+        return None
+
+
+# --- the check kinds ---------------------------------------------------------------------------
+
+
+def container_running(ctx: Context, container: str) -> Result:
+    record = _record(container)
+    if record is None:
+        return Result(False, f"there is no container named {container!r} (see `minibox ps -a`)")
+    if record.state != state.RUNNING:
+        return Result(False, f"container {container!r} is {record.state}, not running")
+    return Result(True, f"container {container!r} is running")
+
+
+def container_absent(ctx: Context, container: str) -> Result:
+    record = _record(container)
+    if record is not None:
+        return Result(False, f"container {container!r} still exists ({record.state}); remove it with `minibox rm`")
+    return Result(True, f"container {container!r} is gone")
+
+
+def container_exited(ctx: Context, container: str, code: int | None = None, oom: bool | None = None) -> Result:
+    record = _record(container)
+    if record is None:
+        return Result(False, f"there is no container named {container!r}")
+    if record.state != state.STOPPED:
+        return Result(False, f"container {container!r} is still {record.state}")
+    exit_code, oom_killed = record.data.get("exit_code"), bool(record.data.get("oom_killed"))
+    if code is not None and exit_code != code:
+        return Result(False, f"container {container!r} exited with {exit_code}, not {code}")
+    if oom is not None and oom_killed != oom:
+        return Result(False, f"container {container!r} was {'' if oom_killed else 'not '}killed by the OOM killer")
+    return Result(True, f"container {container!r} exited with {exit_code}")
+
+
+def exec(ctx: Context, container: str, command: str, expect: str = "", exit: int | None = 0) -> Result:  # noqa: A001
+    """Run ``sh -c COMMAND`` inside the running container; match its output against ``expect``."""
+    fd = os.memfd_create("check-output")
+    null = os.open(os.devnull, os.O_RDONLY)
+    try:
+        code = engine.exec_in(container, ["sh", "-c", ctx.fill(command)], stdio=(null, fd, fd))
+        os.lseek(fd, 0, os.SEEK_SET)
+        output = os.read(fd, 1 << 20).decode(errors="replace").strip()
+    except MiniboxError as e:
+        return Result(False, e.what)
+    finally:
+        os.close(fd)
+        os.close(null)
+    return _compare(f"in {container}: {command}", output, code, ctx.fill(expect), exit)
+
+
+def host(ctx: Context, command: str, expect: str = "", exit: int | None = 0) -> Result:  # noqa: A002
+    """Run ``sh -c COMMAND`` on the host; match its output against ``expect``."""
+    result = subprocess.run(["sh", "-c", ctx.fill(command)], capture_output=True, text=True, env=ctx.env,
+                            cwd=ctx.workdir if os.path.isdir(ctx.workdir) else None, timeout=30)  # fmt: skip
+    return _compare(command, (result.stdout + result.stderr).strip(), result.returncode, ctx.fill(expect), exit)
+
+
+def _compare(what: str, output: str, code: int, expect: str, exit_code: int | None) -> Result:
+    shown = output if len(output) < 200 else output[:200] + "…"
+    if exit_code is not None and code != exit_code:
+        return Result(False, f"`{what}` exited with {code}, expected {exit_code}: {shown or '(no output)'}")
+    if expect and not re.search(expect, output, re.M):
+        return Result(False, f"`{what}` printed {shown or '(nothing)'!r}, expected a match for /{expect}/")
+    return Result(True, f"`{what}` printed {shown!r}" if shown else f"`{what}` succeeded")
+
+
+def namespace(ctx: Context, container: str, type: str, shared: bool) -> Result:  # noqa: A002
+    """Is the container's namespace of ``type`` the host's own (shared) or its own?"""
+    pid = _pid_of(container)
+    if pid is None:
+        return Result(False, f"container {container!r} is not running")
+    theirs, ours = namespaces.inode(pid, type), namespaces.inode("self", type)
+    is_shared = theirs == ours
+    word = "shares the host's" if is_shared else "has its own"
+    return Result(is_shared == shared, f"container {container!r} {word} {type} namespace ({type}:[{theirs}])")
+
+
+def process(ctx: Context, match: str, type: str = "", shared: bool | None = None, present: bool = True) -> Result:  # noqa: A002
+    """A host process whose command line matches ``match`` (and, optionally, its namespace)."""
+    pattern = re.compile(ctx.fill(match))
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        if not pattern.search(cmdline):
+            continue
+        if not present:
+            return Result(False, f"process {entry} ({cmdline}) is still running")
+        if type and shared is not None:
+            is_shared = namespaces.inode(entry, type) == namespaces.inode("self", type)
+            if is_shared != shared:
+                continue
+        return Result(True, f"process {entry} ({cmdline}) found")
+    if not present:
+        return Result(True, f"no process matches /{match}/")
+    where = f" in {'the host' if shared else 'its own'} {type} namespace" if type else ""
+    return Result(False, f"no process matching /{match}/{where} is running")
+
+
+def stat(ctx: Context, container: str, name: str, at_least: int | None = None, equals: int | None = None) -> Result:
+    """A live cgroup statistic of a running container (see ``minibox inspect``, Cgroup.Stats)."""
+    try:
+        value = engine.inspect(container)["Cgroup"]["Stats"].get(name)
+    except MiniboxError as e:
+        return Result(False, e.what)
+    if value is None:
+        return Result(False, f"container {container!r} has no {name} (is it running?)")
+    if at_least is not None and value < at_least:
+        return Result(False, f"{name} of {container!r} is {value}, expected at least {at_least}")
+    if equals is not None and value != equals:
+        return Result(False, f"{name} of {container!r} is {value}, expected {equals}")
+    return Result(True, f"{name} of {container!r} is {value}")
+
+
+def path(ctx: Context, path: str, exists: bool = True, type: str = "", contains: str = "") -> Result:  # noqa: A002
+    """A file, directory or mount point on the host (paths may use {workdir})."""
+    target = ctx.fill(path)
+    if not os.path.lexists(target):
+        return Result(not exists, f"{target} does not exist")
+    if not exists:
+        return Result(False, f"{target} still exists")
+    if type == "dir" and not os.path.isdir(target):
+        return Result(False, f"{target} is not a directory")
+    if type == "file" and not os.path.isfile(target):
+        return Result(False, f"{target} is not a regular file")
+    if type == "mount" and not os.path.ismount(target):
+        return Result(False, f"nothing is mounted on {target}")
+    if contains:
+        with open(target, errors="replace") as f:
+            text = f.read()
+        if not re.search(ctx.fill(contains), text, re.M):
+            return Result(False, f"{target} holds {text.strip()[:120]!r}, expected a match for /{ctx.fill(contains)}/")
+    return Result(True, f"{target} is there")
+
+
+KINDS: dict[str, Callable[..., Result]] = {
+    "container_running": container_running,
+    "container_absent": container_absent,
+    "container_exited": container_exited,
+    "exec": exec,
+    "host": host,
+    "namespace": namespace,
+    "process": process,
+    "stat": stat,
+    "path": path,
+}
+
+
+def run_check(ctx: Context, check: dict) -> Result:
+    params = {k: v for k, v in check.items() if k != "kind"}
+    try:
+        return KINDS[check["kind"]](ctx, **params)
+    except MiniboxError as e:
+        return Result(False, e.one_line())

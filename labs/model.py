@@ -1,0 +1,45 @@
+"""The lab format as data: what ``loader`` builds and every front end reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Step:
+    id: str
+    title: str
+    body: str  # Markdown, placeholders such as {workdir} already filled in by the runner
+    commands: list[str]  # the ```run blocks of the body, in order
+    hints: list[str]
+    observe: list[str]  # observer views to show: namespaces, processes, cgroups, mounts, network
+    checks: list[dict]  # each: {"kind": ..., parameters}; all must pass
+    solution: list[str]  # shell commands
+    setup: list[str] = field(default_factory=list)
+    source: str = ""  # the step's text file, for error messages
+
+
+@dataclass
+class Lab:
+    id: str
+    number: int
+    title: str
+    goal: str
+    minutes: int
+    requires: list[str]
+    intro: str
+    finish: str
+    steps: list[Step]
+    containers: list[str]  # removed when the lab is reset
+    cleanup: list[str]  # shell commands run when the lab is reset
+    directory: str
+    language: str = "en"
+
+    def step(self, step_id: str) -> Step:
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)
+
+    def index(self, step_id: str) -> int:
+        return [s.id for s in self.steps].index(step_id)

@@ -1,0 +1,195 @@
+"""Drive labs: start, check, hint, solve, reset, status. No user interface here.
+
+The ``workshop`` command prints what these return; the TUI and notebooks render it. Commands
+(setup, solutions, "run this") run in ``sh`` with the lab's working directory as the current
+directory and the project's ``minibox`` first on ``PATH``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+from labs import loader
+from labs.checks import Context, Result, run_check
+from labs.model import Lab, Step
+from labs.progress import Progress
+
+
+@dataclass
+class CheckOutcome:
+    lab: Lab
+    step: Step
+    results: list[Result]
+    next_hint: str | None
+    next_step: Step | None  # the step now current, when this one passed
+
+    @property
+    def passed(self) -> bool:
+        return all(r.ok for r in self.results)
+
+
+class Runner:
+    def __init__(self, language: str = "en", data_dir: str | None = None) -> None:
+        self.language = language
+        self.progress = Progress(data_dir)
+
+    # --- labs and where the learner is ---------------------------------------------------------
+
+    def labs(self) -> list[Lab]:
+        return loader.load_all(language=self.language)
+
+    def lab(self, ref: str | None = None) -> Lab:
+        ref = ref or self.progress.current_lab
+        if not ref:
+            raise LookupError("no lab started yet: `workshop list`, then `workshop start LAB`")
+        return loader.find(ref, language=self.language)
+
+    def current_step(self, lab: Lab) -> Step | None:
+        step_id = self.progress.lab(lab.id).get("current")
+        done = set(self.progress.lab(lab.id)["done"])
+        if step_id is None:
+            step_id = next((s.id for s in lab.steps if s.id not in done), None)
+        return lab.step(step_id) if step_id else None
+
+    def missing_prerequisites(self, lab: Lab) -> list[str]:
+        return [r for r in lab.requires if not self.finished(r)]
+
+    def finished(self, lab_id: str) -> bool:
+        return bool(self.progress.data["labs"].get(lab_id, {}).get("finished"))
+
+    def workdir(self, lab: Lab) -> str:
+        return os.path.join(self.progress.directory, "work", f"{lab.number:02d}-{lab.id}")
+
+    def context(self, lab: Lab) -> Context:
+        return Context(workdir=self.workdir(lab), labdir=lab.directory, env=command_environment())
+
+    def render(self, lab: Lab, text: str) -> str:
+        """Fill a text's placeholders ({workdir}, ...) for showing it to the learner."""
+        return self.context(lab).fill(text)
+
+    # --- actions -------------------------------------------------------------------------------
+
+    def start(self, ref: str, force: bool = False) -> Lab:
+        lab = self.lab(ref)
+        missing = self.missing_prerequisites(lab)
+        if missing and not force:
+            raise PermissionError(f"lab {lab.id!r} builds on {', '.join(missing)}: finish that first (or --force)")
+        os.makedirs(self.workdir(lab), exist_ok=True)
+        entry = self.progress.lab(lab.id)
+        entry.setdefault("started", time.time())
+        self.progress.current_lab = lab.id
+        step = self.current_step(lab)
+        entry["current"] = step.id if step else None
+        self.progress.save()
+        if step:
+            self.run_setup(lab, step)
+        return lab
+
+    def run_setup(self, lab: Lab, step: Step) -> None:
+        for command in step.setup:
+            self.run_command(lab, command, check=True)
+
+    def check(self, ref: str | None = None, step_id: str | None = None) -> CheckOutcome:
+        lab = self.lab(ref)
+        step = lab.step(step_id) if step_id else self.current_step(lab)
+        if step is None:
+            raise LookupError(f"lab {lab.id!r} is finished; `workshop reset {lab.id}` to do it again")
+        ctx = self.context(lab)
+        results = [run_check(ctx, c) for c in step.checks]
+        outcome = CheckOutcome(lab, step, results, None, None)
+        entry = self.progress.lab(lab.id)
+        if outcome.passed:
+            if step.id not in entry["done"]:
+                entry["done"].append(step.id)
+            if entry.get("current") == step.id or step_id is None:
+                following = lab.steps[lab.index(step.id) + 1 :]
+                outcome.next_step = next((s for s in following if s.id not in entry["done"]), None)
+                entry["current"] = outcome.next_step.id if outcome.next_step else None
+                if outcome.next_step is None:
+                    entry["finished"] = time.time()
+            self.progress.save()
+            if outcome.next_step:
+                self.run_setup(lab, outcome.next_step)
+        else:
+            used = entry["hints"].get(step.id, 0)
+            outcome.next_hint = step.hints[used] if used < len(step.hints) else None
+        return outcome
+
+    def hint(self, ref: str | None = None) -> tuple[Step, str | None, int]:
+        """The next hint of the current step (and count it), or None when all were shown."""
+        lab = self.lab(ref)
+        step = self.current_step(lab)
+        if step is None:
+            raise LookupError(f"lab {lab.id!r} is finished")
+        entry = self.progress.lab(lab.id)
+        used = entry["hints"].get(step.id, 0)
+        if used >= len(step.hints):
+            return step, None, used
+        entry["hints"][step.id] = used + 1
+        self.progress.save()
+        return step, self.render(lab, step.hints[used]), used + 1
+
+    def solve(self, ref: str | None, step_id: str) -> list[subprocess.CompletedProcess]:
+        """Run a step's solution commands (the caller asks the learner first)."""
+        lab = self.lab(ref)
+        step = lab.step(step_id)
+        return [self.run_command(lab, command) for command in step.solution]
+
+    def reset(self, ref: str, remove_workdir: bool = False) -> list[str]:
+        """Put a lab back to its start: its containers and mounts go, its progress is cleared."""
+        import engine
+
+        lab = self.lab(ref)
+        done = []
+        for name in lab.containers:
+            try:
+                engine.remove(name, force=True)
+                done.append(f"removed container {name}")
+            except engine.MiniboxError:
+                pass
+        for command in lab.cleanup:
+            self.run_command(lab, command)
+        if remove_workdir and os.path.isdir(self.workdir(lab)):
+            shutil.rmtree(self.workdir(lab))
+            done.append(f"removed {self.workdir(lab)}")
+        self.progress.data["labs"].pop(lab.id, None)
+        if self.progress.current_lab == lab.id:
+            self.progress.current_lab = None
+        self.progress.save()
+        return done
+
+    def run_command(
+        self, lab: Lab, command: str, check: bool = False, timeout: float = 120
+    ) -> subprocess.CompletedProcess:
+        """Run one shell command of the lab; its output (stdout and stderr together) is returned.
+
+        Output goes to an in-memory file, not a pipe: a command that leaves a process running in
+        the background (``sleep 3600 &``) would hold a pipe open and make us wait for ever.
+        """
+        os.makedirs(self.workdir(lab), exist_ok=True)
+        argv = ["sh", "-c", self.render(lab, command)]
+        out = os.memfd_create("lab-command")
+        try:
+            code = subprocess.run(argv, cwd=self.workdir(lab), env=command_environment(), stdin=subprocess.DEVNULL,
+                                  stdout=out, stderr=out, timeout=timeout).returncode  # fmt: skip
+            os.lseek(out, 0, os.SEEK_SET)
+            output = os.read(out, 1 << 20).decode(errors="replace")
+        finally:
+            os.close(out)
+        result = subprocess.CompletedProcess(argv, code, output, "")
+        if check and code:
+            raise subprocess.CalledProcessError(code, argv, output)
+        return result
+
+
+def command_environment() -> dict[str, str]:
+    """The environment lab commands run in: this install's ``minibox`` comes first on PATH."""
+    env = dict(os.environ)
+    bin_dir = os.path.dirname(sys.executable)
+    env["PATH"] = f"{bin_dir}:{env.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
+    return env

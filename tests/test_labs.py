@@ -1,0 +1,76 @@
+"""Labs are tests: every step's check fails before its solution runs and passes after it, and a
+reset leaves nothing behind. Plus the linter, on the real labs and on broken ones."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+from conftest import ROOT, leftovers
+
+from labs.lint import lint_all, lint_lab
+from labs.loader import lab_folders, load
+from labs.runner import Runner
+
+LABS = [os.path.basename(d) for d in lab_folders()]
+
+
+@pytest.fixture
+def runner(tmp_path):
+    data = os.path.join(ROOT, "workshop-data", tmp_path.name)  # under the run's root: the leak check sees it
+    os.environ["WORKSHOP_DATA_DIR"] = data
+    yield Runner(data_dir=data)
+    shutil.rmtree(data, ignore_errors=True)
+
+
+def test_every_lab_passes_the_linter():
+    assert lint_all() == []
+
+
+@pytest.mark.parametrize("folder", LABS)
+def test_lab_walk_fails_before_and_passes_after_each_solution(runner, folder):
+    lab = load(os.path.join(runner_labs_dir(), folder))
+    before = set(leftovers())
+    runner.start(lab.id, force=True)
+    try:
+        for step in lab.steps:
+            failed = runner.check(lab.id, step.id)
+            assert not failed.passed, f"{lab.id}/{step.id}: the check passes before the step is done"
+            assert failed.next_hint, f"{lab.id}/{step.id}: a failed check offers a hint"
+            for result in runner.solve(lab.id, step.id):
+                assert result.returncode == 0, f"{lab.id}/{step.id}: `{result.args[-1]}` failed:\n{result.stdout}"
+            passed = runner.check(lab.id, step.id)
+            assert passed.passed, f"{lab.id}/{step.id}: " + "; ".join(r.message for r in passed.results if not r.ok)
+        assert runner.finished(lab.id)
+    finally:
+        runner.reset(lab.id, remove_workdir=True)
+    assert set(leftovers()) == before, f"{lab.id}: reset left things behind"
+    assert not runner.progress.data["labs"].get(lab.id)
+
+
+def runner_labs_dir() -> str:
+    from labs import LABS_DIR
+
+    return LABS_DIR
+
+
+def test_lint_names_file_and_line_of_each_problem(tmp_path):
+    lab = tmp_path / "01-broken"
+    (lab / "steps").mkdir(parents=True)
+    (lab / "intro.md").write_text("---\ntitle: Broken\n---\nNo goal.\n")
+    (lab / "finish.md").write_text("Done.\n")
+    (lab / "steps" / "one.md").write_text("---\ntitle: One\n---\nNo command, no hints.\n")
+    (lab / "lab.toml").write_text(
+        'minutes = 5\nrequires = ["nope"]\ncontainers = []\n\n[[steps]]\nid = "one"\nobserve = ["telepathy"]\n'
+        'checks = [{ kind = "container_running", container = "ghost" }, { kind = "guess" }]\n'
+    )
+    problems = "\n".join(lint_lab(str(lab), known_labs={"broken"}))
+    toml = str(lab / "lab.toml")
+    assert f"{toml}:2: requires unknown lab 'nope'" in problems
+    assert f"{toml}:7: step 'one': unknown observer 'telepathy'" in problems
+    assert "unknown check kind 'guess'" in problems
+    assert "container 'ghost' is not in the lab's `containers` list" in problems
+    assert "has no solution" in problems
+    assert f"{lab / 'steps' / 'one.md'}: step 'one' has no hints" in problems
+    assert "no `goal:`" in problems

@@ -1,0 +1,156 @@
+"""The ``workshop`` command: the labs in a plain terminal (the TUI, when it lands, is ``workshop``
+with no arguments). Every action is a call into ``labs.runner``; this module only prints.
+
+    workshop list                 the labs, with progress
+    workshop start LAB            begin (or resume) a lab: its introduction and current step
+    workshop check [LAB [STEP]]   check the end state: ✓ or ✗ with what was found, and a hint
+    workshop hint                 the next hint for the current step
+    workshop solve STEP           run a step's solution (asks first)
+    workshop reset LAB            back to the start: the lab's containers go (asks first)
+    workshop status               progress in every lab
+    workshop lint                 check the lab definitions themselves
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="workshop", description="Container Internals Workshop: hands-on labs.")
+    parser.add_argument("--lang", default="en", help="language of the lab texts (default en)")
+    sub = parser.add_subparsers(dest="cmd", metavar="COMMAND")
+    sub.add_parser("list", help="the labs, with progress")
+    p = sub.add_parser("start", help="begin or resume a lab")
+    p.add_argument("lab")
+    p.add_argument("--force", action="store_true", help="start even if a prerequisite is not finished")
+    p = sub.add_parser("check", help="check the current step's end state")
+    p.add_argument("lab", nargs="?")
+    p.add_argument("step", nargs="?")
+    sub.add_parser("hint", help="the next hint for the current step")
+    p = sub.add_parser("solve", help="run a step's solution")
+    p.add_argument("step", nargs="?", help="default: the current step")
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask")
+    p = sub.add_parser("reset", help="put a lab back to its start")
+    p.add_argument("lab")
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask")
+    p.add_argument("--remove-files", action="store_true", help="also delete the lab's working directory")
+    sub.add_parser("status", help="progress in every lab")
+    sub.add_parser("lint", help="check the lab definitions")
+    return parser
+
+
+def ask(question: str, assume_yes: bool) -> bool:
+    if assume_yes:
+        return True
+    if not sys.stdin.isatty():
+        print(f"{question} [y/N] no (not a terminal; pass --yes)")
+        return False
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+def show_step(runner, lab, step) -> None:  # noqa: ANN001 -- labs objects, imported lazily
+    number = lab.index(step.id) + 1
+    print(f"\n── Step {number}/{len(lab.steps)}: {step.title} ──\n")
+    print(runner.render(lab, step.body).rstrip())
+    print(f"\nWhen you are done: `workshop check`   (stuck? `workshop hint`; views: {', '.join(step.observe) or '-'})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.cmd is None:
+        from workshop_tui.demo import run_demo
+
+        return run_demo([])
+    if args.cmd == "lint":
+        from labs.lint import lint_all
+
+        problems = lint_all()
+        for problem in problems:
+            print(problem)
+        print(f"{len(problems)} problem(s)" if problems else "all labs are fine")
+        return 1 if problems else 0
+    from engine.errors import MiniboxError
+    from labs.runner import Runner
+
+    runner = Runner(language=args.lang)
+    try:
+        return dispatch(runner, args)
+    except (LookupError, PermissionError, MiniboxError) as e:
+        message = e.one_line() if isinstance(e, MiniboxError) else str(e).strip("'\"")
+        print(f"workshop: {message}", file=sys.stderr)
+        return 1
+
+
+def dispatch(runner, args: argparse.Namespace) -> int:  # noqa: ANN001
+    if args.cmd in ("list", "status"):
+        for lab in runner.labs():
+            entry = runner.progress.data["labs"].get(lab.id, {})
+            done = len(entry.get("done", []))
+            if runner.finished(lab.id):
+                mark = "✓ done"
+            elif runner.missing_prerequisites(lab):
+                mark = f"🔒 after {', '.join(runner.missing_prerequisites(lab))}"
+            elif done or entry.get("started"):
+                mark = f"… {done}/{len(lab.steps)} steps"
+            else:
+                mark = ""
+            current = "▶" if runner.progress.current_lab == lab.id else " "
+            print(f"{current} {lab.number:2d}. {lab.id:<12} {lab.title:<44} {lab.minutes:3d} min  {mark}")
+            if args.cmd == "status" and entry.get("hints"):
+                print(f"        hints used: {sum(entry['hints'].values())}")
+        return 0
+    if args.cmd == "start":
+        lab = runner.start(args.lab, force=args.force)
+        print(f"# {lab.title}\n\n{runner.render(lab, lab.intro).strip()}\n")
+        print(f"Your working directory for this lab: {runner.workdir(lab)}")
+        step = runner.current_step(lab)
+        if step:
+            show_step(runner, lab, step)
+        return 0
+    if args.cmd == "check":
+        outcome = runner.check(args.lab, args.step)
+        for result in outcome.results:
+            print(f"{'✓' if result.ok else '✗'} {result.message}")
+        if not outcome.passed:
+            if outcome.next_hint:
+                print(f"\nHint: {runner.render(outcome.lab, outcome.next_hint)}")
+            return 1
+        print(f"\nStep {outcome.step.title!r} done.")
+        if outcome.next_step:
+            show_step(runner, outcome.lab, outcome.next_step)
+        elif not args.step:
+            print(f"\n{runner.render(outcome.lab, outcome.lab.finish).strip()}")
+        return 0
+    if args.cmd == "hint":
+        step, hint, number = runner.hint()
+        print(f"Hint {number}/{len(step.hints)}: {hint}" if hint else "No more hints: `workshop solve` shows the way.")
+        return 0
+    if args.cmd == "solve":
+        lab = runner.lab()
+        step = lab.step(args.step) if args.step else runner.current_step(lab)
+        if step is None:
+            raise LookupError("this lab is finished")
+        print("The solution runs:\n" + "\n".join(f"  $ {runner.render(lab, c)}" for c in step.solution))
+        if not ask("Run it?", args.yes):
+            return 1
+        for result in runner.solve(lab.id, step.id):
+            print(result.stdout, end="")
+        print("Now `workshop check`.")
+        return 0
+    if args.cmd == "reset":
+        lab = runner.lab(args.lab)
+        what = f"its containers ({', '.join(lab.containers)})" if lab.containers else "its state"
+        files = f" and delete {runner.workdir(lab)}" if args.remove_files else ""
+        if not ask(f"Reset lab {lab.id!r}: remove {what}{files}, and forget its progress?", args.yes):
+            return 1
+        for line in runner.reset(lab.id, remove_workdir=args.remove_files):
+            print(line)
+        print(f"Lab {lab.id!r} is back at its start.")
+        return 0
+    raise AssertionError(args.cmd)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
