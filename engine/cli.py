@@ -100,6 +100,12 @@ def _add_containers_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("containers", nargs="+")
 
 
+def _add_inspect_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-f", "--format", default="", metavar="FIELD",
+                   help="print one field, e.g. State.Pid (docker's {{.State.Pid}} works too)")  # fmt: skip
+    p.add_argument("containers", nargs="+")
+
+
 def _no_arguments(p: argparse.ArgumentParser) -> None:
     pass
 
@@ -113,7 +119,7 @@ COMMANDS = {
     "stop": ("SIGTERM, then SIGKILL after a timeout", _add_stop_arguments),
     "kill": ("send a signal (default SIGKILL)", _add_kill_arguments),
     "rm": ("remove containers", _add_rm_arguments),
-    "inspect": ("show a container's details as JSON", _add_containers_argument),
+    "inspect": ("show a container's details as JSON", _add_inspect_arguments),
     "images": ("list images", _no_arguments),
     "gc": ("clean up what a crashed minibox left behind", _no_arguments),
 }
@@ -182,6 +188,18 @@ def _signal_number(text: str) -> int:
         from engine.errors import BadValue
 
         raise BadValue("-s/--signal", text, "a signal name (TERM, KILL, HUP...) or number") from None
+
+
+def _field(data: dict, path: str) -> object:
+    """``State.Pid`` (or docker's ``{{.State.Pid}}``) -> data["State"]["Pid"]."""
+    from engine.errors import BadValue
+
+    value: object = data
+    for part in path.strip("{} ").lstrip(".").split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise BadValue("-f/--format", path, f"a field path such as State.Pid; {part!r} is not there")
+        value = value[part]
+    return value
 
 
 def _age(seconds: float) -> str:
@@ -288,7 +306,13 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.cmd == "inspect":
         import json
 
-        print(json.dumps([engine.inspect(c) for c in args.containers], indent=2))
+        details = [engine.inspect(c) for c in args.containers]
+        if not args.format:
+            print(json.dumps(details, indent=2))
+            return 0
+        for detail in details:
+            value = _field(detail, args.format)
+            print(value if isinstance(value, str) else json.dumps(value))
         return 0
     status = 0
     for ref in args.containers:  # stop / kill / rm: like docker, go on after one fails

@@ -108,12 +108,13 @@ def exec(ctx: Context, container: str, command: str, expect: str = "", exit: int
     finally:
         os.close(fd)
         os.close(null)
-    return _compare(f"in {container}: {command}", output, code, ctx.fill(expect), exit)
+    return _compare(f"in {container}: {ctx.fill(command)}", output, code, ctx.fill(expect), exit)
 
 
 def host(ctx: Context, command: str, expect: str = "", exit: int | None = 0) -> Result:  # noqa: A002
     """Run ``sh -c COMMAND`` on the host; match its output against ``expect``."""
-    result = subprocess.run(["sh", "-c", ctx.fill(command)], capture_output=True, text=True, env=ctx.env,
+    command = ctx.fill(command)
+    result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, env=ctx.env,
                             cwd=ctx.workdir if os.path.isdir(ctx.workdir) else None, timeout=30)  # fmt: skip
     return _compare(command, (result.stdout + result.stderr).strip(), result.returncode, ctx.fill(expect), exit)
 

@@ -63,7 +63,9 @@ class Runner:
         return bool(self.progress.data["labs"].get(lab_id, {}).get("finished"))
 
     def workdir(self, lab: Lab) -> str:
-        return os.path.join(self.progress.directory, "work", f"{lab.number:02d}-{lab.id}")
+        """Where the lab's files go: ~/workshop/NN-name (short: learners type these paths)."""
+        base = os.environ.get("WORKSHOP_HOME") or os.path.join(os.path.expanduser("~"), "workshop")
+        return os.path.join(base, f"{lab.number:02d}-{lab.id}")
 
     def context(self, lab: Lab) -> Context:
         return Context(workdir=self.workdir(lab), labdir=lab.directory, env=command_environment())

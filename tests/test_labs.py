@@ -20,6 +20,7 @@ LABS = [os.path.basename(d) for d in lab_folders()]
 def runner(tmp_path):
     data = os.path.join(ROOT, "workshop-data", tmp_path.name)  # under the run's root: the leak check sees it
     os.environ["WORKSHOP_DATA_DIR"] = data
+    os.environ["WORKSHOP_HOME"] = os.path.join(data, "home")
     yield Runner(data_dir=data)
     shutil.rmtree(data, ignore_errors=True)
 

@@ -50,10 +50,17 @@ def ask(question: str, assume_yes: bool) -> bool:
     return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
 
 
+def show_markdown(text: str) -> None:
+    """Render lab Markdown in the terminal; ```run blocks are shell commands to type."""
+    from rich.console import Console
+    from rich.markdown import Markdown
+
+    Console().print(Markdown(text.replace("```run\n", "```sh\n"), code_theme="ansi_dark"))
+
+
 def show_step(runner, lab, step) -> None:  # noqa: ANN001 -- labs objects, imported lazily
     number = lab.index(step.id) + 1
-    print(f"\n── Step {number}/{len(lab.steps)}: {step.title} ──\n")
-    print(runner.render(lab, step.body).rstrip())
+    show_markdown(f"## Step {number}/{len(lab.steps)}: {step.title}\n\n{runner.render(lab, step.body)}")
     print(f"\nWhen you are done: `workshop check`   (stuck? `workshop hint`; views: {', '.join(step.observe) or '-'})")
 
 
@@ -97,14 +104,15 @@ def dispatch(runner, args: argparse.Namespace) -> int:  # noqa: ANN001
             else:
                 mark = ""
             current = "▶" if runner.progress.current_lab == lab.id else " "
-            print(f"{current} {lab.number:2d}. {lab.id:<12} {lab.title:<44} {lab.minutes:3d} min  {mark}")
+            title = lab.title if len(lab.title) <= 48 else lab.title[:47] + "…"
+            print(f"{current} {lab.number:2d}. {lab.id:<12} {title:<48} {lab.minutes:3d} min  {mark}")
             if args.cmd == "status" and entry.get("hints"):
                 print(f"        hints used: {sum(entry['hints'].values())}")
         return 0
     if args.cmd == "start":
         lab = runner.start(args.lab, force=args.force)
-        print(f"# {lab.title}\n\n{runner.render(lab, lab.intro).strip()}\n")
-        print(f"Your working directory for this lab: {runner.workdir(lab)}")
+        show_markdown(f"# {lab.title}\n\n{runner.render(lab, lab.intro).strip()}")
+        print(f"\nYour working directory for this lab: {runner.workdir(lab)}")
         step = runner.current_step(lab)
         if step:
             show_step(runner, lab, step)
@@ -121,7 +129,7 @@ def dispatch(runner, args: argparse.Namespace) -> int:  # noqa: ANN001
         if outcome.next_step:
             show_step(runner, outcome.lab, outcome.next_step)
         elif not args.step:
-            print(f"\n{runner.render(outcome.lab, outcome.lab.finish).strip()}")
+            show_markdown(f"## Lab {outcome.lab.id!r} done\n\n{runner.render(outcome.lab, outcome.lab.finish)}")
         return 0
     if args.cmd == "hint":
         step, hint, number = runner.hint()
