@@ -140,7 +140,22 @@ def namespace(ctx: Context, container: str, type: str, shared: bool) -> Result: 
 
 
 def process(ctx: Context, match: str, type: str = "", shared: bool | None = None, present: bool = True) -> Result:  # noqa: A002
-    """A host process whose command line matches ``match`` (and, optionally, its namespace)."""
+    """A host process whose command line matches ``match`` (and, optionally, its namespace).
+
+    A process started in the background a moment ago may still be on its way (fork, then exec):
+    look again for up to a second before saying it is not there.
+    """
+    import time
+
+    deadline = time.monotonic() + 1.0
+    while True:
+        result = _find_process(ctx, match, type, shared, present)
+        if result.ok or time.monotonic() > deadline:
+            return result
+        time.sleep(0.05)
+
+
+def _find_process(ctx: Context, match: str, type: str, shared: bool | None, present: bool) -> Result:  # noqa: A002
     pattern = re.compile(ctx.fill(match))
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
