@@ -44,7 +44,12 @@ class Context:
     def fill(self, text: str) -> str:
         text = text.replace("{workdir}", self.workdir).replace("{labdir}", self.labdir)
         text = text.replace("{hostname}", socket.gethostname())
-        return re.sub(r"\{pid:([\w.-]+)\}", lambda m: str(_pid_of(m.group(1)) or "NOT-RUNNING"), text)
+        if "{cgroup_version}" in text:
+            from engine import cgroups
+
+            text = text.replace("{cgroup_version}", cgroups.driver().version)
+        text = re.sub(r"\{pid:([\w.-]+)\}", lambda m: str(_pid_of(m.group(1)) or "NOT-RUNNING"), text)
+        return re.sub(r"\{cgroup_file:([\w.-]+):([\w.]+)\}", lambda m: _cgroup_file(m.group(1), m.group(2)), text)
 
 
 def _pid_of(name: str) -> int | None:
@@ -53,6 +58,33 @@ def _pid_of(name: str) -> int | None:
     except MiniboxError:
         return None
     return record.pid if record.state == state.RUNNING else None
+
+
+# Logical cgroup file names -> (v1 controller, v1 file, v2 file): labs say {cgroup_file:box:cpu.quota}
+# and the learner sees the path under the names this machine's cgroup version uses.
+CGROUP_FILES = {
+    "memory.limit": ("memory", "memory.limit_in_bytes", "memory.max"),
+    "memory.usage": ("memory", "memory.usage_in_bytes", "memory.current"),
+    "memory.oom": ("memory", "memory.oom_control", "memory.events"),
+    "cpu.quota": ("cpu", "cpu.cfs_quota_us", "cpu.max"),
+    "cpu.period": ("cpu", "cpu.cfs_period_us", "cpu.max"),
+    "cpu.stat": ("cpu", "cpu.stat", "cpu.stat"),
+    "pids.max": ("pids", "pids.max", "pids.max"),
+    "pids.current": ("pids", "pids.current", "pids.current"),
+}
+
+
+def _cgroup_file(name: str, logical: str) -> str:
+    from engine import cgroups
+
+    record = _record(name)
+    if record is None or logical not in CGROUP_FILES:
+        return f"NO-CGROUP-FILE-{logical}"
+    controller, v1_name, v2_name = CGROUP_FILES[logical]
+    directories = cgroups.driver().directories(record.data["cgroup"]["group"])
+    if "unified" in directories:
+        return os.path.join(directories["unified"], v2_name)
+    return os.path.join(directories[controller], v1_name)
 
 
 def _record(name: str) -> Record | None:

@@ -124,3 +124,9 @@ def test_proc_ns_inodes_differ_from_the_host_exactly_as_asked(name, shared):
     # what a learner types: ls -l /proc/$$/ns inside shows the same inodes the host sees for PID
     listing = minibox("exec", name, "sh", "-c", "ls -l /proc/$$/ns").stdout
     assert f"uts:[{container['uts']}]" in listing
+
+
+def test_user_namespace_sees_the_image_as_its_own_at_every_depth():
+    out = run("--userns", "private", "busybox", "sh", "-c", "stat -c '%u %n' / /bin /usr/bin /usr/bin/ipcs /tmp")
+    assert [line.split()[0] for line in out.splitlines()] == ["0"] * 5, out
+    assert run("--userns", "private", "busybox", "sh", "-c", "touch /tmp/x /usr/bin/y && echo ok").strip() == "ok"

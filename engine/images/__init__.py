@@ -75,12 +75,17 @@ def shifted_rootfs(image: Image, uid_offset: int, gid_offset: int) -> str:
 
     tmp = f"{target}.tmp{os.getpid()}"
     shutil.copytree(image.rootfs, tmp, symlinks=True)
+
+    def shift(entry: str) -> None:
+        st = os.lstat(entry)
+        os.lchown(entry, st.st_uid + uid_offset, st.st_gid + gid_offset)
+        if not os.path.islink(entry):
+            os.chmod(entry, st.st_mode & 0o7777)  # chown clears setuid bits; keep the mode
+
+    shift(tmp)
     for directory, dirnames, filenames in os.walk(tmp):
-        for entry in [directory, *(os.path.join(directory, n) for n in dirnames + filenames)]:
-            st = os.lstat(entry)
-            os.lchown(entry, st.st_uid + uid_offset, st.st_gid + gid_offset)
-            if not os.path.islink(entry):
-                os.chmod(entry, st.st_mode & 0o7777)  # chown clears setuid bits; keep the mode
+        for name in dirnames + filenames:  # each entry exactly once (a directory is not shifted again)
+            shift(os.path.join(directory, name))
     try:
         os.rename(tmp, target)
     except OSError:  # another command made it first
