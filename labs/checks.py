@@ -75,16 +75,23 @@ CGROUP_FILES = {
 
 
 def _cgroup_file(name: str, logical: str) -> str:
+    """The host path of a container's cgroup file, as a shell word resolved when it runs.
+
+    Rendered as ``/sys/fs/cgroup/memory/minibox/$(minibox inspect -f Id NAME)/memory.limit_in_bytes``
+    (v1) or ``/sys/fs/cgroup/minibox/$(...)/memory.max`` (v2): correct before the container
+    exists, and it shows the learner how the tree is laid out.
+    """
     from engine import cgroups
 
-    record = _record(name)
-    if record is None or logical not in CGROUP_FILES:
-        return f"NO-CGROUP-FILE-{logical}"
+    if logical not in CGROUP_FILES:
+        return f"NO-SUCH-CGROUP-FILE-{logical}"
     controller, v1_name, v2_name = CGROUP_FILES[logical]
-    directories = cgroups.driver().directories(record.data["cgroup"]["group"])
-    if "unified" in directories:
-        return os.path.join(directories["unified"], v2_name)
-    return os.path.join(directories[controller], v1_name)
+    driver = cgroups.driver()
+    if driver.version == "v2":
+        base, file_name = cgroups.CGROUP_ROOT, v2_name
+    else:
+        base, file_name = driver.mounts[controller], v1_name
+    return f"{base}/{state.prefix()}/$(minibox inspect -f Id {name})/{file_name}"
 
 
 def _record(name: str) -> Record | None:

@@ -75,3 +75,24 @@ def test_lint_names_file_and_line_of_each_problem(tmp_path):
     assert "has no solution" in problems
     assert f"{lab / 'steps' / 'one.md'}: step 'one' has no hints" in problems
     assert "no `goal:`" in problems
+
+
+def test_a_translation_replaces_only_the_text(tmp_path):
+    lab = tmp_path / "01-tiny"
+    (lab / "steps").mkdir(parents=True)
+    (lab / "i18n" / "zh-CN" / "steps").mkdir(parents=True)
+    (lab / "intro.md").write_text("---\ntitle: Tiny\ngoal: Try.\n---\nHello.\n")
+    (lab / "finish.md").write_text("Done.\n")
+    (lab / "steps" / "one.md").write_text("---\ntitle: One\n---\n```run\ntrue\n```\n\n## Hints\n- Run true.\n")
+    (lab / "i18n" / "zh-CN" / "intro.md").write_text("---\ntitle: 小实验\ngoal: 试试。\n---\n你好。\n")
+    (lab / "i18n" / "zh-CN" / "steps" / "one.md").write_text(
+        "---\ntitle: 第一步\n---\n```run\ntrue\n```\n\n## Hints\n- 运行 true。\n"
+    )
+    (lab / "lab.toml").write_text(
+        '[[steps]]\nid = "one"\nsolution = ["true"]\nchecks = [{ kind = "host", command = "true" }]\n'
+    )
+    english, chinese = load(str(lab)), load(str(lab), language="zh-CN")
+    assert (english.title, english.steps[0].hints) == ("Tiny", ["Run true."])
+    assert (chinese.title, chinese.steps[0].title, chinese.steps[0].hints) == ("小实验", "第一步", ["运行 true。"])
+    assert chinese.finish == "Done.\n"  # not translated yet: the English text is used
+    assert chinese.steps[0].checks == english.steps[0].checks and chinese.steps[0].commands == ["true"]
