@@ -1,6 +1,7 @@
-"""The ``workshop`` command: the labs in a plain terminal (the TUI, when it lands, is ``workshop``
-with no arguments). Every action is a call into ``labs.runner``; this module only prints.
+"""The ``workshop`` command: with no arguments the TUI (``app.py``); with one, the labs in a plain
+terminal. Every action is a call into ``labs.runner``; this module only prints.
 
+    workshop                      the terminal UI
     workshop list                 the labs, with progress
     workshop start LAB            begin (or resume) a lab: its introduction and current step
     workshop check [LAB [STEP]]   check the end state: ✓ or ✗ with what was found, and a hint
@@ -9,6 +10,7 @@ with no arguments). Every action is a call into ``labs.runner``; this module onl
     workshop reset LAB            back to the start: the lab's containers go (asks first)
     workshop status               progress in every lab
     workshop lint                 check the lab definitions themselves
+    workshop tour                 a five-minute guided tour of minibox
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--remove-files", action="store_true", help="also delete the lab's working directory")
     sub.add_parser("status", help="progress in every lab")
     sub.add_parser("lint", help="check the lab definitions")
+    sub.add_parser("tour", help="a five-minute guided tour of minibox")
     return parser
 
 
@@ -67,6 +70,11 @@ def show_step(runner, lab, step) -> None:  # noqa: ANN001 -- labs objects, impor
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.cmd is None:
+        from workshop_tui.app import WorkshopApp
+
+        WorkshopApp().run()
+        return 0
+    if args.cmd == "tour":
         from workshop_tui.demo import run_demo
 
         return run_demo([])

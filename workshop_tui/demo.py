@@ -1,4 +1,4 @@
-"""A short guided tour of minibox, started by ``workshop`` until the full TUI lands.
+"""``workshop tour``: a five-minute guided tour of minibox, before the labs.
 
 Each stop says what to look for, runs one real command on the engine (the same ``minibox``
 a learner can type), and shows its output. Press Enter to go on (or run with ``--no-pause``).
@@ -43,7 +43,7 @@ STOPS: list[tuple[str, list[str]]] = [
 def run_demo(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     pause = sys.stdin.isatty() and "--no-pause" not in argv
-    print("Container Internals Workshop: a guided tour of minibox (the full labs are coming).\n")
+    print("Container Internals Workshop: a guided tour of minibox (then `workshop` opens the labs).\n")
     print("The host's namespaces, for comparison:")
     subprocess.run(["ls", "-l", f"/proc/{os.getpid()}/ns"])
     for number, (text, args) in enumerate(STOPS, 1):

@@ -1,0 +1,75 @@
+"""Pilot tests of the workshop TUI (Textual's run_test): the main flow on the real engine."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+from conftest import ROOT
+
+from labs.runner import Runner
+from workshop_tui.app import WorkshopApp
+
+
+@pytest.fixture
+def runner(tmp_path):
+    data = os.path.join(ROOT, "tui-data", tmp_path.name)
+    os.environ["WORKSHOP_DATA_DIR"] = data
+    os.environ["WORKSHOP_HOME"] = os.path.join(data, "home")
+    runner = Runner(data_dir=data)
+    yield runner
+    runner.reset("uts")
+
+
+async def settle(app: WorkshopApp, pilot) -> None:  # noqa: ANN001
+    for _ in range(3):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+def test_home_lists_the_labs_and_locks_by_prerequisite(runner):
+    async def scenario() -> None:
+        app = WorkshopApp(runner)
+        async with app.run_test(size=(100, 30)) as pilot:
+            table = app.screen.query_one("#labs")
+            assert table.row_count == len(runner.labs())
+            states = [str(table.get_row_at(i)[3]) for i in range(table.row_count)]
+            assert "🔒" in states[2]  # uts needs namespaces first
+            await pilot.press("down", "down", "enter")  # a locked lab does not open...
+            assert type(app.screen).__name__ == "HomeScreen"
+            await pilot.press("f")  # ...unless asked
+            await settle(app, pilot)
+            assert type(app.screen).__name__ == "LabScreen"
+
+    asyncio.run(scenario())
+
+
+def test_solve_and_check_a_step_then_resume_after_restart(runner):
+    async def scenario() -> None:
+        app = WorkshopApp(runner, open_lab="uts")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(app, pilot)
+            screen = app.screen
+            assert "step 1/3" in str(screen.query_one("#step-title").render())
+            await pilot.press("c")  # not done yet
+            await settle(app, pilot)
+            assert "✗" in "\n".join(str(line.text) for line in screen.query_one("#log").lines)
+            await pilot.press("s", "y")  # the solution, confirmed
+            await settle(app, pilot)
+            await pilot.press("c")
+            await settle(app, pilot)
+            assert "step 2/3" in str(screen.query_one("#step-title").render())
+            # the namespaces view shows the container's own UTS namespace
+            table = screen.query_one("#table-namespaces")
+            rows = {str(table.get_row_at(i)[0]): str(table.get_row_at(i)[3]) for i in range(table.row_count)}
+            assert rows["uts"] == "own" and rows["user"] == "shared"
+        # progress was saved: a new app (a restart) resumes at step 2
+        assert Runner(data_dir=runner.progress.directory).progress.lab("uts")["done"] == ["own-hostname"]
+        app = WorkshopApp(Runner(data_dir=runner.progress.directory))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("r")
+            await settle(app, pilot)
+            assert "step 2/3" in str(app.screen.query_one("#step-title").render())
+
+    asyncio.run(scenario())

@@ -1,0 +1,1 @@
+"""The workshop TUI's screens: home (the labs), lab (a step and the host-vs-container views), dialogs."""

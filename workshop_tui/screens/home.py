@@ -1,0 +1,81 @@
+"""Home: every lab with its state (done, in progress, locked by a prerequisite) and time estimate."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+
+class HomeScreen(Screen):
+    BINDINGS = [
+        Binding("enter", "open", "Open lab", id="open-lab"),
+        Binding("f", "open(True)", "Open anyway", id="open-lab-force"),
+        Binding("r", "resume", "Resume", id="resume"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield DataTable(id="labs", cursor_type="row")
+        yield Static("Enter opens a lab, r resumes where you left off, ? shows every key.", id="home-help")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("#", "Lab", "Time", "State")
+        self.refresh_labs()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_labs()
+
+    def refresh_labs(self) -> None:
+        runner = self.app.runner
+        table = self.query_one(DataTable)
+        table.clear()
+        current_row = 0
+        self.lab_ids = []
+        for row, lab in enumerate(runner.labs()):
+            entry = runner.progress.data["labs"].get(lab.id, {})
+            if runner.finished(lab.id):
+                state = "[green]✓ done[/]"
+            elif runner.missing_prerequisites(lab):
+                state = f"[dim]🔒 after {', '.join(runner.missing_prerequisites(lab))}[/]"
+            elif entry.get("started"):
+                state = f"[yellow]… {len(entry.get('done', []))}/{len(lab.steps)} steps[/]"
+            else:
+                state = ""
+            if runner.progress.current_lab == lab.id:
+                current_row = row
+                state = f"▶ {state}"
+            table.add_row(str(lab.number), lab.title, f"{lab.minutes} min", state, key=lab.id)
+            self.lab_ids.append(lab.id)
+        table.move_cursor(row=current_row)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open()
+
+    def action_open(self, force: bool = False) -> None:
+        table = self.query_one(DataTable)
+        if not self.lab_ids:
+            return
+        lab_id = self.lab_ids[table.cursor_row]
+        lab = self.app.runner.lab(lab_id)
+        missing = self.app.runner.missing_prerequisites(lab)
+        if missing and not force:
+            self.notify(
+                f"Lab {lab_id!r} builds on {', '.join(missing)}; press f to open it anyway.", severity="warning"
+            )
+            return
+        from workshop_tui.screens.lab import LabScreen
+
+        self.app.push_screen(LabScreen(lab_id))
+
+    def action_resume(self) -> None:
+        current = self.app.runner.progress.current_lab
+        if current is None:
+            self.notify("Nothing to resume yet: pick a lab and press Enter.")
+            return
+        from workshop_tui.screens.lab import LabScreen
+
+        self.app.push_screen(LabScreen(current))

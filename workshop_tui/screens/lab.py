@@ -1,0 +1,332 @@
+"""A lab's step: the instructions on the left, host vs container on the right, output below.
+
+Commands (the step's ```run blocks, its solution, checks) run in worker threads and stream into
+the log, so the screen never freezes; a running command can be cancelled. The side-by-side
+views come from ``engine.observe`` and refresh by themselves every two seconds and after every
+command. Errors show as one line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Markdown, RichLog, Static, TabbedContent, TabPane
+
+from engine.observe import VIEWS
+from labs.model import Lab, Step
+from labs.runner import command_environment
+
+VIEW_TITLES = {"namespaces": "Namespaces", "processes": "Processes", "cgroups": "cgroups", "mounts": "Mounts",
+               "network": "Network"}  # fmt: skip
+
+
+class LabScreen(Screen):
+    BINDINGS = [
+        Binding("r", "run_next", "Run command", id="run-command"),
+        Binding("c", "check", "Check", id="check"),
+        Binding("h", "hint", "Hint", id="hint"),
+        Binding("s", "solve", "Solution", id="solve"),
+        Binding("n", "step(1)", "Next", id="next-step"),
+        Binding("p", "step(-1)", "Previous", id="previous-step"),
+        Binding("k", "cancel", "Cancel", id="cancel-command"),
+        Binding("t", "shell(False)", "Host shell", id="host-shell"),
+        Binding("e", "shell(True)", "Container shell", id="container-shell"),
+        Binding("x", "reset", "Reset lab", id="reset-lab"),
+        Binding("escape", "app.pop_screen", "Labs", id="back"),
+    ]
+
+    def __init__(self, lab_id: str) -> None:
+        super().__init__()
+        self.lab_id = lab_id
+        self.lab: Lab | None = None
+        self.step: Step | None = None
+        self.command_index = 0
+        self.running: subprocess.Popen | None = None
+
+    # --- layout --------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                yield Static(id="step-title")
+                with VerticalScroll(id="step-scroll"):
+                    yield Markdown(id="step-body")
+                yield Static(id="next-command")
+                yield RichLog(id="log", wrap=True, markup=True, max_lines=2000)
+            with Vertical(id="right"):
+                yield Static(id="observed")
+                with TabbedContent(id="views"):
+                    for view in VIEWS:
+                        with TabPane(VIEW_TITLES[view], id=f"tab-{view}"):
+                            yield DataTable(id=f"table-{view}", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        runner = self.app.runner
+        try:
+            self.lab = runner.start(self.lab_id, force=True)
+        except Exception as e:  # noqa: BLE001 -- shown as one line, the app stays up
+            self.notify(f"cannot start lab: {e}", severity="error")
+            self.app.pop_screen()
+            return
+        self.sub_title = self.lab.title
+        self.show_step(runner.current_step(self.lab) or self.lab.steps[-1])
+        self.set_interval(2.0, self.refresh_views)
+
+    def show_step(self, step: Step) -> None:
+        lab, runner = self.lab, self.app.runner
+        self.step = step
+        self.command_index = 0
+        number = lab.index(step.id) + 1
+        done = "  ✓" if step.id in runner.progress.lab(lab.id)["done"] else ""
+        self.query_one("#step-title", Static).update(
+            f"{lab.title} — step {number}/{len(lab.steps)}: {step.title}{done}"
+        )
+        body = runner.render(lab, step.body).replace("```run\n", "```sh\n")
+        self.query_one("#step-body", Markdown).update(body)
+        self.show_next_command()
+        if step.observe:
+            self.query_one(TabbedContent).active = f"tab-{step.observe[0]}"
+        self.refresh_views()
+
+    def show_next_command(self) -> None:
+        commands = self.step.commands if self.step else []
+        label = self.query_one("#next-command", Static)
+        if self.command_index < len(commands):
+            first_line = self.app.runner.render(self.lab, commands[self.command_index]).splitlines()[0]
+            label.update(f"r runs: {first_line}" + (" …" if "\n" in commands[self.command_index] else ""))
+        else:
+            label.update("c checks your work · h hint · s solution")
+
+    def log_line(self, text: str | Text) -> None:
+        self.query_one("#log", RichLog).write(text)
+
+    # --- commands ------------------------------------------------------------------------------
+
+    def action_run_next(self) -> None:
+        if self.step is None or self.command_index >= len(self.step.commands):
+            self.notify("No more commands in this step: press c to check.")
+            return
+        command = self.app.runner.render(self.lab, self.step.commands[self.command_index])
+        self.command_index += 1
+        self.show_next_command()
+        self.run_shell([command])
+
+    @work(thread=True, exclusive=True, group="command")
+    def run_shell(self, commands: list[str]) -> None:
+        workdir = self.app.runner.workdir(self.lab)
+        os.makedirs(workdir, exist_ok=True)
+        for command in commands:
+            self.app.call_from_thread(self.log_line, Text(f"$ {command}", style="bold cyan"))
+            try:
+                process = subprocess.Popen(
+                    ["sh", "-c", command], cwd=workdir, env=command_environment(), stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                )  # fmt: skip
+            except OSError as e:
+                self.app.call_from_thread(self.log_line, Text(f"cannot run: {e}", style="red"))
+                return
+            self.running = process
+            for line in process.stdout:
+                self.app.call_from_thread(self.log_line, line.rstrip("\n"))
+            code = process.wait()
+            self.running = None
+            if code:
+                self.app.call_from_thread(self.log_line, Text(f"(exit code {code})", style="yellow"))
+        self.app.call_from_thread(self.refresh_views)
+
+    def action_cancel(self) -> None:
+        process = self.running
+        if process is None:
+            self.notify("Nothing is running.")
+            return
+        os.killpg(process.pid, signal.SIGTERM)
+        self.log_line(Text("(cancelled)", style="yellow"))
+
+    def action_check(self) -> None:
+        self.log_line(Text("checking…", style="dim"))
+        self.run_check()
+
+    @work(thread=True, exclusive=True, group="check")
+    def run_check(self) -> None:
+        try:
+            outcome = self.app.runner.check(self.lab.id, None)
+        except Exception as e:  # noqa: BLE001 -- one line in the app, never a traceback
+            self.app.call_from_thread(self.notify, str(e), severity="error")
+            return
+        self.app.call_from_thread(self.show_check, outcome)
+
+    def show_check(self, outcome) -> None:  # noqa: ANN001 -- labs.runner.CheckOutcome
+        for result in outcome.results:
+            style = "green" if result.ok else "red"
+            self.log_line(Text(f"{'✓' if result.ok else '✗'} {result.message}", style=style))
+        if not outcome.passed:
+            if outcome.next_hint:
+                self.log_line(Text(f"Hint: {self.app.runner.render(self.lab, outcome.next_hint)}", style="yellow"))
+            self.notify("Not yet — see the log.", severity="warning")
+            return
+        if outcome.next_step:
+            self.notify(f"✓ {outcome.step.title}")
+            self.show_step(outcome.next_step)
+        else:
+            self.notify(f"✓ Lab {self.lab.title!r} done!", timeout=8)
+            self.query_one("#step-body", Markdown).update(self.app.runner.render(self.lab, self.lab.finish))
+            self.query_one("#step-title", Static).update(f"{self.lab.title} — done ✓")
+
+    def action_hint(self) -> None:
+        try:
+            step, hint, number = self.app.runner.hint(self.lab.id)
+        except LookupError as e:
+            self.notify(str(e))
+            return
+        if hint:
+            self.log_line(Text(f"Hint {number}/{len(step.hints)}: {hint}", style="yellow"))
+        else:
+            self.notify("No more hints: press s to see the solution.")
+
+    def action_solve(self) -> None:
+        from workshop_tui.screens.dialogs import ConfirmScreen
+
+        step = self.step
+        commands = [self.app.runner.render(self.lab, c) for c in step.solution]
+        question = "Run the solution of this step?\n\n" + "\n".join(f"  $ {c}" for c in commands)
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_shell(commands)
+
+        self.app.push_screen(ConfirmScreen(question), answered)
+
+    def action_step(self, delta: int) -> None:
+        index = self.lab.index(self.step.id) + delta
+        if 0 <= index < len(self.lab.steps):
+            self.show_step(self.lab.steps[index])
+
+    def action_reset(self) -> None:
+        from workshop_tui.screens.dialogs import ConfirmScreen
+
+        names = ", ".join(self.lab.containers) or "none"
+        question = f"Reset lab {self.lab.id!r}? Its containers ({names}) are removed and its progress is forgotten.\n" \
+                   f"Your files in {self.app.runner.workdir(self.lab)} stay."  # fmt: skip
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                for line in self.app.runner.reset(self.lab.id):
+                    self.log_line(line)
+                self.lab = self.app.runner.start(self.lab.id, force=True)
+                self.show_step(self.lab.steps[0])
+
+        self.app.push_screen(ConfirmScreen(question), answered)
+
+    def action_shell(self, in_container: bool) -> None:
+        """A real shell, on the host or in the lab's container: the app hands over the terminal."""
+        name = self.container_name()
+        if in_container and name is None:
+            self.notify("No container of this lab is running yet.", severity="warning")
+            return
+        argv = ["minibox", "exec", "-it", name, "sh"] if in_container else [os.environ.get("SHELL", "/bin/bash")]
+        try:
+            with self.app.suspend():
+                print(f"\n{'Container ' + name if in_container else 'Host'} shell; `exit` returns to the workshop.\n")
+                subprocess.run(argv, cwd=self.app.runner.workdir(self.lab), env=command_environment())
+        except Exception:  # noqa: BLE001 -- suspend() is impossible in a browser or under tests
+            self.notify("A real shell is not possible here: use r to run the step's commands.", severity="warning")
+        self.refresh_views()
+
+    # --- host vs container views ---------------------------------------------------------------
+
+    def container_name(self) -> str | None:
+        """The lab's first running container: the "container" side of the views."""
+        import engine
+
+        for name in self.lab.containers if self.lab else []:
+            try:
+                if engine.get(name).state == "running":
+                    return name
+            except engine.MiniboxError:
+                continue
+        return None
+
+    def refresh_views(self) -> None:
+        if self.lab is not None:
+            self.collect_views(self.query_one(TabbedContent).active.removeprefix("tab-"))
+
+    @work(thread=True, exclusive=True, group="observe")
+    def collect_views(self, view: str) -> None:
+        import engine
+        from engine.observe import view as observe
+
+        name = self.container_name()
+        pid = engine.get(name).pid if name else None
+        try:
+            host_rows = observe(view, os.getpid())
+            container_rows = observe(view, pid) if pid else []
+        except Exception as e:  # noqa: BLE001 -- a container may vanish while we look
+            host_rows, container_rows = [], []
+            self.app.call_from_thread(self.notify, f"{view}: {e}", severity="warning")
+        self.app.call_from_thread(self.fill_view, view, name, pid, host_rows, container_rows)
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self.refresh_views()
+
+    def fill_view(self, view: str, name: str | None, pid: int | None, host: list[dict], container: list[dict]) -> None:
+        side = f"container [b]{name}[/b] (pid {pid})" if name else "[dim]no container of this lab is running[/]"
+        self.query_one("#observed", Static).update(f"host (pid {os.getpid()})  vs  {side}")
+        table = self.query_one(f"#table-{view}", DataTable)
+        table.clear(columns=True)
+        FILLERS[view](table, host, container)
+
+
+def _fill_namespaces(table: DataTable, host: list[dict], container: list[dict]) -> None:
+    table.add_columns("namespace", "host", "container", "")
+    theirs = {r["type"]: r["inode"] for r in container}
+    for row in host:
+        other = theirs.get(row["type"])
+        differs = other is not None and other != row["inode"]
+        style = "bold yellow" if differs else ""
+        mark = "own" if differs else ("shared" if other is not None else "")
+        table.add_row(Text(row["type"], style), str(row["inode"]), str(other or "-"), Text(mark, style))
+
+
+def _fill_processes(table: DataTable, host: list[dict], container: list[dict]) -> None:
+    table.add_columns("side", "PID", "host PID", "command")
+    for row in container:
+        table.add_row(Text("container", "yellow"), str(row["pid"]), str(row["host_pid"]), row["command"][:60])
+    table.add_row(Text("host", "dim"), "", "", Text(f"{len(host)} processes in the host's PID namespace", "dim"))
+
+
+def _fill_cgroups(table: DataTable, host: list[dict], container: list[dict]) -> None:
+    table.add_columns("file", "container", "group")
+    for row in container:
+        table.add_row(row["file"], str(row["value"]), row["group"])
+    if not container:
+        table.add_row(Text("(start a container to see its cgroup files)", "dim"), "", "")
+
+
+def _fill_mounts(table: DataTable, host: list[dict], container: list[dict]) -> None:
+    table.add_columns("side", "mount point", "type", "source", "propagation")
+    for row in container:
+        table.add_row(Text("container", "yellow"), row["target"], row["fstype"], row["source"], row["propagation"])
+    for row in host[:40]:
+        table.add_row(Text("host", "dim"), row["target"], row["fstype"], row["source"], row["propagation"])
+
+
+def _fill_network(table: DataTable, host: list[dict], container: list[dict]) -> None:
+    table.add_columns("side", "kind", "name", "detail")
+    for side, rows, style in (("container", container, "yellow"), ("host", host, "dim")):
+        for row in rows:
+            detail = row.get("address") or row.get("destination") or f"{row.get('flags', '')} {row.get('mac') or ''}"
+            table.add_row(Text(side, style), row["kind"], str(row.get("name")), str(detail))
+
+
+FILLERS = {"namespaces": _fill_namespaces, "processes": _fill_processes, "cgroups": _fill_cgroups,
+           "mounts": _fill_mounts, "network": _fill_network}  # fmt: skip
