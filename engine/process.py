@@ -273,12 +273,14 @@ def reset_signals() -> None:
     that could never be stopped politely (and a shell may not even ``trap`` a signal that was
     ignored when it started).
     """
-    for sig in range(1, signal.NSIG):
-        if sig not in (signal.SIGKILL, signal.SIGSTOP):
-            try:
+    for sig in signal.valid_signals():
+        if sig in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            if signal.getsignal(sig) != signal.SIG_DFL:  # only a few are not: skip the others' syscalls
                 signal.signal(sig, signal.SIG_DFL)
-            except (OSError, ValueError):  # numbers that are not signals, or reserved by libc
-                pass
+        except (OSError, ValueError):  # reserved by libc
+            pass
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 
