@@ -44,7 +44,8 @@ class HelpScreen(ModalScreen[None]):
         lines = ["[b]Keys[/b]  (every binding has an id and can be remapped)", ""]
         for binding in [*self.under.BINDINGS, *self.app.BINDINGS]:
             if isinstance(binding, Binding):
-                lines.append(f"  [b]{binding.key:<12}[/b] {binding.description}")
+                key = binding.key_display or self.app.get_key_display(binding)
+                lines.append(f"  [b]{key:<12}[/b] {binding.description}")
         lines += ["", "Mouse: click a lab, a tab or a button.", "Escape or ? closes this."]
         with Vertical(id="help-box"):
             yield Static("\n".join(lines))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 
 from rich.text import Text
 from textual import work
@@ -50,6 +51,8 @@ class LabScreen(Screen):
         self.step: Step | None = None
         self.command_index = 0
         self.running: subprocess.Popen | None = None
+        # Held while commands run: a check waits for them (r then c at once must check the result).
+        self.busy = threading.Lock()
 
     # --- layout --------------------------------------------------------------------------------
 
@@ -121,8 +124,13 @@ class LabScreen(Screen):
         self.show_next_command()
         self.run_shell([command])
 
-    @work(thread=True, exclusive=True, group="command")
+    @work(thread=True, group="command")
     def run_shell(self, commands: list[str]) -> None:
+        with self.busy:
+            self._run_commands(commands)
+        self.app.call_from_thread(self.refresh_views)
+
+    def _run_commands(self, commands: list[str]) -> None:
         workdir = self.app.runner.workdir(self.lab)
         os.makedirs(workdir, exist_ok=True)
         for command in commands:
@@ -142,7 +150,6 @@ class LabScreen(Screen):
             self.running = None
             if code:
                 self.app.call_from_thread(self.log_line, Text(f"(exit code {code})", style="yellow"))
-        self.app.call_from_thread(self.refresh_views)
 
     def action_cancel(self) -> None:
         process = self.running
@@ -159,7 +166,8 @@ class LabScreen(Screen):
     @work(thread=True, exclusive=True, group="check")
     def run_check(self) -> None:
         try:
-            outcome = self.app.runner.check(self.lab.id, None)
+            with self.busy:  # after the commands already started, not in the middle of them
+                outcome = self.app.runner.check(self.lab.id, None)
         except Exception as e:  # noqa: BLE001 -- one line in the app, never a traceback
             self.app.call_from_thread(self.notify, str(e), severity="error")
             return
