@@ -11,6 +11,7 @@ terminal. Every action is a call into ``labs.runner``; this module only prints.
     workshop status               progress in every lab
     workshop lint                 check the lab definitions themselves
     workshop tour                 a five-minute guided tour of minibox
+    workshop serve                the TUI in a browser, on 127.0.0.1, behind a printed token
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("status", help="progress in every lab")
     sub.add_parser("lint", help="check the lab definitions")
     sub.add_parser("tour", help="a five-minute guided tour of minibox")
+    p = sub.add_parser("serve", help="the workshop in a browser (textual-serve), with a token")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000)
     return parser
 
 
@@ -74,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
 
         WorkshopApp().run()
         return 0
+    if args.cmd == "serve":
+        from workshop_tui.serve import serve
+
+        return serve(args.host, args.port)
     if args.cmd == "tour":
         from workshop_tui.demo import run_demo
 

@@ -1,0 +1,56 @@
+"""``workshop serve``: the same app in a browser (textual-serve), guarded by a random token.
+
+textual-serve starts one ``workshop`` process per browser tab and relays the terminal over a
+websocket. It has no access control of its own, so this adds one: every request must carry the
+token printed at start (``?token=...`` once; a cookie afterwards). It listens on 127.0.0.1 unless
+told otherwise: the workshop can run commands as root, and must not be open to a room's network.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import sys
+
+from aiohttp import web
+from textual_serve.server import Server
+
+COOKIE = "workshop_token"
+
+
+class GuardedServer(Server):
+    def __init__(self, host: str, port: int, token: str) -> None:
+        public_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        super().__init__(f"{sys.executable} -m workshop_tui", host=host, port=port,
+                         title="Container Internals Workshop", public_url=f"http://{public_host}:{port}")  # fmt: skip
+        self.token = token
+
+    async def _make_app(self) -> web.Application:
+        app = await super()._make_app()
+        app.middlewares.append(self._guard)
+        return app
+
+    @web.middleware
+    async def _guard(self, request: web.Request, handler) -> web.StreamResponse:  # noqa: ANN001
+        if request.path.startswith("/static/"):  # the page's scripts and fonts: nothing secret
+            return await handler(request)
+        given = request.query.get("token") or request.cookies.get(COOKIE, "")
+        if not hmac.compare_digest(given.encode(), self.token.encode()):
+            return web.Response(
+                status=403, text="workshop: missing or wrong token; open the URL `workshop serve` printed\n"
+            )
+        response = await handler(request)
+        if "token" in request.query:
+            response.set_cookie(COOKIE, self.token, httponly=True, samesite="Strict")
+        return response
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000) -> int:
+    token = secrets.token_urlsafe(16)
+    server = GuardedServer(host, port, token)
+    print(f"workshop: open http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/?token={token}")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"workshop: listening on {host}: anyone who can reach it AND has the token can use this machine as root")
+    sys.stdout.flush()
+    server.serve()
+    return 0
