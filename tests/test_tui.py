@@ -73,3 +73,23 @@ def test_solve_and_check_a_step_then_resume_after_restart(runner):
             assert "step 2/3" in str(app.screen.query_one("#step-title").render())
 
     asyncio.run(scenario())
+
+
+def test_without_a_real_terminal_the_shell_key_opens_a_command_line(runner):
+    async def scenario() -> None:
+        app = WorkshopApp(runner, open_lab="uts")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(app, pilot)
+            await pilot.press("s", "y")  # start the lab's container
+            await settle(app, pilot)
+            await pilot.press("e")  # suspend() is impossible under run_test: a command line instead
+            line = app.screen.query_one("#command-line")
+            assert line.display and line.has_focus and "uts-box" in line.placeholder
+            await pilot.press(*"hostname", "enter")
+            await settle(app, pilot)
+            log = "\n".join(str(entry.text) for entry in app.screen.query_one("#log").lines)
+            assert "minibox exec uts-box sh -c hostname" in log and "\nlearner" in log
+            await pilot.press("escape")
+            assert not line.display
+
+    asyncio.run(scenario())

@@ -9,6 +9,7 @@ command. Errors show as one line, never a traceback.
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import threading
@@ -19,7 +20,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Markdown, RichLog, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Header, Input, Markdown, RichLog, Static, TabbedContent, TabPane
 
 from engine.observe import VIEWS
 from labs.model import Lab, Step
@@ -51,6 +52,7 @@ class LabScreen(Screen):
         self.step: Step | None = None
         self.command_index = 0
         self.running: subprocess.Popen | None = None
+        self.command_line_container: str | None = None
         # Held while commands run: a check waits for them (r then c at once must check the result).
         self.busy = threading.Lock()
 
@@ -65,6 +67,7 @@ class LabScreen(Screen):
                     yield Markdown(id="step-body")
                 yield Static(id="next-command")
                 yield RichLog(id="log", wrap=True, markup=True, max_lines=2000)
+                yield Input(id="command-line", placeholder="type a command, Enter runs it (Escape hides this line)")
             with Vertical(id="right"):
                 yield Static(id="observed")
                 with TabbedContent(id="views"):
@@ -74,6 +77,7 @@ class LabScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one("#command-line", Input).display = False
         runner = self.app.runner
         try:
             self.lab = runner.start(self.lab_id, force=True)
@@ -144,9 +148,13 @@ class LabScreen(Screen):
                 self.app.call_from_thread(self.log_line, Text(f"cannot run: {e}", style="red"))
                 return
             self.running = process
+            # A command that hangs is stopped after five minutes (k cancels it sooner).
+            watchdog = threading.Timer(300, lambda p=process: p.poll() is None and os.killpg(p.pid, signal.SIGKILL))
+            watchdog.start()
             for line in process.stdout:
                 self.app.call_from_thread(self.log_line, line.rstrip("\n"))
             code = process.wait()
+            watchdog.cancel()
             self.running = None
             if code:
                 self.app.call_from_thread(self.log_line, Text(f"(exit code {code})", style="yellow"))
@@ -236,7 +244,11 @@ class LabScreen(Screen):
         self.app.push_screen(ConfirmScreen(question), answered)
 
     def action_shell(self, in_container: bool) -> None:
-        """A real shell, on the host or in the lab's container: the app hands over the terminal."""
+        """A real shell, on the host or in the lab's container: the app hands over the terminal.
+
+        Where the terminal cannot be handed over (in a browser, under tests) a command line in the
+        app takes its place: each line runs like a step's command, its output in the log.
+        """
         name = self.container_name()
         if in_container and name is None:
             self.notify("No container of this lab is running yet.", severity="warning")
@@ -247,8 +259,32 @@ class LabScreen(Screen):
                 print(f"\n{'Container ' + name if in_container else 'Host'} shell; `exit` returns to the workshop.\n")
                 subprocess.run(argv, cwd=self.app.runner.workdir(self.lab), env=command_environment())
         except Exception:  # noqa: BLE001 -- suspend() is impossible in a browser or under tests
-            self.notify("A real shell is not possible here: use r to run the step's commands.", severity="warning")
+            self.open_command_line(name if in_container else None)
         self.refresh_views()
+
+    def open_command_line(self, container: str | None) -> None:
+        line = self.query_one("#command-line", Input)
+        self.command_line_container = container
+        where = f"in container {container}" if container else "on the host"
+        line.placeholder = f"command to run {where} — Enter runs it, Escape hides this line"
+        line.display = True
+        line.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        command = event.value.strip()
+        event.input.value = ""
+        if not command:
+            return
+        container = self.command_line_container
+        if container:
+            command = f"minibox exec {container} sh -c {shlex.quote(command)}"
+        self.run_shell([command])
+
+    def on_key(self, event) -> None:  # noqa: ANN001 -- textual.events.Key
+        line = self.query_one("#command-line", Input)
+        if event.key == "escape" and line.display and line.has_focus:
+            line.display = False
+            event.stop()
 
     # --- host vs container views ---------------------------------------------------------------
 
