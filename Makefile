@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
-APT_PACKAGES := busybox-static nftables iptables iproute2 tmux runc util-linux procps python3-venv
+APT_PACKAGES := busybox-static nftables iptables iproute2 tmux runc util-linux procps python3-venv chromium
 STAMP_APT := $(VENV)/.apt-done
 STAMP_PIP := $(VENV)/.pip-done
 

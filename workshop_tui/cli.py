@@ -114,7 +114,7 @@ def dispatch(runner, args: argparse.Namespace) -> int:  # noqa: ANN001
             if runner.finished(lab.id):
                 mark = "✓ done"
             elif runner.missing_prerequisites(lab):
-                mark = f"🔒 after {', '.join(runner.missing_prerequisites(lab))}"
+                mark = f"locked: do {', '.join(runner.missing_prerequisites(lab))} first"
             elif done or entry.get("started"):
                 mark = f"… {done}/{len(lab.steps)} steps"
             else:

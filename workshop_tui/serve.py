@@ -25,6 +25,9 @@ class GuardedServer(Server):
                          title="Container Internals Workshop", public_url=f"http://{public_host}:{port}")  # fmt: skip
         self.token = token
 
+    async def on_startup(self, app: web.Application) -> None:
+        """textual-serve prints its URL here, without the token: our own line (with it) is enough."""
+
     async def _make_app(self) -> web.Application:
         app = await super()._make_app()
         app.middlewares.append(self._guard)

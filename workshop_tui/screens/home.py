@@ -16,14 +16,16 @@ class HomeScreen(Screen):
     ]
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield Header(icon="≡")
         yield DataTable(id="labs", cursor_type="row")
+        yield Static(id="lab-goal")
         yield Static("Enter opens a lab, r resumes where you left off, ? shows every key.", id="home-help")
         yield Footer()
 
     def on_mount(self) -> None:
+        self.lab_ids: list[str] = []
         table = self.query_one(DataTable)
-        table.add_columns("#", "Lab", "Time", "State")
+        table.add_columns("#", "State", "Time", "Lab")  # the long titles last: cut at the edge, not the state
         self.refresh_labs()
 
     def on_screen_resume(self) -> None:
@@ -34,23 +36,29 @@ class HomeScreen(Screen):
         table = self.query_one(DataTable)
         table.clear()
         current_row = 0
-        self.lab_ids = []
+        self.lab_ids.clear()
         for row, lab in enumerate(runner.labs()):
             entry = runner.progress.data["labs"].get(lab.id, {})
             if runner.finished(lab.id):
                 state = "[green]✓ done[/]"
             elif runner.missing_prerequisites(lab):
-                state = f"[dim]🔒 after {', '.join(runner.missing_prerequisites(lab))}[/]"
+                state = f"[dim]needs {', '.join(runner.missing_prerequisites(lab))}[/]"
             elif entry.get("started"):
-                state = f"[yellow]… {len(entry.get('done', []))}/{len(lab.steps)} steps[/]"
+                state = f"[yellow]{len(entry.get('done', []))}/{len(lab.steps)} steps[/]"
             else:
                 state = ""
             if runner.progress.current_lab == lab.id:
                 current_row = row
                 state = f"▶ {state}"
-            table.add_row(str(lab.number), lab.title, f"{lab.minutes} min", state, key=lab.id)
+            table.add_row(str(lab.number), state, f"{lab.minutes} min", lab.title, key=lab.id)
             self.lab_ids.append(lab.id)
         table.move_cursor(row=current_row)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.cursor_row < len(self.lab_ids):
+            lab = self.app.runner.lab(self.lab_ids[event.cursor_row])
+            steps = " → ".join(step.title for step in lab.steps)
+            self.query_one("#lab-goal", Static).update(f"[b]{lab.title}[/b]\n{lab.goal}\n\n[dim]{steps}[/]")
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_open()

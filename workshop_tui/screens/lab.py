@@ -59,7 +59,7 @@ class LabScreen(Screen):
     # --- layout --------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield Header(icon="≡")
         with Horizontal(id="main"):
             with Vertical(id="left"):
                 yield Static(id="step-title")
