@@ -22,8 +22,9 @@ test-cgroup2-vm: setup ## the cgroup and namespace tests again, in a qemu VM wit
 	@command -v qemu-system-x86_64 >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86 kmod
 	tests/vm/run-in-cgroup2-vm.sh
 
-bench: setup ## compare minibox with runc and unshare; prints ratios
+bench: setup ## compare minibox with runc and unshare; the TUI's start-up, memory and refresh
 	$(VENV)/bin/python bench/run_bench.py
+	$(VENV)/bin/python bench/tui_bench.py
 
 lint: setup
 	$(VENV)/bin/ruff check engine labs workshop_tui tests bench
