@@ -93,3 +93,30 @@ def test_without_a_real_terminal_the_shell_key_opens_a_command_line(runner):
             assert not line.display
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("lab_id", [lab.id for lab in Runner(data_dir="/nonexistent").labs()])
+def test_every_lab_can_be_done_in_the_tui_with_its_own_run_blocks(runner, lab_id):
+    """Press r for each command the step's text shows, then c: every step must pass that way."""
+
+    async def scenario() -> None:
+        app = WorkshopApp(runner, open_lab=lab_id)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(app, pilot)
+            screen = app.screen
+            for step in screen.lab.steps:
+                assert screen.step.id == step.id
+                for _ in step.commands:
+                    await pilot.press("r")
+                    await settle(app, pilot)
+                await pilot.press("c")
+                await settle(app, pilot)
+                log = "\n".join(str(line.text) for line in screen.query_one("#log").lines)
+                assert step.id in runner.progress.lab(lab_id)["done"], f"{lab_id}/{step.id}:\n{log[-1500:]}"
+            assert runner.finished(lab_id)
+            assert "done ✓" in str(screen.query_one("#step-title").render())
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        runner.reset(lab_id, remove_workdir=True)
