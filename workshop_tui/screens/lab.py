@@ -13,6 +13,8 @@ import shlex
 import signal
 import subprocess
 import threading
+import time
+from collections import deque
 
 from rich.text import Text
 from textual import work
@@ -20,7 +22,18 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Markdown, RichLog, Static, TabbedContent, TabPane
+from textual.widgets import (
+    DataTable,
+    Footer,
+    Header,
+    Input,
+    Markdown,
+    RichLog,
+    Sparkline,
+    Static,
+    TabbedContent,
+    TabPane,
+)  # fmt: skip
 
 from engine.observe import VIEWS
 from labs.model import Lab, Step
@@ -53,6 +66,8 @@ class LabScreen(Screen):
         self.command_index = 0
         self.running: subprocess.Popen | None = None
         self.command_line_container: str | None = None
+        # container name -> (memory samples, cpu % samples, last (time, cpu ns)): the sparklines
+        self.usage: dict[str, tuple[deque, deque, list]] = {}
         # Held while commands run: a check waits for them (r then c at once must check the result).
         self.busy = threading.Lock()
 
@@ -73,6 +88,10 @@ class LabScreen(Screen):
                 with TabbedContent(id="views"):
                     for view in VIEWS:
                         with TabPane(VIEW_TITLES[view], id=f"tab-{view}"):
+                            if view == "cgroups":  # live usage over the last minute, then the files
+                                yield Static(id="usage")
+                                yield Sparkline([], id="spark-memory")
+                                yield Sparkline([], id="spark-cpu")
                             yield DataTable(id=f"table-{view}", zebra_stripes=True)
         yield Footer()
 
@@ -314,10 +333,30 @@ class LabScreen(Screen):
         try:
             host_rows = observe(view, os.getpid())
             container_rows = observe(view, pid) if pid else []
+            stats = engine.inspect(name)["Cgroup"]["Stats"] if name and view == "cgroups" else {}
         except Exception as e:  # noqa: BLE001 -- a container may vanish while we look
-            host_rows, container_rows = [], []
+            host_rows, container_rows, stats = [], [], {}
             self.app.call_from_thread(self.notify, f"{view}: {e}", severity="warning")
         self.app.call_from_thread(self.fill_view, view, name, pid, host_rows, container_rows)
+        if stats:
+            self.app.call_from_thread(self.show_usage, name, stats)
+
+    def show_usage(self, name: str, stats: dict) -> None:
+        """Memory in use and CPU share since the last sample, as sparklines (one point per refresh)."""
+        memory, cpu, last = self.usage.setdefault(name, (deque(maxlen=30), deque(maxlen=30), []))
+        now, cpu_ns = time.monotonic(), stats.get("cpu_usage_ns") or 0
+        memory.append((stats.get("memory_usage") or 0) / 2**20)
+        if last:
+            cpu.append(max(0.0, (cpu_ns - last[1]) / ((now - last[0]) * 1e9) * 100))
+        last[:] = [now, cpu_ns]
+        self.query_one("#spark-memory", Sparkline).data = list(memory)
+        self.query_one("#spark-cpu", Sparkline).data = list(cpu) or [0]
+        limit = stats.get("memory_limit")
+        limit_text = f" of {limit / 2**20:.0f} MiB" if limit else ""
+        self.query_one("#usage", Static).update(
+            f"memory {memory[-1]:.1f} MiB{limit_text} (top line) · cpu {cpu[-1] if cpu else 0:.0f}% (bottom line)"
+            f" · throttled periods {stats.get('cpu_throttled_periods') or 0}"
+        )
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self.refresh_views()
