@@ -1,0 +1,25 @@
+"""Snapshots of the screens that do not depend on the machine (PIDs and inode numbers do), at
+80x24 and 120x40. After a deliberate change: `pytest tests/test_tui_snapshots.py --snapshot-update`,
+then look at the SVGs in tests/__snapshots__/ before committing them."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+APP = os.path.join(os.path.dirname(__file__), "snapshot_apps", "home.py")
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_home(snap_compare, size):
+    assert snap_compare(APP, terminal_size=size)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_home_with_the_second_lab_highlighted(snap_compare, size):
+    assert snap_compare(APP, press=["down"], terminal_size=size)
+
+
+def test_help(snap_compare):
+    assert snap_compare(APP, press=["question_mark"], terminal_size=(80, 24))
