@@ -5,43 +5,59 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
-APT_PACKAGES := busybox-static nftables iptables iproute2 tmux runc util-linux procps python3-venv chromium
+# What the workshop itself needs, and what only the tests and benchmarks add (a learner's laptop
+# does not need a browser or runc).
+APT_PACKAGES := busybox-static nftables iptables iproute2 tmux util-linux procps python3-venv
+APT_TEST_PACKAGES := runc chromium
 STAMP_APT := $(VENV)/.apt-done
 STAMP_PIP := $(VENV)/.pip-done
+STAMP_TEST := $(VENV)/.test-deps-done
 
-.PHONY: workshop test test-cgroup2-vm bench lint setup
-
-workshop: setup ## set up, then start the workshop
-	$(VENV)/bin/workshop
-
-test: setup ## set up, then run every test (needs root: real namespaces, cgroups, mounts)
-	$(VENV)/bin/ruff check engine labs workshop_tui tests bench
-	$(VENV)/bin/python -m pytest
-
-test-cgroup2-vm: setup ## the cgroup and namespace tests again, in a qemu VM with pure cgroup v2 (~2 min)
-	@command -v qemu-system-x86_64 >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86 kmod
-	tests/vm/run-in-cgroup2-vm.sh
-
-bench: setup ## compare minibox with runc and unshare; the TUI's start-up, memory and refresh
-	$(VENV)/bin/python bench/run_bench.py
-	$(VENV)/bin/python bench/tui_bench.py
-
-lint: setup
-	$(VENV)/bin/ruff check engine labs workshop_tui tests bench
-
-setup: $(STAMP_APT) $(STAMP_PIP)
-
-$(STAMP_APT):
+# apt-get install what is missing of the packages given (nothing, quickly, when all are there)
+define apt_install
 	@if [ "$$(id -u)" != 0 ]; then echo "make: run as root (sudo make ...): containers need root" >&2; exit 1; fi
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
+
+.PHONY: workshop test test-cgroup2-vm bench lint setup test-setup
+
+workshop: setup ## set up, then start the workshop
+	$(VENV)/bin/workshop
+
+test: test-setup ## set up, then run every test (needs root: real namespaces, cgroups, mounts)
+	$(VENV)/bin/ruff check engine labs workshop_tui tests bench
+	$(VENV)/bin/python -m pytest
+
+test-cgroup2-vm: test-setup ## the cgroup and namespace tests again, in a qemu VM with pure cgroup v2 (~2 min)
+	$(call apt_install,qemu-system-x86 kmod)
+	tests/vm/run-in-cgroup2-vm.sh
+
+bench: test-setup ## compare minibox with runc and unshare; the TUI's start-up, memory and refresh
+	$(VENV)/bin/python bench/run_bench.py
+	$(VENV)/bin/python bench/tui_bench.py
+
+lint: test-setup
+	$(VENV)/bin/ruff check engine labs workshop_tui tests bench
+
+setup: $(STAMP_APT) $(STAMP_PIP)
+
+test-setup: setup $(STAMP_TEST)
+
+$(STAMP_APT):
+	$(call apt_install,$(APT_PACKAGES))
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	@touch $@
 
 $(STAMP_PIP): pyproject.toml $(STAMP_APT)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[dev]'  # editable: edits to engine/ take effect at once
+	$(VENV)/bin/pip install -q -e .  # editable: edits to engine/ take effect at once
+	@touch $@
+
+$(STAMP_TEST): pyproject.toml $(STAMP_PIP)
+	$(call apt_install,$(APT_TEST_PACKAGES))
+	$(VENV)/bin/pip install -q -e '.[dev]'
 	@touch $@
