@@ -34,12 +34,8 @@ def _require_root() -> None:
 # --- create ------------------------------------------------------------------------------------
 
 
-def create(spec: ContainerSpec, paths: Paths | None = None, supervised_here: bool = False) -> Record:
-    """Check everything that can be checked, then make the container's record, dirs and cgroup.
-
-    ``supervised_here``: this process will start and wait for the container (``minibox run``), so
-    the record names it as the supervisor from the first write (``gc`` leaves it alone).
-    """
+def create(spec: ContainerSpec, paths: Paths | None = None) -> Record:
+    """Check everything that can be checked, then make the container's record, dirs and cgroup."""
     _require_root()
     paths = paths or Paths()
     paths.ensure()
@@ -61,9 +57,10 @@ def create(spec: ContainerSpec, paths: Paths | None = None, supervised_here: boo
         "cgroup": {"version": cgroups.driver().version, "group": f"{state.prefix()}/{container_id}"},
         "rootfs": {"mode": spec.rootfs_mode, "lower": image.rootfs},
     })  # fmt: skip
-    if supervised_here:
-        _set_supervisor(record)
-    with Lock(paths):
+    # The creating process is the supervisor until a shim (``run -d``) takes over: a record
+    # always names a live process responsible for it, so ``gc`` never mistakes it for a leftover.
+    _set_supervisor(record)
+    with Lock(paths):  # directory, record and cgroup appear together, as far as `gc` can tell
         for other in state.all_records(paths):
             if other.name == name:
                 raise NameInUse(name, other.id)
@@ -71,18 +68,15 @@ def create(spec: ContainerSpec, paths: Paths | None = None, supervised_here: boo
         try:
             _prepare_filesystem(record, spec, image)
             record.save()
-        except BaseException:
-            remove_tree(record.dir())
+            cgroups.driver().create(record.data["cgroup"]["group"], _limits(spec))
+        except BaseException as e:
+            _discard(record)
+            if isinstance(e, OSError) and not isinstance(e, MiniboxError):
+                raise MiniboxError(
+                    f"cannot create the container's cgroup: {e.strerror}",
+                    "check -m/--cpus/--pids-limit, then `minibox gc`",
+                ) from None
             raise
-    try:
-        cgroups.driver().create(record.data["cgroup"]["group"], _limits(spec))
-    except BaseException as e:
-        _discard(record)
-        if isinstance(e, OSError):
-            raise MiniboxError(
-                f"cannot set the container's cgroup limits: {e.strerror}", "check -m/--cpus/--pids-limit"
-            ) from None
-        raise
     return record
 
 
@@ -226,7 +220,7 @@ def run(spec: ContainerSpec, paths: Paths | None = None, stdio: tuple[int, int, 
     """Run a container in the foreground, as ``minibox run`` without ``-d``; return its exit code."""
     if spec.detach:
         raise Unsupported("run() waits for the container", "call run_detached() for -d")
-    record = create(spec, paths, supervised_here=True)
+    record = create(spec, paths)
     null = -1
     if stdio is None and not spec.interactive:  # as docker: without -i the container reads nothing
         null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
@@ -251,8 +245,19 @@ def run(spec: ContainerSpec, paths: Paths | None = None, stdio: tuple[int, int, 
                     os.close(master)
             code = process.wait_exit_code(pid)
     finally:
+        if code is None:  # something failed while the container ran: do not leave it unwatched
+            code = kill_and_wait(pid)
         finalize(record, code)
     return code
+
+
+def kill_and_wait(pid: int) -> int:
+    """SIGKILL our child ``pid`` (a container's init or an exec'd process) and collect its exit."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    return process.wait_exit_code(pid)
 
 
 def _set_supervisor(record: Record) -> None:
@@ -382,11 +387,16 @@ def kill(ref: str, sig: int = signal.SIGKILL, paths: Paths | None = None) -> Rec
     record = get(ref, paths)
     if record.state != RUNNING:
         raise NotRunning(record.name, record.state, "send it a signal")
+    _signal(record.pid, sig)
+    return record
+
+
+def _signal(pid: int, sig: int) -> None:
+    """kill(2), where "it has exited in the meantime" is not an error."""
     try:
-        os.kill(record.pid, sig)
+        os.kill(pid, sig)
     except ProcessLookupError:
         pass
-    return record
 
 
 def stop(ref: str, timeout: float = 10.0, paths: Paths | None = None) -> Record:
@@ -396,9 +406,9 @@ def stop(ref: str, timeout: float = 10.0, paths: Paths | None = None) -> Record:
     record.guard("stop", "")
     if record.state == RUNNING:
         alive = lambda: state.process_alive(record.pid, record.data.get("pid_start_time"))  # noqa: E731
-        os.kill(record.pid, signal.SIGTERM)
+        _signal(record.pid, signal.SIGTERM)
         if not _wait_until(lambda: not alive(), timeout):
-            os.kill(record.pid, signal.SIGKILL)
+            _signal(record.pid, signal.SIGKILL)
             _wait_until(lambda: not alive(), 10.0)
     _await_supervisor(record)
     return record
@@ -420,7 +430,7 @@ def remove(ref: str, force: bool = False, paths: Paths | None = None) -> str:
     if record.state == RUNNING:
         if not force:
             record.guard("remove", f"stop it first (`minibox stop {record.name}`) or use `minibox rm -f`")
-        os.kill(record.pid, signal.SIGKILL)
+        _signal(record.pid, signal.SIGKILL)
         _wait_until(lambda: not state.process_alive(record.pid, record.data.get("pid_start_time")), 10.0)
     _await_supervisor(record)
     _discard(record)
@@ -458,15 +468,21 @@ def exec_in(
         stdio=stdio,
     )  # fmt: skip
     pid, master = launch_with_console(plan)
-    with _forward_signals(pid):
-        if master is not None:
-            from engine.console import proxy
+    code = None
+    try:
+        with _forward_signals(pid):
+            if master is not None:
+                from engine.console import proxy
 
-            try:
-                proxy(master, 0 if interactive else -1, 1)
-            finally:
-                os.close(master)
-        return process.wait_exit_code(pid)
+                try:
+                    proxy(master, 0 if interactive else -1, 1)
+                finally:
+                    os.close(master)
+            code = process.wait_exit_code(pid)
+    finally:
+        if code is None:
+            code = kill_and_wait(pid)
+    return code
 
 
 def logs_path(ref: str, paths: Paths | None = None) -> tuple[Record, str]:

@@ -4,16 +4,19 @@ A ``kill -9`` of minibox (or a power cut) can leave: a record that says ``runnin
 gone, a cgroup directory with no record, a mount under the state directory (only possible with
 ``--mntns host``), a container directory without a record, a ``--rm`` container not yet removed.
 ``gc`` finds each by looking at the kernel's own lists (``/proc/self/mountinfo``, the cgroup
-tree) and at the records, and cleans it. Running containers are left alone.
+tree) and at the records, and cleans it. Running containers are left alone. It holds the state
+lock throughout: ``create`` makes a container's directory, record and cgroup under the same lock,
+so gc never sees half of one.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from engine import cgroups, state, syscalls
 from engine.errors import SyscallError
-from engine.state import RUNNING, STOPPED, Paths, remove_tree
+from engine.state import RUNNING, STOPPED, Lock, Paths, Record, remove_tree
 
 
 def collect(paths: Paths | None = None) -> list[str]:
@@ -21,6 +24,11 @@ def collect(paths: Paths | None = None) -> list[str]:
     from engine.container import finalize
 
     paths = paths or Paths()
+    with Lock(paths):  # `create` makes a directory, record and cgroup under this lock too
+        return _collect(paths, finalize)
+
+
+def _collect(paths: Paths, finalize: Callable[[Record, int | None], None]) -> list[str]:
     done: list[str] = []
     records = state.all_records(paths)
     known = {r.id for r in records}
@@ -42,7 +50,10 @@ def collect(paths: Paths | None = None) -> list[str]:
             drv.kill_all(group)
             drv.remove(group)
             done.append(f"cgroup {group}: removed (no container)")
+    running = [r.dir() + "/" for r in records if r.state == RUNNING]
     for mount_point in reversed(_mounts_under(paths.lib)):
+        if any(mount_point.startswith(d) for d in running):  # a running --mntns host container's
+            continue
         if os.path.basename(mount_point) == "rootfs" or os.path.ismount(mount_point):
             try:
                 syscalls.umount2(mount_point, syscalls.MNT_DETACH)

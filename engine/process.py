@@ -61,6 +61,7 @@ def launch(plan: LaunchPlan) -> int:
     """
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
     go_r, go_w = os.pipe2(os.O_CLOEXEC)
+    was_subreaper = syscalls.get_child_subreaper()
     syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
     intermediate = os.fork()
     if intermediate == 0:
@@ -92,7 +93,7 @@ def launch(plan: LaunchPlan) -> int:
         os.waitpid(intermediate, 0)
         # The init is our child now. Stop adopting orphans: a long-lived caller (the TUI) must not
         # collect other programs' zombies.
-        syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 0)
+        syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, was_subreaper)
     if not init_pid:
         raise MiniboxError("the container's setup process exited without starting it", "run `minibox gc`")
     return init_pid

@@ -20,6 +20,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import threading
 import time
 
 from engine.errors import ContainerNotFound, InvalidState
@@ -58,20 +59,34 @@ class Paths:
 
 
 class Lock:
-    """An exclusive ``flock(2)`` on ``run/lock``, held for the ``with`` block."""
+    """An exclusive ``flock(2)`` on ``run/lock``, held for the ``with`` block.
+
+    Re-entrant: code holding it may call code that takes it again (``gc`` calls ``finalize``).
+    A thread lock comes first, so threads of one process (the TUI's workers) also take turns.
+    """
+
+    _threads = threading.RLock()
+    _depth: dict[str, int] = {}
+    _fds: dict[str, int] = {}
 
     def __init__(self, paths: Paths) -> None:
         self.path = os.path.join(paths.run, "lock")
-        self.fd = -1
 
     def __enter__(self) -> Lock:
-        os.makedirs(os.path.dirname(self.path), mode=0o711, exist_ok=True)
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        Lock._threads.acquire()
+        if Lock._depth.get(self.path, 0) == 0:
+            os.makedirs(os.path.dirname(self.path), mode=0o711, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            Lock._fds[self.path] = fd
+        Lock._depth[self.path] = Lock._depth.get(self.path, 0) + 1
         return self
 
     def __exit__(self, *exc: object) -> None:
-        os.close(self.fd)  # closing the file releases the lock
+        Lock._depth[self.path] -= 1
+        if Lock._depth[self.path] == 0:
+            os.close(Lock._fds.pop(self.path))  # closing the file releases the flock
+        Lock._threads.release()
 
 
 def write_json_atomic(path: str, data: dict) -> None:

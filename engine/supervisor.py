@@ -51,5 +51,9 @@ def supervise(record: Record, ready_fd: int) -> None:
             proxy(master, -1, log)
         code = process.wait_exit_code(pid)
     finally:
+        if code is None:  # the log could not be written (disk full?): stop rather than abandon it
+            from engine.container import kill_and_wait
+
+            code = kill_and_wait(pid)
         finalize(record, code)
         os._exit(0)

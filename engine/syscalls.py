@@ -45,6 +45,7 @@ MNT_DETACH = 2  # umount2: lazy, detach now and clean up when no longer busy
 PR_SET_PDEATHSIG = 1
 PR_SET_NAME = 15
 PR_SET_CHILD_SUBREAPER = 36
+PR_GET_CHILD_SUBREAPER = 37
 
 # pivot_root has no glibc wrapper: call it by number.
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41}.get(os.uname().machine, 155)
@@ -104,6 +105,13 @@ def socket(family: int, kind: int) -> int:
     fd = _libc.socket(family, kind | 0o2000000, 0)  # SOCK_CLOEXEC
     _check(fd, "socket")
     return fd
+
+
+def get_child_subreaper() -> int:
+    """1 if this process adopts its descendants' orphans (PR_SET_CHILD_SUBREAPER), else 0."""
+    value = ctypes.c_int(0)
+    _check(_libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.addressof(value), 0, 0, 0), "prctl", "PR_GET_CHILD_SUBREAPER")
+    return value.value
 
 
 def set_process_name(name: str) -> None:

@@ -20,6 +20,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -41,9 +42,11 @@ class Context:
     labdir: str
     env: dict[str, str]
 
-    def fill(self, text: str) -> str:
-        text = text.replace("{workdir}", self.workdir).replace("{labdir}", self.labdir)
-        text = text.replace("{hostname}", socket.gethostname())
+    def fill(self, text: str, pattern: bool = False) -> str:
+        """Placeholders filled in; with ``pattern``, values are escaped for use in a regex."""
+        quote = re.escape if pattern else str
+        text = text.replace("{workdir}", quote(self.workdir)).replace("{labdir}", quote(self.labdir))
+        text = text.replace("{hostname}", quote(socket.gethostname()))
         if "{cgroup_version}" in text:
             from engine import cgroups
 
@@ -135,27 +138,32 @@ def container_exited(ctx: Context, container: str, code: int | None = None, oom:
 
 
 def exec(ctx: Context, container: str, command: str, expect: str = "", exit: int | None = 0) -> Result:  # noqa: A001
-    """Run ``sh -c COMMAND`` inside the running container; match its output against ``expect``."""
-    fd = os.memfd_create("check-output")
-    null = os.open(os.devnull, os.O_RDONLY)
-    try:
-        code = engine.exec_in(container, ["sh", "-c", ctx.fill(command)], stdio=(null, fd, fd))
-        os.lseek(fd, 0, os.SEEK_SET)
-        output = os.read(fd, 1 << 20).decode(errors="replace").strip()
-    except MiniboxError as e:
-        return Result(False, e.what)
-    finally:
-        os.close(fd)
-        os.close(null)
-    return _compare(f"in {container}: {ctx.fill(command)}", output, code, ctx.fill(expect), exit)
+    """Run ``sh -c COMMAND`` inside the running container; match its output against ``expect``.
+
+    Through the ``minibox exec`` command, in a process of its own: a front end calls checks from
+    worker threads, and forking a threaded process to enter namespaces is asking for deadlocks.
+    """
+    command = ctx.fill(command)
+    if _record(container) is None or _record(container).state != state.RUNNING:
+        return Result(False, f"container {container!r} is not running (see `minibox ps -a`)")
+    argv = [sys.executable, "-m", "engine.cli", "exec", container, "sh", "-c", command]
+    return _run_and_compare(ctx, argv, f"in {container}: {command}", expect, exit)
 
 
 def host(ctx: Context, command: str, expect: str = "", exit: int | None = 0) -> Result:  # noqa: A002
     """Run ``sh -c COMMAND`` on the host; match its output against ``expect``."""
     command = ctx.fill(command)
-    result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, env=ctx.env,
-                            cwd=ctx.workdir if os.path.isdir(ctx.workdir) else None, timeout=30)  # fmt: skip
-    return _compare(command, (result.stdout + result.stderr).strip(), result.returncode, ctx.fill(expect), exit)
+    return _run_and_compare(ctx, ["sh", "-c", command], command, expect, exit)
+
+
+def _run_and_compare(ctx: Context, argv: list[str], what: str, expect: str, exit_code: int | None) -> Result:
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, errors="replace", env=ctx.env, timeout=30,
+                                cwd=ctx.workdir if os.path.isdir(ctx.workdir) else None)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return Result(False, f"`{what}` did not finish within 30 s")
+    output = (result.stdout + result.stderr).strip()
+    return _compare(what, output, result.returncode, ctx.fill(expect, pattern=True), exit_code)
 
 
 def _compare(what: str, output: str, code: int, expect: str, exit_code: int | None) -> Result:
@@ -250,8 +258,8 @@ def path(ctx: Context, path: str, exists: bool = True, type: str = "", contains:
     if contains:
         with open(target, errors="replace") as f:
             text = f.read()
-        if not re.search(ctx.fill(contains), text, re.M):
-            return Result(False, f"{target} holds {text.strip()[:120]!r}, expected a match for /{ctx.fill(contains)}/")
+        if not re.search(ctx.fill(contains, pattern=True), text, re.M):
+            return Result(False, f"{target} holds {text.strip()[:120]!r}, expected a match for /{contains}/")
     return Result(True, f"{target} is there")
 
 

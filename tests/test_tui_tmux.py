@@ -28,8 +28,8 @@ def test_workshop_in_tmux_opens_a_lab_runs_its_command_and_checks(tmp_path):
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "100", "-y", "30"], check=True)
     try:
         keys(session, f"env {env} workshop", "Enter")
-        assert wait_for(lambda: "Container Internals Workshop" in screen(session) and "chroot" in screen(session), 15)
-        assert "needs chroot" in screen(session)
+        assert wait_for(lambda: "Container Internals Workshop" in screen(session), 15)
+        assert wait_for(lambda: "needs chroot" in screen(session), 10), screen(session)  # lab 2 is locked
         keys(session, "Enter")  # open lab 1
         assert wait_for(lambda: "step 1/5" in screen(session), 10)
         keys(session, "r")  # run the step's command block

@@ -147,7 +147,7 @@ class LabScreen(Screen):
         self.show_next_command()
         self.run_shell([command])
 
-    @work(thread=True, group="command")
+    @work(thread=True, group="command", exit_on_error=False)
     def run_shell(self, commands: list[str]) -> None:
         with self.busy:
             self._run_commands(commands)
@@ -161,7 +161,8 @@ class LabScreen(Screen):
             try:
                 process = subprocess.Popen(
                     ["sh", "-c", command], cwd=workdir, env=command_environment(), stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, encoding="utf-8", errors="replace",
+                    start_new_session=True,
                 )  # fmt: skip
             except OSError as e:
                 self.app.call_from_thread(self.log_line, Text(f"cannot run: {e}", style="red"))
@@ -170,11 +171,15 @@ class LabScreen(Screen):
             # A command that hangs is stopped after five minutes (k cancels it sooner).
             watchdog = threading.Timer(300, lambda p=process: p.poll() is None and os.killpg(p.pid, signal.SIGKILL))
             watchdog.start()
-            for line in process.stdout:
-                self.app.call_from_thread(self.log_line, line.rstrip("\n"))
-            code = process.wait()
-            watchdog.cancel()
-            self.running = None
+            try:
+                for line in process.stdout:
+                    self.app.call_from_thread(self.log_line, line.rstrip("\n"))
+                code = process.wait()
+            finally:
+                watchdog.cancel()
+                self.running = None
+                if process.poll() is None:
+                    os.killpg(process.pid, signal.SIGKILL)
             if code:
                 self.app.call_from_thread(self.log_line, Text(f"(exit code {code})", style="yellow"))
 
@@ -190,11 +195,11 @@ class LabScreen(Screen):
         self.log_line(Text("checking…", style="dim"))
         self.run_check()
 
-    @work(thread=True, exclusive=True, group="check")
+    @work(thread=True, exclusive=True, group="check", exit_on_error=False)
     def run_check(self) -> None:
         try:
             with self.busy:  # after the commands already started, not in the middle of them
-                outcome = self.app.runner.check(self.lab.id, None)
+                outcome = self.app.runner.check(self.lab.id, self.step.id)  # the step on the screen
         except Exception as e:  # noqa: BLE001 -- one line in the app, never a traceback
             self.app.call_from_thread(self.notify, str(e), severity="error")
             return
@@ -255,12 +260,24 @@ class LabScreen(Screen):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                for line in self.app.runner.reset(self.lab.id):
-                    self.log_line(line)
-                self.lab = self.app.runner.start(self.lab.id, force=True)
-                self.show_step(self.lab.steps[0])
+                self.run_reset()
 
         self.app.push_screen(ConfirmScreen(question), answered)
+
+    @work(thread=True, group="command", exit_on_error=False)
+    def run_reset(self) -> None:
+        """Removing containers can take seconds: off the UI thread, and not while commands run."""
+        with self.busy:
+            try:
+                lines = self.app.runner.reset(self.lab.id)
+                lab = self.app.runner.start(self.lab.id, force=True)
+            except Exception as e:  # noqa: BLE001 -- one line in the app
+                self.app.call_from_thread(self.notify, f"reset failed: {e}", severity="error")
+                return
+        for line in lines:
+            self.app.call_from_thread(self.log_line, line)
+        self.lab = lab
+        self.app.call_from_thread(self.show_step, lab.steps[0])
 
     def action_shell(self, in_container: bool) -> None:
         """A real shell, on the host or in the lab's container: the app hands over the terminal.
@@ -308,34 +325,37 @@ class LabScreen(Screen):
     # --- host vs container views ---------------------------------------------------------------
 
     def container_name(self) -> str | None:
-        """The lab's first running container: the "container" side of the views."""
+        return self.running_container()[0]
+
+    def running_container(self) -> tuple[str | None, int | None]:
+        """The lab's first running container and its init's PID: the "container" side of the views."""
         import engine
 
         for name in self.lab.containers if self.lab else []:
             try:
-                if engine.get(name).state == "running":
-                    return name
+                record = engine.get(name)
             except engine.MiniboxError:
                 continue
-        return None
+            if record.state == "running":
+                return name, record.pid
+        return None, None
 
     def refresh_views(self) -> None:
         if self.lab is not None:
             self.collect_views(self.query_one(TabbedContent).active.removeprefix("tab-"))
 
-    @work(thread=True, exclusive=True, group="observe")
+    @work(thread=True, exclusive=True, group="observe", exit_on_error=False)
     def collect_views(self, view: str) -> None:
         import engine
         from engine.observe import view as observe
 
-        name = self.container_name()
-        pid = engine.get(name).pid if name else None
         try:
+            name, pid = self.running_container()
             host_rows = observe(view, os.getpid())
             container_rows = observe(view, pid) if pid else []
             stats = engine.inspect(name)["Cgroup"]["Stats"] if name and view == "cgroups" else {}
         except Exception as e:  # noqa: BLE001 -- a container may vanish while we look
-            host_rows, container_rows, stats = [], [], {}
+            name, pid, host_rows, container_rows, stats = None, None, [], [], {}
             self.app.call_from_thread(self.notify, f"{view}: {e}", severity="warning")
         self.app.call_from_thread(self.fill_view, view, name, pid, host_rows, container_rows)
         if stats:
