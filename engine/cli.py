@@ -29,6 +29,9 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cpus", help="CPU limit, e.g. 0.5 (CFS quota per period)")
     p.add_argument("--pids-limit", help="maximum number of processes (pids controller)")
     p.add_argument("--init", action="store_true", help="run a reaper as PID 1 that forwards signals")
+    p.add_argument("--cap-add", action="append", default=[], metavar="CAP", help="keep a capability, e.g. SYS_ADMIN")
+    p.add_argument("--cap-drop", action="append", default=[], metavar="CAP", help="drop a capability (or ALL)")
+    p.add_argument("--privileged", action="store_true", help="keep every capability: root inside is root outside")
     p.add_argument("--chroot", action="store_true", help="enter the root with chroot, not pivot_root")
     p.add_argument("--pid", choices=NS_CHOICES, default="private", help="PID namespace")
     p.add_argument("--net", "--network", choices=("host", "none", "private"), default="none",
@@ -151,6 +154,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def _spec_from(args: argparse.Namespace):
+    from engine.capabilities import resolve as resolve_capabilities
     from engine.spec import DEFAULT_ID_MAP, ContainerSpec, parse_cpus, parse_id_map, parse_memory, parse_pids_limit
 
     private = {"pid": args.pid, "uts": args.uts, "ipc": args.ipc, "cgroup": args.cgroupns, "mnt": args.mntns,
@@ -173,6 +177,7 @@ def _spec_from(args: argparse.Namespace):
         uid_map=parse_id_map(args.uidmap, "--uidmap") if args.uidmap else DEFAULT_ID_MAP,
         gid_map=parse_id_map(args.gidmap, "--gidmap") if args.gidmap else DEFAULT_ID_MAP,
         monotonic_offset=args.monotonic_offset, boottime_offset=args.boottime_offset, init=args.init,
+        capabilities=resolve_capabilities(args.cap_add, args.cap_drop, args.privileged),
     )  # fmt: skip
 
 

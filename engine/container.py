@@ -166,6 +166,7 @@ def start(record: Record, stdio: tuple[int, int, int] | None = None) -> tuple[in
         monotonic_offset=spec.monotonic_offset,
         boottime_offset=spec.boottime_offset,
         init=spec.init,
+        capabilities=spec.capabilities,
         tty=spec.tty,
         image=record.data["image"],
         cgroup_join=layout.self_join_files(record.data["cgroup"]["group"]),
@@ -464,6 +465,7 @@ def exec_in(
     plan = process.LaunchPlan(
         argv=argv, env=_environment(image, spec.env + list(env or [])), uid=uid, gid=gid, groups=groups,
         workdir=workdir or spec.workdir, namespaces=spec.namespaces, tty=tty, image=record.data["image"],
+        capabilities=spec.capabilities,
         cgroup_join=cgroups.driver().self_join_files(record.data["cgroup"]["group"]), join_pid=record.pid,
         stdio=stdio,
     )  # fmt: skip

@@ -31,7 +31,7 @@ import struct
 import sys
 from collections.abc import Callable
 
-from engine import rootfs, syscalls
+from engine import capabilities, rootfs, syscalls
 from engine.errors import CommandNotExecutable, CommandNotFound, MiniboxError, SyscallError, rebuild
 from engine.namespaces import NAMESPACES, explain_unshare_failure, flags_for
 
@@ -42,7 +42,7 @@ class LaunchPlan:
     __slots__ = (
         "argv", "env", "uid", "gid", "groups", "workdir", "hostname", "namespaces", "uid_map",
         "gid_map", "monotonic_offset", "boottime_offset", "init", "tty", "image", "rootfs",
-        "cgroup_join", "stdio", "join_pid", "console_socket",
+        "cgroup_join", "stdio", "join_pid", "console_socket", "capabilities",
     )  # fmt: skip
 
     def __init__(self, **fields: object) -> None:
@@ -248,6 +248,8 @@ def _finish_and_exec(plan: LaunchPlan, report: int) -> None:
     path = find_executable(plan.argv[0], env.get("PATH", ""))
     if path is None:
         raise CommandNotFound(plan.argv[0], plan.image)
+    if plan.capabilities is not None:  # None: --privileged
+        capabilities.limit_bounding_set(plan.capabilities)
     os.setgroups(plan.groups or [])
     os.setresgid(plan.gid, plan.gid, plan.gid)
     os.setresuid(plan.uid, plan.uid, plan.uid)

@@ -30,7 +30,7 @@ class ContainerSpec:
     __slots__ = (
         "image", "command", "name", "hostname", "env", "workdir", "user", "namespaces",
         "rootfs_mode", "memory", "cpus", "pids_limit", "tty", "interactive", "detach",
-        "auto_remove", "uid_map", "gid_map", "monotonic_offset", "boottime_offset", "init",
+        "auto_remove", "uid_map", "gid_map", "monotonic_offset", "boottime_offset", "init", "capabilities",
     )  # fmt: skip
 
     def __init__(
@@ -57,6 +57,7 @@ class ContainerSpec:
         monotonic_offset: int = 0,
         boottime_offset: int = 0,
         init: bool = False,
+        capabilities: list[str] | None | tuple = ("DEFAULT",),
     ) -> None:
         self.image = image
         self.command = list(command or [])
@@ -79,6 +80,12 @@ class ContainerSpec:
         self.monotonic_offset = monotonic_offset
         self.boottime_offset = boottime_offset
         self.init = init
+        # The capabilities the container keeps (names); None keeps all (--privileged).
+        if capabilities == ("DEFAULT",):
+            from engine.capabilities import DEFAULT
+
+            capabilities = list(DEFAULT)
+        self.capabilities = None if capabilities is None else list(capabilities)
         self.validate()
 
     def validate(self) -> None:
