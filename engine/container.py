@@ -125,8 +125,9 @@ def _discard(record: Record) -> None:
     drv = cgroups.driver()
     if drv.exists(group):
         drv.kill_all(group)
-        drv.remove(group)
-        drv.remove_if_empty(state.prefix())
+        with Lock(record.paths):
+            drv.remove(group)
+            drv.remove_if_empty(state.prefix())
     _unmount_host_side(record)
     remove_tree(record.dir())
 
@@ -353,8 +354,9 @@ def finalize(record: Record, exit_code: int | None) -> None:
             # process when its init exits. With --pid host nothing else kills them.
             drv.kill_all(group)
             _wait_until(lambda: not drv.processes(group), 5.0)
-        drv.remove(group)
-        drv.remove_if_empty(state.prefix())  # the last container out leaves no `minibox` group behind
+        with Lock(record.paths):  # `create` makes cgroups under this lock: never rmdir the prefix under it
+            drv.remove(group)
+            drv.remove_if_empty(state.prefix())  # the last container out leaves no `minibox` group behind
     _unmount_host_side(record)
     with Lock(record.paths):
         fresh = state.load(record.paths, record.id)

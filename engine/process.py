@@ -112,8 +112,13 @@ def _close_fds_except(keep: set[int | None]) -> None:
 def _write_id_maps(pid: int, plan: LaunchPlan) -> None:
     """Tell the kernel which host IDs the container's IDs are (e.g. 0 inside = 100000 outside)."""
     for name, ranges in (("uid_map", plan.uid_map), ("gid_map", plan.gid_map)):
-        with open(f"/proc/{pid}/{name}", "w") as f:
-            f.write("".join(f"{inside} {outside} {count}\n" for inside, outside, count in ranges))
+        try:
+            with open(f"/proc/{pid}/{name}", "w") as f:
+                f.write("".join(f"{inside} {outside} {count}\n" for inside, outside, count in ranges))
+        except OSError as e:
+            from engine.errors import BadValue
+
+            raise BadValue(f"--{name[0]}idmap", ranges, f"ranges the kernel accepts ({e.strerror})") from None
 
 
 def _kill_and_reap(pid: int) -> None:
@@ -253,8 +258,12 @@ def _finish_and_exec(plan: LaunchPlan, report: int) -> None:
     os.setgroups(plan.groups or [])
     os.setresgid(plan.gid, plan.gid, plan.gid)
     os.setresuid(plan.uid, plan.uid, plan.uid)
-    os.makedirs(plan.workdir, exist_ok=True)
-    os.chdir(plan.workdir)
+    try:
+        os.makedirs(plan.workdir, exist_ok=True)
+        os.chdir(plan.workdir)
+    except OSError as e:
+        raise MiniboxError(f"cannot use {plan.workdir} as the working directory: {e.strerror}",
+                           "choose a -w directory this user may create or enter") from None  # fmt: skip
     if plan.init:
         _run_as_reaper(path, plan, env, report)
     _exec(path, plan, env)

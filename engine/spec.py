@@ -169,4 +169,8 @@ def parse_id_map(text: str, option: str) -> tuple[tuple[int, int, int], ...]:
         if count < 1 or inside < 0 or outside < 0:
             raise BadValue(option, text, "non-negative IDs and a count of at least 1")
         maps.append((inside, outside, count))
+    for i, (a_in, a_out, a_count) in enumerate(maps):  # the kernel refuses overlapping ranges
+        for b_in, b_out, b_count in maps[i + 1 :]:
+            if a_in < b_in + b_count and b_in < a_in + a_count or a_out < b_out + b_count and b_out < a_out + a_count:
+                raise BadValue(option, text, "ranges that do not overlap, inside or outside")
     return tuple(maps)

@@ -90,7 +90,7 @@ class Lock:
 
 
 def write_json_atomic(path: str, data: dict) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
+    tmp = f"{path}.tmp{os.getpid()}-{threading.get_ident()}"  # unique per thread: the TUI has several
     with open(tmp, "w") as f:
         json.dump(data, f, indent=2)
         f.write("\n")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 
 
@@ -37,7 +38,7 @@ class Progress:
 
     def save(self) -> None:
         os.makedirs(self.directory, exist_ok=True)
-        tmp = f"{self.path}.tmp{os.getpid()}"
+        tmp = f"{self.path}.tmp{os.getpid()}-{threading.get_ident()}"  # a hint and a check may save at once
         with open(tmp, "w") as f:
             json.dump(self.data, f, indent=2)
         os.replace(tmp, self.path)

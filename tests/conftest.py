@@ -72,7 +72,7 @@ def leftovers() -> list[str]:
     found = []
     with open("/proc/self/mountinfo") as f:
         found += [f"mount {line.split()[4]}" for line in f if ROOT in line.split()[4] or PREFIX in line]
-    for base in Path("/sys/fs/cgroup").iterdir():
+    for base in [Path("/sys/fs/cgroup"), *Path("/sys/fs/cgroup").iterdir()]:  # v2: the top; v1: each tree
         found += [f"cgroup {p}" for p in base.glob(PREFIX)]
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit() or int(proc.name) == os.getpid():

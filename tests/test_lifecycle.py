@@ -124,11 +124,16 @@ def test_rm_refuses_a_running_container_and_rm_f_removes_everything(name):
     minibox("rm", "-f", name, check=True)
     assert not os.path.exists(os.path.dirname(info["Paths"]["State"]))
     assert not any(os.path.exists(d) for d in info["Cgroup"]["Directories"].values())
-    assert not os.path.exists(f"/proc/{info['State']['Pid']}/ns") or inspect_gone(name)
+    from engine.state import process_alive
+
+    assert not process_alive(info["State"]["Pid"], None) or _is_other_process(info["State"]["Pid"])
+    assert minibox("inspect", name).returncode != 0
 
 
-def inspect_gone(name: str) -> bool:
-    return minibox("inspect", name).returncode != 0
+def _is_other_process(pid: int) -> bool:
+    """A PID reused by another process since (its cgroup is not the container's)."""
+    with open(f"/proc/{pid}/cgroup") as f:
+        return os.environ["MINIBOX_PREFIX"] not in f.read()
 
 
 def test_run_rm_leaves_no_record_directory_or_cgroup():

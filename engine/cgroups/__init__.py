@@ -60,12 +60,24 @@ class CgroupDriver:
     def children(self, parent: str) -> list[str]: ...
 
     def kill_all(self, group: str, signal: int = 9) -> None:
-        """Signal every process left in the group (e.g. with ``--pid host`` there is no init to die)."""
-        for pid in self.processes(group):
-            try:
-                os.kill(pid, signal)
-            except ProcessLookupError:
-                pass
+        """Signal every process in the group, again until none is left (they may fork meanwhile).
+
+        Needed where no PID namespace's init takes the others down with it (``--pid host``).
+        """
+        import time
+
+        for _ in range(100):
+            pids = self.processes(group)
+            if not pids:
+                return
+            for pid in pids:
+                try:
+                    os.kill(pid, signal)
+                except ProcessLookupError:
+                    pass
+            if signal != 9:
+                return
+            time.sleep(0.01)
 
 
 def detect_layout() -> str:

@@ -26,10 +26,26 @@ def mount_overlay(lower: str, upper: str, work: str, target: str) -> None:
         raise
 
 
+# statvfs(3) flag -> the mount(2) flag with the same meaning (most share the number, relatime not)
+_KEPT_FLAGS = {
+    2: syscalls.MS_NOSUID,
+    4: syscalls.MS_NODEV,
+    8: syscalls.MS_NOEXEC,
+    1024: 1024,
+    2048: 2048,
+    4096: 1 << 21,
+}
+
+
 def bind(source: str, target: str, readonly: bool = False, recursive: bool = True) -> None:
     syscalls.mount(source, target, None, MS_BIND | (MS_REC if recursive else 0))
-    if readonly:  # a bind mount ignores MS_RDONLY until a remount
-        syscalls.mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+    if readonly:
+        # A bind mount ignores MS_RDONLY until a remount, and the remount must repeat the flags the
+        # mount already has (nosuid, noexec...): in a user namespace they are locked, and leaving
+        # them out is refused (EPERM); elsewhere it would silently drop them.
+        current = os.statvfs(target).f_flag
+        kept = sum(flag for st, flag in _KEPT_FLAGS.items() if current & st)
+        syscalls.mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | kept)
 
 
 def mount_proc(root: str, new_pid_ns: bool) -> None:
