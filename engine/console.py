@@ -63,7 +63,7 @@ def copy_window_size(from_fd: int, to_fd: int) -> None:
         pass
 
 
-def proxy(master: int, stdin_fd: int = 0, stdout_fd: int = 1, log_fd: int | None = None) -> None:
+def proxy(master: int, stdin_fd: int = 0, stdout_fd: int = 1) -> None:
     """Copy user terminal <-> pty master until the container side closes. Raw mode if a tty."""
     import select
     import signal
@@ -89,9 +89,7 @@ def proxy(master: int, stdin_fd: int = 0, stdout_fd: int = 1, log_fd: int | None
                     data = b""
                 if not data:
                     return
-                for fd in (stdout_fd, log_fd):
-                    if fd is not None and fd >= 0:
-                        os.write(fd, data)
+                os.write(stdout_fd, data)
             if stdin_fd in ready:
                 data = os.read(stdin_fd, 65536)
                 if data:

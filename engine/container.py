@@ -16,6 +16,7 @@ a process or a half-written record behind; ``gc`` repairs what a killed minibox 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from collections.abc import Callable
@@ -49,8 +50,8 @@ def create(spec: ContainerSpec, paths: Paths | None = None) -> Record:
     resolve(image.rootfs, spec.user)  # fail now on an unknown user, not inside the container
     container_id = os.urandom(32).hex()
     name = spec.name or f"box-{container_id[:8]}"
-    if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
-        raise BadValue("--name", name, "letters, digits, '-', '_' or '.'")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}", name):
+        raise BadValue("--name", name, "ASCII letters and digits, then also '-', '_' or '.' (up to 128)")
     record = Record(paths, {
         "id": container_id, "name": name, "created": time.time(), "image": image.name,
         "command": command, "spec": spec.to_dict(), "state": CREATED,
@@ -180,7 +181,8 @@ def start(record: Record, stdio: tuple[int, int, int] | None = None) -> tuple[in
         ),
     )  # fmt: skip
     pid, master = launch_with_console(plan)
-    # Only this process touches a record in the "created" state: no need to reload before writing.
+    # A "created" record is changed only by its creator (this process) or, if that process died,
+    # by gc/rm: no need to reload it before writing.
     record.data.update(state=RUNNING, pid=pid, pid_start_time=state.process_start_time(pid), started_at=time.time())
     record.save()
     return pid, master

@@ -3,7 +3,8 @@
 Layout (``MINIBOX_ROOT=X`` puts both under ``X/run`` and ``X/lib``, which is how tests isolate):
 
 - ``/run/minibox/lock`` a lock file; ``flock(2)`` on it serialises commands that change records,
-  so two ``minibox`` commands at once never both take a name or both remove a container.
+  so two ``minibox`` commands at once never both take a name, and ``gc`` never sees a container
+  half made (``create`` and ``gc`` hold it throughout; ``finalize`` while it changes a record).
 - ``/var/lib/minibox/containers/ID/state.json`` the record: spec, state, PIDs, exit code.
   Written to a temporary file and ``rename(2)``d over the old one, which is atomic: a reader (or
   a crash) sees the old record or the new one, never half of one.

@@ -16,7 +16,10 @@ def _entries(rootfs: str, name: str) -> list[list[str]]:
 
 
 def resolve(rootfs: str, user: str) -> tuple[int, int, list[int]]:
-    """(uid, gid, supplementary gids) for ``user``: a name or number, optionally ``:group``."""
+    """(uid, gid, supplementary gids) for ``user``: a name or number, optionally ``:group``.
+
+    Supplementary groups are not read from /etc/group yet: the list is always empty.
+    """
     if not user:
         return 0, 0, []
     name, _, group = user.partition(":")

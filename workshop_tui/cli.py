@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="the workshop in a browser (textual-serve), with a token")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--public-url", default="", help="the URL browsers use, when not on this machine (e.g. a VM's)")
     return parser
 
 
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "serve":
         from workshop_tui.serve import serve
 
-        return serve(args.host, args.port)
+        return serve(args.host, args.port, args.public_url)
     if args.cmd == "tour":
         from workshop_tui.demo import run_demo
 

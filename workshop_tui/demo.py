@@ -1,7 +1,8 @@
 """``workshop tour``: a five-minute guided tour of minibox, before the labs.
 
 Each stop says what to look for, runs one real command on the engine (the same ``minibox``
-a learner can type), and shows its output. Press Enter to go on (or run with ``--no-pause``).
+a learner can type), and shows its output. Press Enter to go on (it does not wait when its input
+is not a terminal).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ STOPS: list[tuple[str, list[str]]] = [
 
 def run_demo(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    pause = sys.stdin.isatty() and "--no-pause" not in argv
+    pause = sys.stdin.isatty() and "--no-pause" not in argv  # --no-pause: for scripts calling run_demo
     print("Container Internals Workshop: a guided tour of minibox (then `workshop` opens the labs).\n")
     print("The host's namespaces, for comparison:")
     subprocess.run(["ls", "-l", f"/proc/{os.getpid()}/ns"])

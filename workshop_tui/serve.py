@@ -19,10 +19,11 @@ COOKIE = "workshop_token"
 
 
 class GuardedServer(Server):
-    def __init__(self, host: str, port: int, token: str) -> None:
-        public_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    def __init__(self, host: str, port: int, token: str, public_url: str) -> None:
+        # The page tells the browser where to open its websocket: public_url must be an address
+        # the browser can reach (textual-serve builds every URL of the page from it).
         super().__init__(f"{sys.executable} -m workshop_tui", host=host, port=port,
-                         title="Container Internals Workshop", public_url=f"http://{public_host}:{port}")  # fmt: skip
+                         title="Container Internals Workshop", public_url=public_url.rstrip("/"))  # fmt: skip
         self.token = token
 
     async def on_startup(self, app: web.Application) -> None:
@@ -48,10 +49,16 @@ class GuardedServer(Server):
         return response
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000) -> int:
+def serve(host: str = "127.0.0.1", port: int = 8000, public_url: str = "") -> int:
+    if not public_url:
+        if host in ("0.0.0.0", "::"):
+            print("workshop: with --host 0.0.0.0, give --public-url http://ADDRESS:PORT (what browsers will open)",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        public_url = f"http://{host}:{port}"
     token = secrets.token_urlsafe(16)
-    server = GuardedServer(host, port, token)
-    print(f"workshop: open http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/?token={token}")
+    server = GuardedServer(host, port, token, public_url)
+    print(f"workshop: open {public_url.rstrip('/')}/?token={token}")
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(f"workshop: listening on {host}: anyone who can reach it AND has the token can use this machine as root")
     sys.stdout.flush()

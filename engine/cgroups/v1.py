@@ -82,10 +82,6 @@ class CgroupV1(CgroupDriver):
         """
         return [os.path.join(d, "tasks") for d in self._unique_dirs(group)]
 
-    def add_process(self, group: str, pid: int) -> None:
-        for path in self.procs_files(group):
-            write(path, pid)
-
     def processes(self, group: str) -> list[int]:
         pids: set[int] = set()
         for path in self.procs_files(group):

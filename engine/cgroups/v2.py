@@ -68,9 +68,6 @@ class CgroupV2(CgroupDriver):
         """Writing "0" to ``cgroup.procs`` moves the writing process (v2 has no per-thread shortcut)."""
         return self.procs_files(group)
 
-    def add_process(self, group: str, pid: int) -> None:
-        write(self.procs_files(group)[0], pid)
-
     def processes(self, group: str) -> list[int]:
         try:
             with open(self.procs_files(group)[0]) as f:

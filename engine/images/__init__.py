@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
-from engine.errors import ImageNotFound, KernelFeatureMissing
+from engine.errors import ImageNotFound
 from engine.state import Lock, Paths
 
 BUILTIN = "busybox"
@@ -39,6 +40,8 @@ class Image:
 def get(paths: Paths, ref: str) -> Image:
     """Look an image up by name; build the built-in busybox image the first time it is asked for."""
     name = normalize(ref)
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)*", name) or ".." in name:
+        raise ImageNotFound(ref)  # also keeps a reference like ../x from naming a path outside the store
     directory = os.path.join(paths.images, name)
     config_path = os.path.join(directory, "config.json")
     if not os.path.exists(config_path):
@@ -91,12 +94,3 @@ def shifted_rootfs(image: Image, uid_offset: int, gid_offset: int) -> str:
     except OSError:  # another command made it first
         shutil.rmtree(tmp, ignore_errors=True)
     return target
-
-
-def require_overlay() -> None:
-    with open("/proc/filesystems") as f:
-        if "overlay" not in f.read():
-            os.system("modprobe overlay 2>/dev/null")
-    with open("/proc/filesystems") as f:
-        if "overlay" not in f.read():
-            raise KernelFeatureMissing("overlayfs", "CONFIG_OVERLAY_FS")
