@@ -73,6 +73,7 @@ def launch(plan: LaunchPlan) -> int:
     os.close(report_w)
     os.close(go_r)
     init_pid = 0
+    failed = False
     try:
         with os.fdopen(report_r, "rb") as report:
             for line in report:
@@ -85,14 +86,18 @@ def launch(plan: LaunchPlan) -> int:
                 elif kind == "error":
                     raise rebuild(value)
     except BaseException:
+        failed = True
         if init_pid:
-            _kill_and_reap(init_pid)
+            _kill(init_pid)
         raise
     finally:
         os.close(go_w)
         os.waitpid(intermediate, 0)
-        # The init is our child now. Stop adopting orphans: a long-lived caller (the TUI) must not
-        # collect other programs' zombies.
+        # Only now is the init our child (adopted when the intermediate exited): reap it here.
+        if failed and init_pid:
+            _reap(init_pid)
+        # Stop adopting orphans: a long-lived caller (the TUI) must not collect other programs'
+        # zombies (and a caller that was a subreaper already stays one).
         syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, was_subreaper)
     if not init_pid:
         raise MiniboxError("the container's setup process exited without starting it", "run `minibox gc`")
@@ -121,11 +126,17 @@ def _write_id_maps(pid: int, plan: LaunchPlan) -> None:
             raise BadValue(f"--{name[0]}idmap", ranges, f"ranges the kernel accepts ({e.strerror})") from None
 
 
-def _kill_and_reap(pid: int) -> None:
+def _kill(pid: int) -> None:
     try:
-        os.kill(pid, 9)
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _reap(pid: int) -> None:
+    try:
         os.waitpid(pid, 0)
-    except (ProcessLookupError, ChildProcessError):
+    except ChildProcessError:
         pass
 
 

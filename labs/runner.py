@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from labs import loader
@@ -187,6 +188,54 @@ class Runner:
         if check and code:
             raise subprocess.CalledProcessError(code, argv, output)
         return result
+
+
+def stream_command(
+    command: str,
+    cwd: str,
+    on_line: Callable[[str], None],
+    on_start: Callable[[subprocess.Popen], None] | None = None,
+    timeout: float = 300.0,
+) -> int:
+    """Run ``sh -c COMMAND``, calling ``on_line`` for each line of output as it comes; return the
+    exit code (-9 when killed at ``timeout``). For front ends that show output live (the TUI).
+
+    It returns when the shell exits, not when the output pipe closes: a learner's ``sleep 100 &``
+    keeps the pipe open for as long as it runs, and must not keep the front end waiting.
+    """
+    import codecs
+    import select
+    import signal
+
+    process = subprocess.Popen(["sh", "-c", command], cwd=cwd, env=command_environment(), stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    if on_start:
+        on_start(process)
+    fd = process.stdout.fileno()
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    pending = ""
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if ready:
+                data = os.read(fd, 65536)
+                if not data:
+                    break
+                *lines, pending = (pending + decoder.decode(data)).split("\n")
+                for line in lines:
+                    on_line(line)
+            elif process.poll() is not None:
+                break
+            elif time.monotonic() > deadline:
+                os.killpg(process.pid, signal.SIGKILL)
+                on_line(f"(stopped after {timeout:g} s)")
+                break
+    finally:
+        process.stdout.close()
+    if pending:
+        on_line(pending)
+    return process.wait()
 
 
 def command_environment() -> dict[str, str]:

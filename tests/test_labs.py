@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 
 import pytest
 from conftest import ROOT, leftovers
@@ -96,3 +97,19 @@ def test_a_translation_replaces_only_the_text(tmp_path):
     assert (chinese.title, chinese.steps[0].title, chinese.steps[0].hints) == ("小实验", "第一步", ["运行 true。"])
     assert chinese.finish == "Done.\n"  # not translated yet: the English text is used
     assert chinese.steps[0].checks == english.steps[0].checks and chinese.steps[0].commands == ["true"]
+
+
+def test_streaming_a_command_ends_with_the_shell_not_with_its_background_children(tmp_path):
+    import time
+
+    from labs.runner import stream_command
+
+    lines: list[str] = []
+    started = time.monotonic()
+    code = stream_command("echo first; sleep 30 & echo second; exit 3", str(tmp_path), lines.append)
+    assert time.monotonic() - started < 5  # not held by the background sleep's copy of the pipe
+    assert (code, lines) == (3, ["first", "second"])
+    subprocess.run(["pkill", "-f", "^sleep 30$"])
+    timed_out: list[str] = []
+    assert stream_command("sleep 20", str(tmp_path), timed_out.append, timeout=0.5) == -9
+    assert timed_out == ["(stopped after 0.5 s)"]

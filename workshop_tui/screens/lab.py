@@ -37,7 +37,7 @@ from textual.widgets import (
 
 from engine.observe import VIEWS
 from labs.model import Lab, Step
-from labs.runner import command_environment
+from labs.runner import command_environment, stream_command
 
 VIEW_TITLES = {"namespaces": "Namespaces", "processes": "Processes", "cgroups": "cgroups", "mounts": "Mounts",
                "network": "Network"}  # fmt: skip
@@ -158,28 +158,18 @@ class LabScreen(Screen):
         os.makedirs(workdir, exist_ok=True)
         for command in commands:
             self.app.call_from_thread(self.log_line, Text(f"$ {command}", style="bold cyan"))
+
+            def started(process: subprocess.Popen) -> None:
+                self.running = process
+
             try:
-                process = subprocess.Popen(
-                    ["sh", "-c", command], cwd=workdir, env=command_environment(), stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, encoding="utf-8", errors="replace",
-                    start_new_session=True,
-                )  # fmt: skip
+                code = stream_command(command, workdir, lambda line: self.app.call_from_thread(self.log_line, line),
+                                      on_start=started)  # fmt: skip
             except OSError as e:
+                code = None
                 self.app.call_from_thread(self.log_line, Text(f"cannot run: {e}", style="red"))
-                return
-            self.running = process
-            # A command that hangs is stopped after five minutes (k cancels it sooner).
-            watchdog = threading.Timer(300, lambda p=process: p.poll() is None and os.killpg(p.pid, signal.SIGKILL))
-            watchdog.start()
-            try:
-                for line in process.stdout:
-                    self.app.call_from_thread(self.log_line, line.rstrip("\n"))
-                code = process.wait()
             finally:
-                watchdog.cancel()
                 self.running = None
-                if process.poll() is None:
-                    os.killpg(process.pid, signal.SIGKILL)
             if code:
                 self.app.call_from_thread(self.log_line, Text(f"(exit code {code})", style="yellow"))
 
