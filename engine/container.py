@@ -470,7 +470,7 @@ def exec_in(
         argv=argv, env=_environment(image, spec.env + list(env or [])), uid=uid, gid=gid, groups=groups,
         workdir=workdir or spec.workdir, namespaces=spec.namespaces, tty=tty, image=record.data["image"],
         capabilities=spec.capabilities,
-        cgroup_join=cgroups.driver().self_join_files(record.data["cgroup"]["group"]), join_pid=record.pid,
+        cgroup_join=cgroups.membership_files(record.pid), join_pid=record.pid,
         stdio=stdio,
     )  # fmt: skip
     pid, master = launch_with_console(plan)

@@ -276,3 +276,10 @@ def test_gc_removes_a_cgroup_and_a_directory_that_no_record_owns():
     report = minibox("gc", check=True).stdout
     assert f"cgroup {orphan}: removed" in report and "no record" in report
     assert not cgroups.driver().exists(orphan) and not os.path.exists(stray)
+
+
+def test_exec_joins_every_cgroup_of_the_container(name):
+    minibox("run", "-d", "--name", name, "-m", "32m", "busybox", "sleep", "60", check=True)
+    init = minibox("exec", name, "cat", "/proc/1/cgroup", check=True).stdout
+    own = minibox("exec", name, "cat", "/proc/self/cgroup", check=True).stdout
+    assert own == init and "/.." not in own

@@ -79,6 +79,40 @@ class CgroupDriver:
             time.sleep(0.01)
 
 
+def membership_files(pid: int) -> list[str]:
+    """The files a process writes "0" to in order to join every cgroup ``pid`` is in.
+
+    ``minibox exec`` uses it, as runc does, so an exec'd process ends up in exactly the container's
+    groups in every hierarchy, including those minibox itself does not manage (v1's name=systemd,
+    the hybrid layout's unified tree): otherwise ``/proc/self/cgroup`` inside would differ
+    between the container's processes.
+    """
+    mounts: dict[str, str] = {}  # "memory" / "cpu,cpuacct" / "name=systemd" / "" (v2) -> mount point
+    with open("/proc/cgroups") as f:  # the v1 controllers this kernel has (mount options also hold flags)
+        known = {line.split()[0] for line in f if not line.startswith("#")}
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            before, _, after = line.partition(" - ")
+            fstype, _source, options = (after.split() + ["", "", ""])[:3]
+            if fstype == "cgroup2":
+                mounts.setdefault("", before.split()[4])
+            elif fstype == "cgroup":
+                names = sorted(o for o in options.split(",") if o in known or o.startswith("name="))
+                mounts.setdefault(",".join(names), before.split()[4])
+    files = []
+    with open(f"/proc/{pid}/cgroup") as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            point = mounts.get(",".join(sorted(controllers.split(","))) if controllers else "")
+            if point is None:
+                continue
+            name = "tasks" if controllers else "cgroup.procs"  # see CgroupV1.self_join_files
+            candidate = os.path.join(point, path.lstrip("/"), name)
+            if os.path.exists(candidate):
+                files.append(candidate)
+    return files
+
+
 def detect_layout() -> str:
     """'unified', 'hybrid' or 'legacy', by the filesystem types mounted under /sys/fs/cgroup."""
     try:
