@@ -41,6 +41,11 @@ def minibox(
     return result
 
 
+def start_detached(name: str, *args: str) -> None:
+    """``minibox run -d --name NAME ARGS...``, which must succeed."""
+    minibox("run", "-d", "--name", name, *args, check=True)
+
+
 def inspect(name: str) -> dict:
     return json.loads(minibox("inspect", name, check=True).stdout)[0]
 

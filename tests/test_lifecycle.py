@@ -10,7 +10,7 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from conftest import MINIBOX, inspect, minibox, wait_for
+from conftest import MINIBOX, inspect, minibox, start_detached, wait_for
 
 from engine import ContainerSpec, Paths, run
 
@@ -56,17 +56,7 @@ def test_detached_container_exec_and_logs(name):
 
 
 def test_logs_survive_the_container_and_follow_ends_with_it(name):
-    minibox(
-        "run",
-        "-d",
-        "--name",
-        name,
-        "busybox",
-        "sh",
-        "-c",
-        "for i in 1 2 3; do echo line $i; sleep 0.3; done",
-        check=True,
-    )
+    start_detached(name, "busybox", "sh", "-c", "for i in 1 2 3; do echo line $i; sleep 0.3; done")
     followed = minibox("logs", "-f", name, timeout=20)
     assert followed.stdout == "line 1\nline 2\nline 3\n"
     assert state_of(name) == "stopped" and inspect(name)["State"]["ExitCode"] == 0
@@ -74,17 +64,7 @@ def test_logs_survive_the_container_and_follow_ends_with_it(name):
 
 
 def test_stop_sends_term_first_and_a_trapping_container_exits_cleanly(name):
-    minibox(
-        "run",
-        "-d",
-        "--name",
-        name,
-        "busybox",
-        "sh",
-        "-c",
-        'trap "exit 3" TERM; while true; do sleep 0.1; done',
-        check=True,
-    )
+    start_detached(name, "busybox", "sh", "-c", 'trap "exit 3" TERM; while true; do sleep 0.1; done')
     started = time.monotonic()
     minibox("stop", name, check=True)
     assert time.monotonic() - started < 5

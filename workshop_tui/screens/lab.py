@@ -35,7 +35,7 @@ from textual.widgets import (
     TabPane,
 )  # fmt: skip
 
-from engine.observe import VIEWS
+from engine.observe import VIEWS, diff_rows
 from labs.model import Lab, Step
 from labs.runner import command_environment, stream_command
 
@@ -381,13 +381,12 @@ class LabScreen(Screen):
 
 def _fill_namespaces(table: DataTable, host: list[dict], container: list[dict]) -> None:
     table.add_columns("namespace", "host", "container", "")
-    theirs = {r["type"]: r["inode"] for r in container}
-    for row in host:
-        other = theirs.get(row["type"])
-        differs = other is not None and other != row["inode"]
-        style = "bold yellow" if differs else ""
-        mark = "own" if differs else ("shared" if other is not None else "")
-        table.add_row(Text(row["type"], style), str(row["inode"]), str(other or "-"), Text(mark, style))
+    for row in diff_rows(host, container, key="type", compare="inode"):
+        own = row["status"] == "differs"
+        style = "bold yellow" if own else ""
+        mark = {"differs": "own", "same": "shared"}.get(row["status"], "")
+        theirs = row["container"]["inode"] if row["container"] else "-"
+        table.add_row(Text(row["key"], style), str(row["host"]["inode"]), str(theirs), Text(mark, style))
 
 
 def _fill_processes(table: DataTable, host: list[dict], container: list[dict]) -> None:
