@@ -120,3 +120,14 @@ def test_every_lab_can_be_done_in_the_tui_with_its_own_run_blocks(runner, lab_id
         asyncio.run(scenario())
     finally:
         runner.reset(lab_id, remove_workdir=True)
+
+
+def test_y_copies_the_next_command(runner):
+    async def scenario() -> None:
+        app = WorkshopApp(runner, open_lab="uts")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(app, pilot)
+            await pilot.press("y")
+            assert app.clipboard.startswith("minibox run -d --name uts-box -h learner")
+
+    asyncio.run(scenario())

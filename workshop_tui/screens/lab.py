@@ -46,6 +46,7 @@ VIEW_TITLES = {"namespaces": "Namespaces", "processes": "Processes", "cgroups": 
 class LabScreen(Screen):
     BINDINGS = [
         Binding("r", "run_next", "Run command", id="run-command"),
+        Binding("y", "copy_next", "Copy command", id="copy-command"),
         Binding("c", "check", "Check", id="check"),
         Binding("h", "hint", "Hint", id="hint"),
         Binding("s", "solve", "Solution", id="solve"),
@@ -129,7 +130,7 @@ class LabScreen(Screen):
         label = self.query_one("#next-command", Static)
         if self.command_index < len(commands):
             first_line = self.app.runner.render(self.lab, commands[self.command_index]).splitlines()[0]
-            label.update(f"r runs: {first_line}" + (" …" if "\n" in commands[self.command_index] else ""))
+            label.update(f"r runs, y copies: {first_line}" + (" …" if "\n" in commands[self.command_index] else ""))
         else:
             label.update("c checks your work · h hint · s solution")
 
@@ -146,6 +147,15 @@ class LabScreen(Screen):
         self.command_index += 1
         self.show_next_command()
         self.run_shell([command])
+
+    def action_copy_next(self) -> None:
+        """Put the next command on the clipboard (OSC 52: works over ssh and in most terminals)."""
+        if self.step is None or not self.step.commands:
+            self.notify("This step has no command to copy.")
+            return
+        index = min(self.command_index, len(self.step.commands) - 1)
+        self.app.copy_to_clipboard(self.app.runner.render(self.lab, self.step.commands[index]))
+        self.notify("Command copied: paste it into your own shell.")
 
     @work(thread=True, group="command", exit_on_error=False)
     def run_shell(self, commands: list[str]) -> None:
