@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from engine import cgroups, state, syscalls
 from engine.errors import SyscallError
-from engine.state import RUNNING, STOPPED, Lock, Paths, Record, remove_tree
+from engine.state import RUNNING, STOPPED, Lock, Paths, Record, mounts_under, remove_tree
 
 
 def collect(paths: Paths | None = None) -> list[str]:
@@ -51,15 +51,14 @@ def _collect(paths: Paths, finalize: Callable[[Record, int | None], None]) -> li
             drv.remove(group)
             done.append(f"cgroup {group}: removed (no container)")
     running = [r.dir() + "/" for r in records if r.state == RUNNING]
-    for mount_point in reversed(_mounts_under(paths.lib)):
+    for mount_point in reversed(mounts_under(paths.lib)):
         if any(mount_point.startswith(d) for d in running):  # a running --mntns host container's
             continue
-        if os.path.basename(mount_point) == "rootfs" or os.path.ismount(mount_point):
-            try:
-                syscalls.umount2(mount_point, syscalls.MNT_DETACH)
-                done.append(f"mount {mount_point}: unmounted")
-            except SyscallError:  # already gone: another gc or the container's own cleanup won
-                pass
+        try:  # (the kernel's mount table says it is a mount: os.path.ismount misses bind mounts)
+            syscalls.umount2(mount_point, syscalls.MNT_DETACH)
+            done.append(f"mount {mount_point}: unmounted")
+        except SyscallError:  # already gone: another gc, or the container's own cleanup, won
+            pass
     try:
         entries = os.listdir(paths.containers)
     except FileNotFoundError:
@@ -70,10 +69,3 @@ def _collect(paths: Paths, finalize: Callable[[Record, int | None], None]) -> li
             done.append(f"directory {paths.container(entry)}: removed (no record)")
     drv.remove_if_empty(parent)
     return done
-
-
-def _mounts_under(directory: str) -> list[str]:
-    prefix = os.path.realpath(directory).rstrip("/") + "/"
-    with open("/proc/self/mountinfo") as f:
-        points = [line.split()[4] for line in f]
-    return [p for p in points if p.startswith(prefix)]

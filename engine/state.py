@@ -24,7 +24,7 @@ import os
 import threading
 import time
 
-from engine.errors import ContainerNotFound, InvalidState
+from engine.errors import ContainerNotFound, InvalidState, MiniboxError
 
 CREATED, RUNNING, STOPPED = "created", "running", "stopped"
 # The lifecycle's guards: which states an operation may start from.
@@ -104,7 +104,13 @@ def remove_tree(path: str) -> None:
     ``os.fwalk`` works through directory file descriptors and never follows symbolic links, so a
     link a container left in its upper layer cannot redirect the removal outside it (the same
     guarantee as ``shutil.rmtree``, whose import would cost every ``minibox run --rm`` 2 ms).
+
+    It refuses when anything is still mounted below ``path`` (a cleanup that failed): deleting
+    through a mount, a bind mount of a host directory say, would destroy the host's files.
     """
+    mounted = mounts_under(path)
+    if mounted:
+        raise MiniboxError(f"not removing {path}: {mounted[0]} is a mount point", "run `minibox gc`, then try again")
     try:
         for _dir, dirnames, filenames, dir_fd in os.fwalk(path, topdown=False):
             for name in filenames:
@@ -117,6 +123,14 @@ def remove_tree(path: str) -> None:
         os.rmdir(path)
     except FileNotFoundError:
         pass
+
+
+def mounts_under(directory: str) -> list[str]:
+    """Mount points strictly below ``directory``, from this process's /proc/self/mountinfo."""
+    prefix = os.path.realpath(directory).rstrip("/") + "/"
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f]
+    return [p for p in points if p.startswith(prefix)]
 
 
 def _read_stat(pid: int) -> tuple[bytes, int] | None:

@@ -123,3 +123,24 @@ def test_parsers_accept_what_docker_accepts():
     assert parse_memory("1g") == 1024**3
     assert parse_memory("8MiB") == 8 * 1024**2
     assert parse_cpus("0.5") == 0.5
+
+
+def test_rm_never_deletes_through_a_mount_left_inside_a_container(name, tmp_path):
+    precious = tmp_path / "host-files"
+    precious.mkdir()
+    (precious / "keep-me").write_text("important")
+    minibox("run", "--name", name, "busybox", "true", check=True)
+    from conftest import inspect
+
+    inside = os.path.join(os.path.dirname(inspect(name)["Paths"]["State"]), "upper", "mnt")
+    os.makedirs(inside, exist_ok=True)
+    subprocess.run(["mount", "--bind", str(precious), inside], check=True)
+    try:
+        refused = minibox("rm", name)
+        assert refused.returncode != 0 and "is a mount point" in refused.stderr and "minibox gc" in refused.stderr
+        assert (precious / "keep-me").read_text() == "important"
+        assert f"mount {inside}: unmounted" in minibox("gc", check=True).stdout  # the advice works
+        minibox("rm", name, check=True)
+        assert (precious / "keep-me").read_text() == "important"
+    finally:
+        subprocess.run(["umount", inside], capture_output=True)
