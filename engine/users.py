@@ -18,12 +18,13 @@ def _entries(rootfs: str, name: str) -> list[list[str]]:
 def resolve(rootfs: str, user: str) -> tuple[int, int, list[int]]:
     """(uid, gid, supplementary gids) for ``user``: a name or number, optionally ``:group``.
 
-    Supplementary groups are not read from /etc/group yet: the list is always empty.
+    Supplementary groups are those /etc/group lists the user name in (none for a bare UID).
     """
     if not user:
         return 0, 0, []
     name, _, group = user.partition(":")
     passwd = _entries(rootfs, "passwd")
+    groups: list[int] = []
     if name.isdigit():
         uid = int(name)
         gid = next((int(e[3]) for e in passwd if len(e) > 3 and e[2] == name), uid)
@@ -32,6 +33,7 @@ def resolve(rootfs: str, user: str) -> tuple[int, int, list[int]]:
         if entry is None:
             raise BadValue("-u/--user", user, "a user in the image's /etc/passwd, or a numeric UID[:GID]")
         uid, gid = int(entry[2]), int(entry[3])
+        groups = [int(g[2]) for g in _entries(rootfs, "group") if len(g) > 3 and name in g[3].split(",")]
     if group:
         if group.isdigit():
             gid = int(group)
@@ -40,4 +42,4 @@ def resolve(rootfs: str, user: str) -> tuple[int, int, list[int]]:
             if entry is None:
                 raise BadValue("-u/--user", user, "a group in the image's /etc/group, or a numeric GID")
             gid = int(entry[2])
-    return uid, gid, []
+    return uid, gid, groups

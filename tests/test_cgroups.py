@@ -72,3 +72,12 @@ def test_the_cgroup_is_removed_when_the_container_exits(name):
     assert all(os.path.isdir(d) for d in directories.values())
     minibox("stop", "-t", "1", name, check=True)
     assert not any(os.path.exists(d) for d in directories.values())
+
+
+def test_rm_removes_child_groups_made_inside_the_container_group(name):
+    minibox("run", "-d", "--name", name, "busybox", "sleep", "60", check=True)
+    directories = inspect(name)["Cgroup"]["Directories"]
+    for directory in set(directories.values()):  # as a container with CAP_SYS_ADMIN could
+        os.makedirs(os.path.join(directory, "made-inside", "deeper"))
+    minibox("rm", "-f", name, check=True)
+    assert not any(os.path.exists(d) for d in directories.values())

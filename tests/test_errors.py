@@ -144,3 +144,14 @@ def test_rm_never_deletes_through_a_mount_left_inside_a_container(name, tmp_path
         assert (precious / "keep-me").read_text() == "important"
     finally:
         subprocess.run(["umount", inside], capture_output=True)
+
+
+def test_user_lookup_in_the_images_own_files(tmp_path):
+    from engine.users import resolve
+
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "passwd").write_text("root:x:0:0::/root:/bin/sh\nann:x:1000:1000::/home/ann:/bin/sh\n")
+    (tmp_path / "etc" / "group").write_text("ann:x:1000:\nwheel:x:10:ann,bob\naudio:x:29:bob\n")
+    assert resolve(str(tmp_path), "ann") == (1000, 1000, [10])
+    assert resolve(str(tmp_path), "ann:audio") == (1000, 29, [10])
+    assert resolve(str(tmp_path), "4242") == (4242, 4242, [])

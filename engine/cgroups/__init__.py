@@ -199,9 +199,14 @@ def rmdir_if_empty(path: str) -> None:
 
 
 def remove_dir(path: str) -> None:
-    """rmdir a cgroup, retrying briefly: exiting processes leave it busy for a moment."""
+    """rmdir a cgroup and any child groups made inside it (deepest first), retrying briefly:
+    exiting processes leave a group busy for a moment."""
     import time
 
+    if os.path.isdir(path):
+        for directory, _subdirs, _files in os.walk(path, topdown=False):
+            if directory != path:
+                remove_dir(directory)
     for attempt in range(200):
         try:
             os.rmdir(path)
