@@ -26,7 +26,7 @@ class NotRoot(MiniboxError):
     def __init__(self) -> None:
         super().__init__(
             "minibox needs root to create namespaces, mounts and cgroups",
-            "run it with sudo, or inside the workshop VM (vagrant ssh)",
+            "run it as root, e.g. with sudo",
         )
 
 
@@ -35,7 +35,7 @@ class KernelFeatureMissing(MiniboxError):
         more = f" ({detail})" if detail else ""
         super().__init__(
             f"this kernel lacks {feature}{more}",
-            "use the workshop VM (vagrant up), whose kernel has every feature the labs need",
+            "use a Linux with every feature the labs need (e.g. Debian 12 or Ubuntu 24.04 kernels)",
         )
         self.feature = feature
 
