@@ -22,6 +22,10 @@ def runner(tmp_path):
     runner.reset("uts")
 
 
+def log_text(screen) -> str:  # noqa: ANN001 -- a LabScreen
+    return "\n".join(str(line.text) for line in screen.query_one("#log").lines)
+
+
 async def settle(app: WorkshopApp, pilot) -> None:  # noqa: ANN001
     for _ in range(3):
         await app.workers.wait_for_complete()
@@ -54,7 +58,7 @@ def test_solve_and_check_a_step_then_resume_after_restart(runner):
             assert "step 1/3" in str(screen.query_one("#step-title").render())
             await pilot.press("c")  # not done yet
             await settle(app, pilot)
-            assert "✗" in "\n".join(str(line.text) for line in screen.query_one("#log").lines)
+            assert "✗" in log_text(screen)
             await pilot.press("s", "y")  # the solution, confirmed
             await settle(app, pilot)
             await pilot.press("c")
@@ -87,7 +91,7 @@ def test_without_a_real_terminal_the_shell_key_opens_a_command_line(runner):
             assert line.display and line.has_focus and "uts-box" in line.placeholder
             await pilot.press(*"hostname", "enter")
             await settle(app, pilot)
-            log = "\n".join(str(entry.text) for entry in app.screen.query_one("#log").lines)
+            log = log_text(app.screen)
             assert "minibox exec uts-box sh -c hostname" in log and "\nlearner" in log
             await pilot.press("escape")
             assert not line.display
@@ -111,7 +115,7 @@ def test_every_lab_can_be_done_in_the_tui_with_its_own_run_blocks(runner, lab_id
                     await settle(app, pilot)
                 await pilot.press("c")
                 await settle(app, pilot)
-                log = "\n".join(str(line.text) for line in screen.query_one("#log").lines)
+                log = log_text(screen)
                 assert step.id in runner.progress.lab(lab_id)["done"], f"{lab_id}/{step.id}:\n{log[-1500:]}"
             assert runner.finished(lab_id)
             assert "done ✓" in str(screen.query_one("#step-title").render())
@@ -129,5 +133,23 @@ def test_y_copies_the_next_command(runner):
             await settle(app, pilot)
             await pilot.press("y")
             assert app.clipboard.startswith("minibox run -d --name uts-box -h learner")
+
+    asyncio.run(scenario())
+
+
+def test_checking_a_later_step_out_of_order_does_not_end_the_lab(runner):
+    async def scenario() -> None:
+        app = WorkshopApp(runner, open_lab="uts")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(app, pilot)
+            await pilot.press("s", "y")  # step 1's solution, not checked
+            await settle(app, pilot)
+            await pilot.press("n", "s", "y")  # look at step 2 and do it
+            await settle(app, pilot)
+            await pilot.press("c")
+            await settle(app, pilot)
+            title = str(app.screen.query_one("#step-title").render())
+            assert "step 2/3" in title and "done ✓" not in title.split(":")[0]
+            assert runner.progress.lab("uts")["done"] == ["rename-inside"] and not runner.finished("uts")
 
     asyncio.run(scenario())

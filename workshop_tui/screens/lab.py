@@ -217,6 +217,9 @@ class LabScreen(Screen):
         if outcome.next_step:
             self.notify(f"✓ {outcome.step.title}")
             self.show_step(outcome.next_step)
+        elif not self.app.runner.finished(self.lab.id):  # a step looked at out of order (n/p): stay
+            self.notify(f"✓ {outcome.step.title} (an earlier step is still open: p goes back)")
+            self.show_step(outcome.step)
         else:
             self.notify(f"✓ Lab {self.lab.title!r} done!", timeout=8)
             self.query_one("#step-body", Markdown).update(self.app.runner.render(self.lab, self.lab.finish))
