@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 # What the workshop itself needs, and what only the tests and benchmarks add (a learner's laptop
 # does not need a browser or runc).
-APT_PACKAGES := busybox-static nftables iptables iproute2 tmux util-linux procps python3-venv
+APT_PACKAGES := busybox-static nftables iptables iproute2 conntrack tmux util-linux procps python3-venv
 APT_TEST_PACKAGES := runc chromium
 STAMP_APT := $(VENV)/.apt-done
 STAMP_PIP := $(VENV)/.pip-done

@@ -34,8 +34,11 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--privileged", action="store_true", help="keep every capability: root inside is root outside")
     p.add_argument("--chroot", action="store_true", help="enter the root with chroot, not pivot_root")
     p.add_argument("--pid", choices=NS_CHOICES, default="private", help="PID namespace")
-    p.add_argument("--net", "--network", choices=("host", "none", "private"), default="none",
-                   help="network namespace: none/private = only lo")  # fmt: skip
+    p.add_argument("--net", "--network", default="none", metavar="NETWORK",
+                   help="none (only lo, the default), bridge (the default network, device minibox0), "
+                        "another network's name, host, or container:NAME")  # fmt: skip
+    p.add_argument("-p", "--publish", action="append", default=[], metavar="HOSTPORT:CPORT[/udp]",
+                   help="publish a container port on the host (DNAT), e.g. 8080:80")  # fmt: skip
     p.add_argument("--uts", choices=NS_CHOICES, default="private", help="UTS (hostname) namespace")
     p.add_argument("--ipc", choices=NS_CHOICES, default="private", help="IPC namespace")
     p.add_argument("--cgroupns", choices=NS_CHOICES, default="private", help="cgroup namespace")
@@ -113,6 +116,21 @@ def _no_arguments(p: argparse.ArgumentParser) -> None:
     pass
 
 
+def _add_network_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = sub.add_parser("create", help="make a network: a bridge with its own subnet")
+    create.add_argument("--subnet", help="e.g. 10.10.0.0/24 (default: a free private range)")
+    create.add_argument("name")
+    sub.add_parser("ls", help="list networks")
+    rm = sub.add_parser("rm", help="remove networks no container uses")
+    rm.add_argument("names", nargs="+")
+    inspect = sub.add_parser("inspect", help="show a network's details as JSON")
+    inspect.add_argument("names", nargs="+")
+    rules = sub.add_parser("rules", help="show minibox's NAT rules (nftables, or --iptables)")
+    rules.add_argument("--iptables", action="store_true", help="the same rules in iptables-save words")
+    rules.add_argument("name", nargs="?", default="bridge")
+
+
 # name -> (help, function adding its arguments)
 COMMANDS = {
     "run": ("create and start a container", _add_run_arguments),
@@ -125,6 +143,7 @@ COMMANDS = {
     "inspect": ("show a container's details as JSON", _add_inspect_arguments),
     "images": ("list images", _no_arguments),
     "gc": ("clean up what a crashed minibox left behind", _no_arguments),
+    "network": ("create, list, inspect and remove networks", _add_network_arguments),
 }
 
 
@@ -164,8 +183,11 @@ def _spec_from(args: argparse.Namespace):
     if args.uidmap or args.gidmap:
         private["user"] = "private"
     names = {ns for ns, choice in private.items() if choice == "private"}
-    if args.net != "host":
+    network = "none" if args.net == "private" else args.net
+    if network != "host" and not network.startswith("container:"):
         names.add("net")
+    from engine.network.ports import parse as parse_publish
+
     return ContainerSpec(
         args.image, args.command, name=args.name, hostname=args.hostname, env=args.env,
         workdir=args.workdir or "/", user=args.user, namespaces=names,
@@ -178,6 +200,7 @@ def _spec_from(args: argparse.Namespace):
         gid_map=parse_id_map(args.gidmap, "--gidmap") if args.gidmap else DEFAULT_ID_MAP,
         monotonic_offset=args.monotonic_offset, boottime_offset=args.boottime_offset, init=args.init,
         capabilities=resolve_capabilities(args.cap_add, args.cap_drop, args.privileged),
+        network=network, publish=[parse_publish(p) for p in args.publish],
     )  # fmt: skip
 
 
@@ -272,6 +295,35 @@ def cmd_images(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_network(args: argparse.Namespace) -> int:
+    import json
+
+    from engine import network
+
+    if args.action == "create":
+        print(network.create(args.name, args.subnet)["id"])
+    elif args.action == "ls":
+        print(f"{'NAME':<16}{'BRIDGE':<17}{'SUBNET':<18}{'GATEWAY':<16}{'CONTAINERS':>10}  HOST NETNS")
+        for net in network.list_networks():
+            print(f"{net['name']:<16}{net['bridge']:<17}{net['subnet']:<18}{net['gateway']:<16}"
+                  f"{len(net['leases']):>10}  {net.get('host_netns') or '(host)'}")  # fmt: skip
+    elif args.action == "inspect":
+        print(json.dumps([network.inspect(name) for name in args.names], indent=2))
+    elif args.action == "rules":
+        print(network.rules(args.name)["iptables" if args.iptables else "nft"], end="")
+    else:
+        status = 0
+        for name in args.names:
+            try:
+                network.remove(name)
+                print(name)
+            except network.MiniboxError as e:
+                print(f"minibox: {e.one_line()}", file=sys.stderr)
+                status = e.exit_code
+        return status
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_args(argv)
@@ -304,6 +356,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return cmd_logs(args)
     if args.cmd == "images":
         return cmd_images(args)
+    if args.cmd == "network":
+        return cmd_network(args)
     if args.cmd == "gc":
         for line in engine.gc():
             print(line)

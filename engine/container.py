@@ -68,6 +68,7 @@ def create(spec: ContainerSpec, paths: Paths | None = None) -> Record:
         os.makedirs(record.dir(), mode=0o711)
         try:
             _prepare_filesystem(record, spec, image)
+            _reserve_network(record, spec)
             record.save()
             cgroups.driver().create(record.data["cgroup"]["group"], _limits(spec))
         except BaseException as e:
@@ -79,6 +80,52 @@ def create(spec: ContainerSpec, paths: Paths | None = None) -> Record:
                 ) from None
             raise
     return record
+
+
+def _reserve_network(record: Record, spec: ContainerSpec) -> None:
+    """What the container's network will be: an address on a network, or another's namespace."""
+    if spec.network == "none":
+        return
+    if spec.network == "host":
+        from engine.network import netns
+
+        if netns.host_netns_name():  # the sandbox that plays the host (see engine/network/netns.py)
+            record.data["network"] = {"mode": "host", "netns": netns.host_netns_path()}
+        return
+    if spec.network.startswith("container:"):
+        other = state.find(record.paths, spec.network.partition(":")[2])
+        if other.state != RUNNING:
+            raise NotRunning(other.name, other.state, "share its network namespace")
+        record.data["network"] = {"mode": "container", "container": other.id, "name": other.name}
+        return
+    from engine import network
+
+    network.reserve(record, spec.network, spec.publish, spec.hostname or record.id[:12])
+
+
+def _network_plan(record: Record) -> dict:
+    """The LaunchPlan fields for the container's network: a namespace to join, or a hook."""
+    attached = record.data.get("network") or {}
+    mode = attached.get("mode")
+    if mode == "host":
+        return {"net_join": attached["netns"]}
+    if mode == "container":
+        other = state.find(record.paths, attached["container"])
+        if other.state != RUNNING:
+            raise NotRunning(other.name, other.state, "share its network namespace")
+        return {"net_join": f"/proc/{other.pid}/ns/net"}
+    if mode == "bridge":
+        from engine import network
+
+        return {"network_hook": lambda pid: network.attach(record, pid)}
+    return {}
+
+
+def _release_network(record: Record) -> None:
+    if (record.data.get("network") or {}).get("mode") == "bridge":
+        from engine import network
+
+        network.release(record)
 
 
 def _limits(spec: ContainerSpec) -> cgroups.Limits:
@@ -130,6 +177,7 @@ def _discard(record: Record) -> None:
             drv.remove(group)
             drv.remove_if_empty(state.prefix())
     _unmount_host_side(record)
+    _release_network(record)
     remove_tree(record.dir())
 
 
@@ -179,6 +227,7 @@ def start(record: Record, stdio: tuple[int, int, int] | None = None) -> tuple[in
             pid_ns="pid" in spec.namespaces, net_ns="net" in spec.namespaces,
             cgroup_version=layout.version, cgroup_mounts=getattr(layout, "mounts", None),
         ),
+        **_network_plan(record),
     )  # fmt: skip
     pid, master = launch_with_console(plan)
     # A "created" record is changed only by its creator (this process) or, if that process died,
@@ -360,6 +409,7 @@ def finalize(record: Record, exit_code: int | None) -> None:
             drv.remove(group)
             drv.remove_if_empty(state.prefix())  # the last container out leaves no `minibox` group behind
     _unmount_host_side(record)
+    _release_network(record)
     with Lock(record.paths):
         fresh = state.load(record.paths, record.id)
         if fresh is None:
@@ -541,6 +591,7 @@ def inspect(ref: str, paths: Paths | None = None) -> dict:
             },
             "Stats": drv.stats(group) if drv.exists(group) else {},
         },
+        "NetworkSettings": data.get("network") or {"mode": data["spec"].get("network") or "none"},
         "Rootfs": data["rootfs"],
         "Config": data["spec"],
         "Paths": {"State": record.dir("state.json"), "Log": record.dir("container.log")},

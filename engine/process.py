@@ -42,7 +42,7 @@ class LaunchPlan:
     __slots__ = (
         "argv", "env", "uid", "gid", "groups", "workdir", "hostname", "namespaces", "uid_map",
         "gid_map", "monotonic_offset", "boottime_offset", "init", "tty", "image", "rootfs",
-        "cgroup_join", "stdio", "join_pid", "console_socket", "capabilities",
+        "cgroup_join", "stdio", "join_pid", "console_socket", "capabilities", "net_join", "network_hook",
     )  # fmt: skip
 
     def __init__(self, **fields: object) -> None:
@@ -83,6 +83,9 @@ def launch(plan: LaunchPlan) -> int:
                     os.write(go_w, b"g")
                 elif kind == "pid":
                     init_pid = int(value)
+                    if plan.network_hook:  # the init waits (see _init) while its network is wired
+                        plan.network_hook(init_pid)
+                        os.write(go_w, b"n")
                 elif kind == "error":
                     raise rebuild(value)
     except BaseException:
@@ -183,7 +186,13 @@ def _intermediate(plan: LaunchPlan, report: int, go: int) -> None:
     for path in plan.cgroup_join:
         with open(path, "w") as f:
             f.write("0")  # "0" means "the writer": see CgroupV1.self_join_files
-    # 2. All new namespaces in one call; those made with a user namespace belong to it.
+    # 2. A network namespace to share (--net container:X, or the sandbox playing the host) is
+    #    joined first, while this process is still root of the host's user namespace.
+    if plan.net_join:
+        fd = os.open(plan.net_join, os.O_RDONLY | os.O_CLOEXEC)
+        syscalls.setns(fd, syscalls.CLONE_NEWNET)
+        os.close(fd)
+    # 3. All new namespaces in one call; those made with a user namespace belong to it.
     try:
         syscalls.unshare(flags_for(plan.namespaces))
     except SyscallError as e:
@@ -199,7 +208,7 @@ def _intermediate(plan: LaunchPlan, report: int, go: int) -> None:
         # Offsets apply to the new time namespace, and only before a process has entered it.
         with open("/proc/self/timens_offsets", "w") as f:
             f.write(f"monotonic {plan.monotonic_offset} 0\nboottime {plan.boottime_offset} 0\n")
-    # 3. The extra fork: the child is PID 1 of the new PID namespace.
+    # 4. The extra fork: the child is PID 1 of the new PID namespace.
     pid = os.fork()
     if pid == 0:
         _child_main(_init, plan, report, go)
@@ -207,7 +216,6 @@ def _intermediate(plan: LaunchPlan, report: int, go: int) -> None:
 
 
 def _init(plan: LaunchPlan, report: int, go: int) -> None:
-    os.close(go)
     os.setsid()  # a session of its own: the container is not in the user's terminal's job control
     if "net" in plan.namespaces:
         bring_loopback_up()
@@ -215,6 +223,10 @@ def _init(plan: LaunchPlan, report: int, go: int) -> None:
         rootfs.setup(plan.rootfs)
     if plan.hostname:
         syscalls.sethostname(plan.hostname)
+    # The parent wires eth0 into our network namespace meanwhile; the command must find it there.
+    if plan.network_hook and os.read(go, 1) != b"n":
+        os._exit(1)  # the parent failed (it reports why) and is killing us
+    os.close(go)
     _finish_and_exec(plan, report)
 
 

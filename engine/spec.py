@@ -31,6 +31,7 @@ class ContainerSpec:
         "image", "command", "name", "hostname", "env", "workdir", "user", "namespaces",
         "rootfs_mode", "memory", "cpus", "pids_limit", "tty", "interactive", "detach",
         "auto_remove", "uid_map", "gid_map", "monotonic_offset", "boottime_offset", "init", "capabilities",
+        "network", "publish",
     )  # fmt: skip
 
     def __init__(
@@ -58,6 +59,8 @@ class ContainerSpec:
         boottime_offset: int = 0,
         init: bool = False,
         capabilities: list[str] | None | tuple = ("DEFAULT",),
+        network: str = "",
+        publish: list | tuple = (),
     ) -> None:
         self.image = image
         self.command = list(command or [])
@@ -86,6 +89,16 @@ class ContainerSpec:
 
             capabilities = list(DEFAULT)
         self.capabilities = None if capabilities is None else list(capabilities)
+        # none: a private network namespace with only lo; host: the host's (no "net" namespace);
+        # a network's name (the default one is "bridge"); container:REF: share that one's.
+        self.network = network or ("none" if "net" in self.namespaces else "host")
+        if self.network == "host":
+            self.namespaces -= {"net"}
+        elif "net" not in self.namespaces and not self.network.startswith("container:"):
+            self.namespaces |= {"net"}
+        if self.network.startswith("container:"):
+            self.namespaces -= {"net"}
+        self.publish = [tuple(p) for p in publish]
         self.validate()
 
     def validate(self) -> None:
@@ -102,6 +115,11 @@ class ContainerSpec:
             raise BadValue("-h/--hostname", self.hostname, "a private UTS namespace (drop --uts host)")
         if (self.monotonic_offset or self.boottime_offset) and "time" not in self.namespaces:
             raise BadValue("time offsets", self.monotonic_offset or self.boottime_offset, "--timens private")
+        if self.publish and (self.network in ("none", "host") or self.network.startswith("container:")):
+            raise BadValue("-p/--publish", ":".join(map(str, self.publish[0][:2])),
+                           "a container on a network: add --net bridge (or another network's name)")  # fmt: skip
+        if self.network.startswith("container:") and not self.network[10:]:
+            raise BadValue("--net", self.network, "container:NAME, with the name or ID of a running container")
         for var in self.env:
             if "=" not in var or var.startswith("="):
                 raise BadValue("-e/--env", var, "KEY=VALUE")

@@ -3,7 +3,7 @@
 Every test run gets ``MINIBOX_ROOT=/tmp/minibox-test-XXXX`` and ``MINIBOX_PREFIX=minibox-tXXXX``
 (inherited by every ``minibox`` the tests start). When the session ends, a fixture looks at the
 kernel's own lists for anything carrying this run's names: mounts, cgroup directories, processes,
-network links and namespaces. Anything found fails the run (and is then removed).
+network links, nft tables and namespaces. Anything found fails the run (and is then removed).
 """
 
 from __future__ import annotations
@@ -72,6 +72,16 @@ def name(request: pytest.FixtureRequest) -> str:
 # --- leak check -------------------------------------------------------------------------------
 
 
+def _engine_links() -> set[str]:
+    """Links in this machine's own network namespace that look like minibox's."""
+    out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    names = {line.split(":")[1].strip().split("@")[0] for line in out.splitlines()}
+    return {n for n in names if n.startswith(("mb-", "mbbr-", "minibox"))}
+
+
+LINKS_BEFORE = _engine_links()  # the tests make theirs in sandboxes: none may appear out here
+
+
 def leftovers() -> list[str]:
     """What this run made that is still on the machine (the kernel's own lists, not the engine's)."""
     found = []
@@ -91,6 +101,9 @@ def leftovers() -> list[str]:
             found.append(f"process {proc.name}: {cmdline[:80]}")
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     found += [f"link {line.split(':')[1].strip()}" for line in links.splitlines() if PREFIX in line]
+    found += [f"link {n} (in the machine's own network namespace)" for n in _engine_links() - LINKS_BEFORE]
+    tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+    found += [f"nft {line}" for line in tables.splitlines() if PREFIX in line]
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     found += [f"netns {line.split()[0]}" for line in netns.splitlines() if PREFIX in line]
     return found

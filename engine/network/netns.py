@@ -1,0 +1,89 @@
+"""Entering network namespaces from the engine: the "host" side, and a container's side.
+
+A network namespace is a whole network stack: its own links, addresses, routes, firewall
+(nftables) and ``/proc/sys/net`` settings. Two facts make it easy to work in one without
+spawning ``ip netns exec``:
+
+- ``setns(2)`` with ``CLONE_NEWNET`` moves only the *calling thread*, so the engine can step in,
+  open a netlink socket (which stays bound to that namespace), write a sysctl or start ``nft``
+  (a child inherits the thread's namespace), then step back out;
+- ``/run/netns/NAME`` is how ``ip netns`` names a namespace: a file kept open by a bind mount.
+
+Where minibox puts its bridges and rules, the **host side**, is normally the namespace it runs
+in. With ``MINIBOX_HOST_NETNS=NAME`` it is ``/run/netns/NAME`` instead: the workshop's network
+labs and the test suite use that to play "the host" in a sandbox, never touching the real
+machine's uplink or firewall.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from engine import syscalls
+from engine.errors import MiniboxError
+
+NETNS_DIR = "/run/netns"
+
+
+def host_netns_name() -> str:
+    """The name of the sandbox namespace playing the host, or "" for the one minibox runs in."""
+    return os.environ.get("MINIBOX_HOST_NETNS", "")
+
+
+def host_netns_path() -> str:
+    name = host_netns_name()
+    if not name:
+        return "/proc/self/ns/net"
+    path = os.path.join(NETNS_DIR, name)
+    if not os.path.exists(path):
+        raise MiniboxError(
+            f"network namespace {name!r} (MINIBOX_HOST_NETNS) does not exist",
+            f"create it (`ip netns add {name}`, or `workshop` makes it for network labs) or unset MINIBOX_HOST_NETNS",
+        )
+    return path
+
+
+@contextmanager
+def entered(path: str) -> Iterator[None]:
+    """Run the ``with`` block in the network namespace at ``path`` (this thread only)."""
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if os.fstat(own).st_ino == os.fstat(target).st_ino:
+            yield  # already there: save two system calls
+            return
+        syscalls.setns(target, syscalls.CLONE_NEWNET)
+        try:
+            yield
+        finally:
+            syscalls.setns(own, syscalls.CLONE_NEWNET)
+    finally:
+        os.close(own)
+        os.close(target)
+
+
+def host_side() -> contextmanager:
+    """``with host_side():`` -- where the bridges, NAT rules and published ports live."""
+    return entered(host_netns_path())
+
+
+def container_side(pid: int) -> contextmanager:
+    """``with container_side(pid):`` -- inside the network namespace of process ``pid``."""
+    return entered(f"/proc/{pid}/ns/net")
+
+
+def sysctl_path(name: str) -> str:
+    """``net.ipv4.ip_forward`` -> its file. Opened from a thread, it is that thread's namespace's."""
+    return "/proc/sys/" + name.replace(".", "/")
+
+
+def read_sysctl(name: str) -> str:
+    with open(sysctl_path(name)) as f:
+        return f.read().strip()
+
+
+def write_sysctl(name: str, value: str) -> None:
+    with open(sysctl_path(name), "w") as f:
+        f.write(value)
