@@ -67,9 +67,9 @@ def create(name: str, subnet: str | None = None, paths: Paths | None = None, *, 
     home = netns.host_netns_name()
     where = netns.host_netns_path()  # fails now if MINIBOX_HOST_NETNS names nothing
     with Lock(paths):
-        if store.load(paths, name):
+        if store.load(paths, home, name):
             raise MiniboxError(f"network {name!r} already exists", "use it, or choose another name")
-        siblings = [n for n in store.all_networks(paths) if n.get("host_netns", "") == home]
+        siblings = store.all_networks(paths, home)
         network_id = os.urandom(32).hex()
         device = bridge or f"mbbr-{network_id[:10]}"
         with netns.entered(where):
@@ -99,8 +99,8 @@ def create(name: str, subnet: str | None = None, paths: Paths | None = None, *, 
                 _apply_firewall(paths, home)
             except BaseException:
                 links.delete_link(device)
-                if os.path.exists(store.record_path(paths, name)):
-                    store.delete(paths, name)
+                if os.path.exists(store.record_path(paths, home, name)):
+                    store.delete(paths, home, name)
                 if not siblings:
                     _forwarding_restore(paths, home)
                 raise
@@ -122,7 +122,7 @@ def _routes_except(siblings: list[dict]) -> dict[str, ipaddress.IPv4Network]:
 def ensure_default(paths: Paths) -> dict:
     """The default network ``bridge`` (device ``minibox0``), made on first use."""
     with Lock(paths):
-        net = store.load(paths, DEFAULT_NETWORK)
+        net = store.load(paths, netns.host_netns_name(), DEFAULT_NETWORK)
         if net is None:
             net = create(DEFAULT_NETWORK, None, paths, bridge=DEFAULT_BRIDGE)
     return net
@@ -132,7 +132,7 @@ def remove(name: str, paths: Paths | None = None) -> None:
     """``minibox network rm``: refused while a container holds an address on it."""
     paths = paths or Paths()
     with Lock(paths):
-        net = store.get(paths, name)
+        net = store.get(paths, netns.host_netns_name(), name)
         users = sorted(lease["name"] for lease in net["leases"].values())
         if users:
             raise MiniboxError(
@@ -144,35 +144,32 @@ def remove(name: str, paths: Paths | None = None) -> None:
             from engine.network import links
 
             links.delete_link(net["bridge"])
-            store.delete(paths, name)
+            store.delete(paths, home, name)
             _apply_firewall(paths, home)
-            if not _networks_in(paths, home):
+            if not store.all_networks(paths, home):
                 _forwarding_restore(paths, home)
 
 
 def list_networks(paths: Paths | None = None) -> list[dict]:
-    return store.all_networks(paths or Paths())
+    """The networks of the current host side (``MINIBOX_HOST_NETNS``, or the machine's own)."""
+    return store.all_networks(paths or Paths(), netns.host_netns_name())
 
 
 def inspect(name: str, paths: Paths | None = None) -> dict:
-    net = store.get(paths or Paths(), name)
+    net = store.get(paths or Paths(), netns.host_netns_name(), name)
     return {**net, "containers": {lease["name"]: address for address, lease in net["leases"].items()}}
-
-
-def _networks_in(paths: Paths, home: str) -> list[dict]:
-    return [n for n in store.all_networks(paths) if n.get("host_netns", "") == home]
 
 
 # --- ip_forward --------------------------------------------------------------------------------
 
 
 def _saved_forwarding(paths: Paths, home: str) -> str:
-    return os.path.join(store.directory(paths), f".ip_forward.{home or 'host'}")
+    return os.path.join(store.directory(paths, home), ".ip_forward")
 
 
 def _forwarding_on(paths: Paths, home: str) -> None:
     """Turn routing between interfaces on, remembering the old value (first network only)."""
-    os.makedirs(store.directory(paths), mode=0o711, exist_ok=True)
+    os.makedirs(store.directory(paths, home), mode=0o711, exist_ok=True)
     saved = _saved_forwarding(paths, home)
     if not os.path.exists(saved):
         with open(saved, "w") as f:
@@ -194,14 +191,14 @@ def _forwarding_restore(paths: Paths, home: str) -> None:
 # --- the firewall ------------------------------------------------------------------------------
 
 
-def _published(paths: Paths, nets: list[dict], leaving: str = "") -> list[firewall.Published]:
-    """Every published port of the containers on ``nets`` but ``leaving`` (stopped ones have none)."""
+def _published(paths: Paths, home: str, leaving: str = "") -> list[firewall.Published]:
+    """Every published port on ``home``'s networks but ``leaving``'s (stopped containers have none)."""
     found = []
     for record in state.all_records(paths):
         attached = record.data.get("network") or {}
         if record.id == leaving or record.data["state"] == STOPPED:
             continue
-        if attached.get("name") in {n["name"] for n in nets}:
+        if attached.get("mode") == "bridge" and attached.get("host_netns", "") == home:
             for host_port, container_port, proto in attached.get("ports", []):
                 found.append(firewall.Published(host_port, container_port, proto, attached["address"], record.name))
     return found
@@ -209,20 +206,19 @@ def _published(paths: Paths, nets: list[dict], leaving: str = "") -> list[firewa
 
 def _apply_firewall(paths: Paths, home: str, leaving: str = "") -> None:
     """Rewrite minibox's nft table of one host side (call it from inside that namespace)."""
-    nets = _networks_in(paths, home)
-    bridged = [firewall.Bridged(n["name"], n["bridge"], n["subnet"]) for n in nets]
-    firewall.apply(bridged, _published(paths, nets, leaving))
+    bridged = [firewall.Bridged(n["name"], n["bridge"], n["subnet"]) for n in store.all_networks(paths, home)]
+    firewall.apply(bridged, _published(paths, home, leaving))
 
 
 def rules(name: str = DEFAULT_NETWORK, paths: Paths | None = None) -> dict[str, str]:
     """The nft table as the kernel has it, and the same rules in iptables' words."""
     paths = paths or Paths()
-    net = store.get(paths, name)
-    nets = _networks_in(paths, net.get("host_netns", ""))
-    bridged = [firewall.Bridged(n["name"], n["bridge"], n["subnet"]) for n in nets]
+    home = netns.host_netns_name()
+    net = store.get(paths, home, name)
+    bridged = [firewall.Bridged(n["name"], n["bridge"], n["subnet"]) for n in store.all_networks(paths, home)]
     with _host_side(net):
         listing = firewall.listing()
-    return {"nft": listing, "iptables": firewall.iptables_view(bridged, _published(paths, nets))}
+    return {"nft": listing, "iptables": firewall.iptables_view(bridged, _published(paths, home))}
 
 
 # --- a container's connection --------------------------------------------------------------------
@@ -231,16 +227,14 @@ def rules(name: str = DEFAULT_NETWORK, paths: Paths | None = None) -> dict[str, 
 def reserve(record: Record, network: str, publish: list, hostname: str) -> None:
     """At ``create`` (under the state lock): lease an address, check ports, write hosts files."""
     paths = record.paths
-    net = ensure_default(paths) if network == DEFAULT_NETWORK else store.get(paths, network)
+    home = netns.host_netns_name()
+    net = ensure_default(paths) if network == DEFAULT_NETWORK else store.get(paths, home, network)
     wanted = [tuple(p) for p in publish]
     ports.check_unique(wanted)
     with Lock(paths):
-        net = store.get(paths, net["name"])
+        net = store.get(paths, home, net["name"])
         with _host_side(net):
-            taken = {
-                (p.host_port, p.proto): p.container
-                for p in _published(paths, _networks_in(paths, net.get("host_netns", "")))
-            }
+            taken = {(p.host_port, p.proto): p.container for p in _published(paths, home)}
             for host_port, _, proto in wanted:
                 if (host_port, proto) in taken:
                     raise ports.PortInUse(host_port, proto, f"container {taken[(host_port, proto)]}")
@@ -252,9 +246,9 @@ def reserve(record: Record, network: str, publish: list, hostname: str) -> None:
         net["last"] = str(address)
         store.save(paths, net)
         record.data["network"] = {
-            "mode": "bridge", "name": net["name"], "bridge": net["bridge"], "address": str(address),
-            "prefixlen": subnet.prefixlen, "gateway": net["gateway"], "veth": f"mb-{record.id[:12]}",
-            "ports": [list(p) for p in wanted],
+            "mode": "bridge", "name": net["name"], "host_netns": home, "bridge": net["bridge"],
+            "address": str(address), "prefixlen": subnet.prefixlen, "gateway": net["gateway"],
+            "veth": f"mb-{record.id[:12]}", "ports": [list(p) for p in wanted],
         }  # fmt: skip
         _write_names(record, net, hostname)
 
@@ -295,14 +289,14 @@ def attach(record: Record, pid: int) -> None:
     from engine.network import links
 
     mine = record.data["network"]
-    net = store.get(record.paths, mine["name"])
+    net = store.get(record.paths, mine["host_netns"], mine["name"])
     with _host_side(net):
         mine["mac"] = links.plug_container(
             net["bridge"], mine["veth"], pid, mine["address"], mine["prefixlen"], mine["gateway"]
         )
         if mine["ports"]:
             with Lock(record.paths):
-                _apply_firewall(record.paths, net.get("host_netns", ""))
+                _apply_firewall(record.paths, mine["host_netns"])
 
 
 def release(record: Record) -> None:
@@ -312,7 +306,7 @@ def release(record: Record) -> None:
         return
     paths = record.paths
     with Lock(paths):
-        net = store.load(paths, mine["name"])
+        net = store.load(paths, mine["host_netns"], mine["name"])
         if net is None:
             return
         lease = net["leases"].get(mine["address"])
@@ -325,7 +319,7 @@ def release(record: Record) -> None:
 
             links.delete_link(mine["veth"])  # usually gone already: it dies with the container's namespace
             if mine.get("ports"):
-                _apply_firewall(paths, net.get("host_netns", ""), leaving=record.id)
+                _apply_firewall(paths, mine["host_netns"], leaving=record.id)
         _rewrite_peers(paths, net, leaving=record.id)
 
 
@@ -333,7 +327,7 @@ def collect(paths: Paths) -> list[str]:
     """``gc``: free leases whose container is gone or stopped (a crash between start and finalize)."""
     done = []
     records = {r.id: r for r in state.all_records(paths)}
-    for net in store.all_networks(paths):
+    for net in [n for home in store.homes(paths) for n in store.all_networks(paths, home)]:
         for address, lease in list(net["leases"].items()):
             holder = records.get(lease["container"])
             if holder is None or holder.data["state"] == STOPPED:
