@@ -11,7 +11,7 @@ Every kind below takes its parameters as keyword arguments and returns ``Result(
 the message says what was found, so a learner whose check fails knows where to look.
 Strings may hold placeholders, filled in by ``Context.fill``: ``{workdir}`` (the lab's working
 directory), ``{labdir}`` (the lab's folder), ``{hostname}`` (the host's), ``{pid:NAME}`` (the
-host PID of container NAME's init).
+host PID of container NAME's init), ``{sandbox}`` (a network lab's practice namespace).
 """
 
 from __future__ import annotations
@@ -41,12 +41,13 @@ class Context:
     workdir: str
     labdir: str
     env: dict[str, str]
+    sandbox: str = ""  # network labs: the namespace that plays the host (host commands run there)
 
     def fill(self, text: str, pattern: bool = False) -> str:
         """Placeholders filled in; with ``pattern``, values are escaped for use in a regex."""
         quote = re.escape if pattern else str
         text = text.replace("{workdir}", quote(self.workdir)).replace("{labdir}", quote(self.labdir))
-        text = text.replace("{hostname}", quote(socket.gethostname()))
+        text = text.replace("{hostname}", quote(socket.gethostname())).replace("{sandbox}", quote(self.sandbox))
         if "{cgroup_version}" in text:
             from engine import cgroups
 
@@ -152,8 +153,10 @@ def exec(ctx: Context, container: str, command: str, expect: str = "", exit: int
 
 def host(ctx: Context, command: str, expect: str = "", exit: int | None = 0) -> Result:  # noqa: A002
     """Run ``sh -c COMMAND`` on the host; match its output against ``expect``."""
+    from labs.runner import shell_argv
+
     command = ctx.fill(command)
-    return _run_and_compare(ctx, ["sh", "-c", command], command, expect, exit)
+    return _run_and_compare(ctx, shell_argv(command, ctx.sandbox), command, expect, exit)
 
 
 def _run_and_compare(ctx: Context, argv: list[str], what: str, expect: str, exit_code: int | None) -> Result:

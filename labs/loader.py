@@ -124,6 +124,7 @@ def load(directory: str, language: str = "en") -> Lab:
         cleanup=list(data.get("cleanup", [])),
         directory=directory,
         language=language,
+        sandbox=bool(data.get("sandbox", False)),
     )
 
 

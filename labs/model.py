@@ -34,6 +34,9 @@ class Lab:
     cleanup: list[str]  # shell commands run when the lab is reset
     directory: str
     language: str = "en"
+    # Network labs: host commands, checks and minibox run in a practice namespace playing the
+    # host (engine/network/sandbox.py), so the learner's real network is never touched.
+    sandbox: bool = False
 
     def step(self, step_id: str) -> Step:
         for step in self.steps:

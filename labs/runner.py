@@ -69,7 +69,12 @@ class Runner:
         return os.path.join(base, f"{lab.number:02d}-{lab.id}")
 
     def context(self, lab: Lab) -> Context:
-        return Context(workdir=self.workdir(lab), labdir=lab.directory, env=command_environment())
+        sandbox = self.sandbox(lab)
+        return Context(self.workdir(lab), lab.directory, command_environment(sandbox), sandbox)
+
+    def sandbox(self, lab: Lab) -> str:
+        """The practice namespace a network lab's host side runs in ("" for other labs)."""
+        return sandbox_name() if lab.sandbox else ""
 
     def render(self, lab: Lab, text: str) -> str:
         """Fill a text's placeholders ({workdir}, ...) for showing it to the learner."""
@@ -83,6 +88,10 @@ class Runner:
         if missing and not force:
             raise PermissionError(f"lab {lab.id!r} builds on {', '.join(missing)}: finish that first (or --force)")
         os.makedirs(self.workdir(lab), exist_ok=True)
+        if lab.sandbox:
+            from engine.network import sandbox
+
+            sandbox.up(sandbox_name())
         entry = self.progress.lab(lab.id)
         entry.setdefault("started", time.time())
         self.progress.current_lab = lab.id
@@ -157,6 +166,8 @@ class Runner:
                 pass
         for command in lab.cleanup:
             self.run_command(lab, command)
+        if lab.sandbox:
+            done += _sandbox_down_if_unused()
         if remove_workdir and os.path.isdir(self.workdir(lab)):
             shutil.rmtree(self.workdir(lab))
             done.append(f"removed {self.workdir(lab)}")
@@ -175,10 +186,11 @@ class Runner:
         the background (``sleep 3600 &``) would hold a pipe open and make us wait for ever.
         """
         os.makedirs(self.workdir(lab), exist_ok=True)
-        argv = ["sh", "-c", self.render(lab, command)]
+        argv = shell_argv(self.render(lab, command), self.sandbox(lab))
         out = os.memfd_create("lab-command")
         try:
-            code = subprocess.run(argv, cwd=self.workdir(lab), env=command_environment(), stdin=subprocess.DEVNULL,
+            env = command_environment(self.sandbox(lab))
+            code = subprocess.run(argv, cwd=self.workdir(lab), env=env, stdin=subprocess.DEVNULL,
                                   stdout=out, stderr=out, timeout=timeout).returncode  # fmt: skip
             os.lseek(out, 0, os.SEEK_SET)
             output = os.read(out, 1 << 20).decode(errors="replace")
@@ -196,6 +208,7 @@ def stream_command(
     on_line: Callable[[str], None],
     on_start: Callable[[subprocess.Popen], None] | None = None,
     timeout: float = 300.0,
+    sandbox: str = "",
 ) -> int:
     """Run ``sh -c COMMAND``, calling ``on_line`` for each line of output as it comes; return the
     exit code (-9 when killed at ``timeout``). For front ends that show output live (the TUI).
@@ -207,7 +220,7 @@ def stream_command(
     import select
     import signal
 
-    process = subprocess.Popen(["sh", "-c", command], cwd=cwd, env=command_environment(), stdin=subprocess.DEVNULL,
+    process = subprocess.Popen(shell_argv(command, sandbox), cwd=cwd, env=command_environment(sandbox), stdin=subprocess.DEVNULL,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
     if on_start:
         on_start(process)
@@ -238,9 +251,49 @@ def stream_command(
     return process.wait()
 
 
-def command_environment() -> dict[str, str]:
-    """The environment lab commands run in: this install's ``minibox`` comes first on PATH."""
+def command_environment(sandbox: str = "") -> dict[str, str]:
+    """The environment lab commands run in: this install's ``minibox`` comes first on PATH; in a
+    network lab, minibox puts its bridges and rules in the sandbox (``MINIBOX_HOST_NETNS``)."""
     env = dict(os.environ)
     bin_dir = os.path.dirname(sys.executable)
     env["PATH"] = f"{bin_dir}:{env.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
+    if sandbox:
+        env["MINIBOX_HOST_NETNS"] = sandbox
     return env
+
+
+def sandbox_name() -> str:
+    """The network labs' practice namespace: ``minibox-lab`` (``WORKSHOP_SANDBOX`` to change)."""
+    from engine import state
+
+    return os.environ.get("WORKSHOP_SANDBOX") or f"{state.prefix()}-lab"
+
+
+def shell_argv(command: str, sandbox: str = "") -> list[str]:
+    """``sh -c COMMAND``, in a network lab inside the sandbox's network namespace."""
+    return in_sandbox(["sh", "-c", command], sandbox)
+
+
+def in_sandbox(argv: list[str], sandbox: str) -> list[str]:
+    """``argv`` run in the sandbox's network namespace (unchanged without a sandbox).
+
+    ``nsenter --net`` switches the network namespace only. (``ip netns exec`` would also remount
+    ``/sys``, hiding the cgroup file systems minibox needs.)
+    """
+    if not sandbox:
+        return argv
+    from engine.network.netns import NETNS_DIR
+
+    return ["nsenter", f"--net={os.path.join(NETNS_DIR, sandbox)}", *argv]
+
+
+def _sandbox_down_if_unused() -> list[str]:
+    """Remove the practice namespaces once no network of minibox lives in them."""
+    from engine.network import sandbox, store
+    from engine.state import Paths
+
+    name = sandbox_name()
+    if not sandbox.exists(name) or store.all_networks(Paths(), name):
+        return []
+    sandbox.down(name)
+    return [f"removed the practice network namespaces {name} and {sandbox.internet_name(name)}"]

@@ -115,6 +115,24 @@ def test_containers_reach_each_other_by_name(practice_net, name: str) -> None:
         minibox("network", "rm", "byname", check=True)
 
 
+def test_networks_are_isolated_from_each_other(practice_net, name: str) -> None:
+    minibox("network", "create", "--subnet", "10.78.0.0/24", "apart", check=True)
+    other = f"{name}-b"
+    try:
+        start_detached(name, "--net", "apart", "busybox", "sleep", "60")
+        start_detached(other, "--net", "bridge", "busybox", "sleep", "60")
+        target = inspect(name)["NetworkSettings"]["address"]
+        assert minibox("exec", other, "ping", "-c", "1", "-W", "1", target).returncode != 0
+        assert minibox("exec", other, "ping", "-c", "1", "-W", "1", sandbox.HOST_UPLINK).returncode == 0
+        # The rule that does it, in both words.
+        assert 'oifname "' + network_json("apart")["bridge"] + '" drop' in nft_table()
+        view = minibox("network", "rules", "--iptables", check=True).stdout
+        assert f"-A FORWARD -i minibox0 -o {network_json('apart')['bridge']} -j DROP" in view
+    finally:
+        minibox("rm", "-f", name, other)
+        minibox("network", "rm", "apart", check=True)
+
+
 def test_outbound_traffic_is_masqueraded(practice_net, name: str) -> None:
     # The "internet" has no route to the container's subnet: only the host's address can work.
     result = minibox("run", "--rm", "--name", name, "--net", "bridge", "busybox", "wget", "-q", "-O-",
@@ -146,7 +164,15 @@ def test_published_port_reaches_the_container(practice_net, name: str) -> None:
 
 def test_iptables_view_says_what_the_nft_table_does(practice_net, name: str) -> None:
     start_detached(name, "--net", "bridge", "-p", "8081:80", "busybox", "sleep", "60")
-    view = minibox("network", "rules", "--iptables", check=True).stdout
+    minibox("network", "create", "second", check=True)  # so that there is an isolation rule
+    try:
+        view = minibox("network", "rules", "--iptables", check=True).stdout
+        _compare_with_nft(view)
+    finally:
+        minibox("network", "rm", "second", check=True)
+
+
+def _compare_with_nft(view: str) -> None:
     translated = subprocess.run(
         ["iptables-restore-translate", "-f", "/dev/stdin"], input=view, capture_output=True, text=True, check=True
     ).stdout
@@ -155,6 +181,7 @@ def test_iptables_view_says_what_the_nft_table_does(practice_net, name: str) -> 
     rules = [line.split(" ", 5)[5].replace("counter ", "").replace(f"jump {PREFIX.upper()}", "jump published")
              for line in translated.splitlines() if line.startswith("add rule")]  # fmt: skip
     assert any("dnat to" in rule for rule in rules) and any("masquerade" in rule for rule in rules)
+    assert any(rule.endswith(" drop") for rule in rules)
     for rule in rules:
         # iptables-translate orders matches its own way: compare the words, not the order.
         assert any(set(rule.split()) == set(line.split()) for line in _nft_rule_lines(table)), (rule, table)

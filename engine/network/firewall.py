@@ -14,7 +14,10 @@ The table, with docker's iptables rules it corresponds to (``iptables_view`` pri
   ``published`` chain, where ``tcp dport 8080 dnat to 172.29.0.2:80`` sends it to the container
   (``-j DNAT``). ``prerouting`` sees packets arriving from outside, ``output`` the host's own;
 - a host connection to ``127.0.0.1:8080`` keeps its loopback source after DNAT, so it is
-  masqueraded to the bridge's address on the way out (with ``route_localnet`` on the bridge).
+  masqueraded to the bridge's address on the way out (with ``route_localnet`` on the bridge);
+- ``forward`` (hook forward, filter): the host routes between all its interfaces, so without a
+  rule a container could reach another network's containers through it. Traffic from one
+  minibox bridge to another is dropped: networks are isolated (docker's DOCKER-ISOLATION chains).
 
 Forwarding between interfaces must be on (``net.ipv4.ip_forward``) for any of this: it is set
 when the first network is made and put back as it was when the last one is removed.
@@ -68,7 +71,14 @@ def ruleset(networks: list[Bridged], ports: list[Published]) -> str:
     published = [
         f'{p.proto} dport {p.host_port} dnat to {p.address}:{p.container_port} comment "{p.container}"' for p in ports
     ]
+    isolation = [
+        f'iifname "{a.bridge}" oifname "{b.bridge}" drop comment "{a.name} -/-> {b.name}"'
+        for a in networks
+        for b in networks
+        if a is not b
+    ]
     chains = [
+        ("forward", "type filter hook forward priority filter; policy accept;", isolation),
         ("postrouting", "type nat hook postrouting priority srcnat; policy accept;", post),
         (
             "prerouting",
@@ -135,5 +145,7 @@ def iptables_view(networks: list[Bridged], ports: list[Published]) -> str:
     for p in ports:
         match = f"-p {p.proto} -m {p.proto} --dport {p.host_port}"
         lines.append(f"-A {chain} {match} -j DNAT --to-destination {p.address}:{p.container_port}")
+    lines += ["COMMIT", "*filter"]
+    lines += [f"-A FORWARD -i {a.bridge} -o {b.bridge} -j DROP" for a in networks for b in networks if a is not b]
     lines.append("COMMIT")
     return "\n".join(lines) + "\n"

@@ -37,7 +37,7 @@ from textual.widgets import (
 
 from engine.observe import VIEWS, diff_rows
 from labs.model import Lab, Step
-from labs.runner import command_environment, stream_command
+from labs.runner import command_environment, in_sandbox, stream_command
 
 VIEW_TITLES = {"namespaces": "Namespaces", "processes": "Processes", "cgroups": "cgroups", "mounts": "Mounts",
                "network": "Network"}  # fmt: skip
@@ -174,7 +174,7 @@ class LabScreen(Screen):
 
             try:
                 code = stream_command(command, workdir, lambda line: self.app.call_from_thread(self.log_line, line),
-                                      on_start=started)  # fmt: skip
+                                      on_start=started, sandbox=self.app.runner.sandbox(self.lab))  # fmt: skip
             except OSError as e:
                 code = None
                 self.app.call_from_thread(self.log_line, Text(f"cannot run: {e}", style="red"))
@@ -292,11 +292,16 @@ class LabScreen(Screen):
         if in_container and name is None:
             self.notify("No container of this lab is running yet.", severity="warning")
             return
-        argv = ["minibox", "exec", "-it", name, "sh"] if in_container else [os.environ.get("SHELL", "/bin/bash")]
+        sandbox = self.app.runner.sandbox(self.lab)
+        if in_container:
+            argv, where = ["minibox", "exec", "-it", name, "sh"], f"Container {name}"
+        else:
+            argv = in_sandbox([os.environ.get("SHELL", "/bin/bash")], sandbox)
+            where = f"Host (the practice network namespace {sandbox})" if sandbox else "Host"
         try:
             with self.app.suspend():
-                print(f"\n{'Container ' + name if in_container else 'Host'} shell; `exit` returns to the workshop.\n")
-                subprocess.run(argv, cwd=self.app.runner.workdir(self.lab), env=command_environment())
+                print(f"\n{where} shell; `exit` returns to the workshop.\n")
+                subprocess.run(argv, cwd=self.app.runner.workdir(self.lab), env=command_environment(sandbox))
         except Exception:  # noqa: BLE001 -- suspend() is impossible in a browser or under tests
             self.open_command_line(name if in_container else None)
         self.refresh_views()
@@ -354,7 +359,9 @@ class LabScreen(Screen):
 
         try:
             name, pid = self.running_container()
-            host_rows = observe(view, os.getpid())
+            sandbox = self.app.runner.sandbox(self.lab)
+            host_side = f"/run/netns/{sandbox}" if sandbox and view == "network" else os.getpid()
+            host_rows = observe(view, host_side)
             container_rows = observe(view, pid) if pid else []
             stats = engine.inspect(name)["Cgroup"]["Stats"] if name and view == "cgroups" else {}
         except Exception as e:  # noqa: BLE001 -- a container may vanish while we look
