@@ -220,8 +220,9 @@ def stream_command(
     import select
     import signal
 
-    process = subprocess.Popen(shell_argv(command, sandbox), cwd=cwd, env=command_environment(sandbox), stdin=subprocess.DEVNULL,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    process = subprocess.Popen(shell_argv(command, sandbox), cwd=cwd, env=command_environment(sandbox),
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               start_new_session=True)  # fmt: skip
     if on_start:
         on_start(process)
     fd = process.stdout.fileno()
