@@ -33,6 +33,7 @@ def _index(ip, name: str) -> int | None:  # noqa: ANN001
     return found[0] if found else None
 
 
+@netns.outside_event_loop
 def ensure_bridge(name: str, gateway: str, prefixlen: int) -> None:
     """Make the bridge with the gateway address and bring it up (nothing to do if it is there)."""
     from pyroute2.netlink.exceptions import NetlinkError
@@ -53,6 +54,7 @@ def ensure_bridge(name: str, gateway: str, prefixlen: int) -> None:
     netns.write_sysctl(f"net.ipv4.conf.{name}.route_localnet", "1")
 
 
+@netns.outside_event_loop
 def delete_link(name: str) -> bool:
     """Delete a link (a bridge, or a veth and with it its peer); False if there was none."""
     with _iproute() as ip:
@@ -63,11 +65,13 @@ def delete_link(name: str) -> bool:
         return True
 
 
+@netns.outside_event_loop
 def link_names() -> list[str]:
     with _iproute() as ip:
         return [link.get("ifname") for link in ip.get_links()]
 
 
+@netns.outside_event_loop
 def plug_container(bridge: str, veth: str, pid: int, address: str, prefixlen: int, gateway: str) -> str:
     """Wire the container whose init is ``pid`` to ``bridge``; return eth0's MAC address.
 
@@ -90,6 +94,7 @@ def plug_container(bridge: str, veth: str, pid: int, address: str, prefixlen: in
         return ip.get_links(eth0)[0].get("address")
 
 
+@netns.outside_event_loop
 def host_routes(ignore: set[str]) -> dict[str, ipaddress.IPv4Network]:
     """IPv4 routes of the host side (``dev`` -> destination), except through ``ignore``'d devices.
 

@@ -17,8 +17,11 @@ machine's uplink or firewall.
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Iterator
+import sys
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from engine import syscalls
@@ -87,3 +90,43 @@ def read_sysctl(name: str) -> str:
 def write_sysctl(name: str, value: str) -> None:
     with open(sysctl_path(name), "w") as f:
         f.write(value)
+
+
+def outside_event_loop(function: Callable) -> Callable:
+    """Run ``function`` in a helper thread when this thread runs an asyncio event loop.
+
+    pyroute2's synchronous API drives an event loop of its own, which asyncio refuses inside a
+    running one (a Textual app's main thread, a Jupyter kernel). A new thread starts in the
+    namespaces of the thread that creates it, so the call sees the same network namespace.
+    """
+
+    @functools.wraps(function)
+    def wrapper(*args: object, **kwargs: object) -> object:
+        if "asyncio" not in sys.modules or not _loop_running():
+            return function(*args, **kwargs)
+        outcome: dict = {}
+
+        def target() -> None:
+            try:
+                outcome["value"] = function(*args, **kwargs)
+            except BaseException as e:  # noqa: BLE001 -- handed back to the caller below
+                outcome["error"] = e
+
+        helper = threading.Thread(target=target, name=f"minibox-{function.__name__}")
+        helper.start()
+        helper.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome.get("value")
+
+    return wrapper
+
+
+def _loop_running() -> bool:
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

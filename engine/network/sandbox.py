@@ -33,6 +33,7 @@ def exists(name: str) -> bool:
     return os.path.exists(os.path.join(netns.NETNS_DIR, name))
 
 
+@netns.outside_event_loop
 def up(name: str) -> None:
     """Make the two namespaces, linked and addressed (nothing to do if they exist)."""
     from pyroute2 import IPRoute
@@ -66,6 +67,7 @@ def up(name: str) -> None:
         raise
 
 
+@netns.outside_event_loop
 def down(name: str) -> None:
     from pyroute2 import netns as pyroute2_netns
 

@@ -9,6 +9,8 @@ process, 5 times slower.) Imported only when asked for: pyroute2 costs ~170 ms t
 
 from __future__ import annotations
 
+from engine.network.netns import outside_event_loop
+
 
 def _netlink_in(where: int | str):  # noqa: ANN202 -- a pyroute2 IPRoute, imported lazily
     """A netlink socket in the network namespace of PID ``where`` (or at the path ``where``)."""
@@ -21,6 +23,7 @@ def _netlink_in(where: int | str):  # noqa: ANN202 -- a pyroute2 IPRoute, import
         return IPRoute()
 
 
+@outside_event_loop
 def network_rows(where: int | str) -> list[dict]:
     """Links (with their type and bridge), addresses and routes; ``where``: a PID or netns path."""
     rows: list[dict] = []
