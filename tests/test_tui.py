@@ -153,3 +153,24 @@ def test_checking_a_later_step_out_of_order_does_not_end_the_lab(runner):
             assert runner.progress.lab("uts")["done"] == ["rename-inside"] and not runner.finished("uts")
 
     asyncio.run(scenario())
+
+
+def test_network_diagram_draws_bridges_ports_and_the_container_inside():
+    from workshop_tui.diagram import network_diagram
+
+    def link(name, kind, master=None):
+        return {"kind": "link", "name": name, "type": kind, "master": master, "flags": "UP", "mac": "x"}
+
+    host = [link("lo", "loopback"), link("minibox0", "bridge"), link("mb-aaa", "veth", "minibox0"),
+            link("mb-bbb", "veth", "minibox0"), link("mb-uplink", "veth"),
+            {"kind": "address", "name": "minibox0", "address": "172.29.0.1/16"},
+            {"kind": "route", "name": "mb-uplink", "destination": "default", "gateway": "192.0.2.1"}]  # fmt: skip
+    inside = [{"kind": "address", "name": "eth0", "address": "172.29.0.2/16"},
+              {"kind": "route", "name": "eth0", "destination": "default", "gateway": "172.29.0.1"}]  # fmt: skip
+    text = network_diagram(host, inside, {"mb-aaa": "web", "mb-bbb": "client"}, "web").plain
+    assert "minibox0  bridge  172.29.0.1/16" in text
+    assert "├─ mb-aaa ⇄ eth0 of web  ← this container" in text and "└─ mb-bbb ⇄ eth0 of client" in text
+    assert "host default route: via 192.0.2.1 dev mb-uplink" in text
+    assert "inside web: eth0 172.29.0.2/16 → default via 172.29.0.1" in text
+    empty = network_diagram([link("lo", "loopback")], [], {}, None).plain
+    assert "no bridge on the host side yet" in empty

@@ -89,6 +89,8 @@ class LabScreen(Screen):
                 with TabbedContent(id="views"):
                     for view in VIEWS:
                         with TabPane(VIEW_TITLES[view], id=f"tab-{view}"):
+                            if view == "network":  # bridges and veth pairs as a picture, then the rows
+                                yield Static(id="network-diagram")
                             if view == "cgroups":  # live usage over the last minute, then the files
                                 yield Static(id="usage")
                                 yield Sparkline([], id="spark-memory")
@@ -393,10 +395,28 @@ class LabScreen(Screen):
 
     def fill_view(self, view: str, name: str | None, pid: int | None, host: list[dict], container: list[dict]) -> None:
         side = f"container [b]{name}[/b] (pid {pid})" if name else "[dim]no container of this lab is running[/]"
-        self.query_one("#observed", Static).update(f"host (pid {os.getpid()})  vs  {side}")
+        sandbox = self.app.runner.sandbox(self.lab) if self.lab else ""
+        host_side = f"host side: the practice namespace {sandbox}" if sandbox and view == "network" else "host"
+        self.query_one("#observed", Static).update(f"{host_side} (pid {os.getpid()})  vs  {side}")
         table = self.query_one(f"#table-{view}", DataTable)
         table.clear(columns=True)
         FILLERS[view](table, host, container)
+        if view == "network":
+            from workshop_tui.diagram import network_diagram
+
+            diagram = network_diagram(host, container, self.veth_owners(), name)
+            self.query_one("#network-diagram", Static).update(diagram)
+
+    def veth_owners(self) -> dict[str, str]:
+        """Host-side veth name -> container name, from the engine's records."""
+        import engine
+
+        owners = {}
+        for record in engine.list_containers():
+            veth = (record.data.get("network") or {}).get("veth")
+            if veth:
+                owners[veth] = record.name
+        return owners
 
 
 def _fill_namespaces(table: DataTable, host: list[dict], container: list[dict]) -> None:
@@ -436,7 +456,14 @@ def _fill_network(table: DataTable, host: list[dict], container: list[dict]) -> 
     table.add_columns("side", "kind", "name", "detail")
     for side, rows, style in (("container", container, "yellow"), ("host", host, "dim")):
         for row in rows:
-            detail = row.get("address") or row.get("destination") or f"{row.get('flags', '')} {row.get('mac') or ''}"
+            if row["kind"] == "route":
+                via = f" via {row['gateway']}" if row.get("gateway") else ""
+                detail = f"{row['destination']}{via}"
+            elif row["kind"] == "link":
+                plugged = f" in {row['master']}" if row.get("master") else ""
+                detail = f"{row.get('type', '')} {row.get('flags', '')} {row.get('mac') or ''}{plugged}"
+            else:
+                detail = row.get("address")
             table.add_row(Text(side, style), row["kind"], str(row.get("name")), str(detail))
 
 
