@@ -36,9 +36,10 @@ test-cgroup2-vm: test-setup ## the cgroup and namespace tests again, in a qemu V
 	$(call apt_install,qemu-system-x86 kmod)
 	tests/vm/run-in-cgroup2-vm.sh
 
-bench: test-setup ## compare minibox with runc and unshare; the TUI's start-up, memory and refresh
+bench: test-setup ## compare minibox with runc and unshare; the TUI's start-up, memory and refresh; networking
 	$(VENV)/bin/python bench/run_bench.py
 	$(VENV)/bin/python bench/tui_bench.py
+	$(VENV)/bin/python bench/net_bench.py
 
 lint: test-setup
 	$(VENV)/bin/ruff check engine labs workshop_tui tests bench

@@ -103,8 +103,12 @@ def _reserve_network(record: Record, spec: ContainerSpec) -> None:
     network.reserve(record, spec.network, spec.publish, spec.hostname or record.id[:12])
 
 
-def _network_plan(record: Record) -> dict:
-    """The LaunchPlan fields for the container's network: a namespace to join, or a hook."""
+def _network_plan(record: Record, in_child: bool = False) -> dict:
+    """The LaunchPlan fields for the container's network: a namespace to join, or a hook.
+
+    ``in_child``: wire the network from a short-lived child process. The shim of a ``-d``
+    container lives as long as the container: it should not keep pyroute2 (~20 MB) in memory.
+    """
     attached = record.data.get("network") or {}
     mode = attached.get("mode")
     if mode == "host":
@@ -115,10 +119,37 @@ def _network_plan(record: Record) -> dict:
             raise NotRunning(other.name, other.state, "share its network namespace")
         return {"net_join": f"/proc/{other.pid}/ns/net"}
     if mode == "bridge":
+        if in_child:
+            return {"network_hook": lambda pid: _attach_in_child(record, pid)}
         from engine import network
 
         return {"network_hook": lambda pid: network.attach(record, pid)}
     return {}
+
+
+def _attach_in_child(record: Record, pid: int) -> None:
+    """network.attach in a forked child that exits afterwards; its error, if any, is raised here."""
+    answer_r, answer_w = os.pipe2(os.O_CLOEXEC)
+    child = os.fork()
+    if child == 0:
+        try:
+            os.close(answer_r)
+            from engine import network
+
+            os.write(answer_w, b"ok " + network.attach(record, pid).encode())
+        except BaseException as e:  # noqa: BLE001 -- handed to the parent as one line
+            os.write(answer_w, process._describe(e).encode())
+        finally:
+            os._exit(0)
+    os.close(answer_w)
+    with os.fdopen(answer_r, "rb") as f:
+        answer = f.read().decode()
+    os.waitpid(child, 0)
+    if not answer.startswith("ok "):
+        from engine.errors import rebuild
+
+        raise rebuild(answer) if answer else MiniboxError("wiring the container's network failed", "run `minibox gc`")
+    record.data["network"]["mac"] = answer[3:]
 
 
 def _release_network(record: Record) -> None:
@@ -191,7 +222,9 @@ def _unmount_host_side(record: Record) -> None:
 # --- start -------------------------------------------------------------------------------------
 
 
-def start(record: Record, stdio: tuple[int, int, int] | None = None) -> tuple[int, int | None]:
+def start(
+    record: Record, stdio: tuple[int, int, int] | None = None, *, network_in_child: bool = False
+) -> tuple[int, int | None]:
     """Launch the container's init. Returns (host PID of init, pty master fd if ``tty``)."""
     record.guard("start", "create a new container with `minibox run`")
     spec = ContainerSpec.from_dict(record.data["spec"])
@@ -227,7 +260,7 @@ def start(record: Record, stdio: tuple[int, int, int] | None = None) -> tuple[in
             pid_ns="pid" in spec.namespaces, net_ns="net" in spec.namespaces,
             cgroup_version=layout.version, cgroup_mounts=getattr(layout, "mounts", None),
         ),
-        **_network_plan(record),
+        **_network_plan(record, network_in_child),
     )  # fmt: skip
     pid, master = launch_with_console(plan)
     # A "created" record is changed only by its creator (this process) or, if that process died,

@@ -36,7 +36,7 @@ def supervise(record: Record, ready_fd: int) -> None:
     _set_supervisor(record)
     record.save()
     try:
-        pid, master = start(record, (stdin, log, log))
+        pid, master = start(record, (stdin, log, log), network_in_child=True)
     except BaseException as e:  # noqa: BLE001 -- any failure must reach the waiting `minibox run -d`
         os.write(ready_fd, b"error " + process._describe(e).encode())
         _discard(record)

@@ -233,13 +233,8 @@ def reserve(record: Record, network: str, publish: list, hostname: str) -> None:
     ports.check_unique(wanted)
     with Lock(paths):
         net = store.get(paths, home, net["name"])
-        with _host_side(net):
-            taken = {(p.host_port, p.proto): p.container for p in _published(paths, home)}
-            for host_port, _, proto in wanted:
-                if (host_port, proto) in taken:
-                    raise ports.PortInUse(host_port, proto, f"container {taken[(host_port, proto)]}")
-                if ports.bound_on_host(host_port, proto):
-                    raise ports.PortInUse(host_port, proto, "a program on the host")
+        if wanted:
+            _check_ports_free(paths, net, wanted)
         subnet = ipaddress.IPv4Network(net["subnet"])
         address = ipam.allocate(subnet, set(net["leases"]), net.get("last"))
         net["leases"][str(address)] = {"container": record.id, "name": record.name}
@@ -253,30 +248,39 @@ def reserve(record: Record, network: str, publish: list, hostname: str) -> None:
         _write_names(record, net, hostname)
 
 
+def _check_ports_free(paths: Paths, net: dict, wanted: list[tuple]) -> None:
+    with _host_side(net):
+        taken = {(p.host_port, p.proto): p.container for p in _published(paths, net["host_netns"])}
+        for host_port, _, proto in wanted:
+            if (host_port, proto) in taken:
+                raise ports.PortInUse(host_port, proto, f"container {taken[(host_port, proto)]}")
+            if ports.bound_on_host(host_port, proto):
+                raise ports.PortInUse(host_port, proto, "a program on the host")
+
+
 def _peers(paths: Paths, net: dict, leaving: str = "") -> list[Record]:
+    """The containers holding a lease on ``net`` (their records only: not every container's)."""
     ids = {lease["container"] for lease in net["leases"].values()} - {leaving}
-    return [r for r in state.all_records(paths) if r.id in ids]
+    return [r for r in (state.load(paths, i) for i in sorted(ids)) if r is not None]
 
 
 def _write_names(record: Record, net: dict, hostname: str) -> None:
     """This container's hosts and resolv.conf; every peer's hosts gains this container."""
     mine = record.data["network"]
-    peers = [(p.data["network"]["address"], p.name) for p in _peers(record.paths, net, record.id)]
+    members = _peers(record.paths, net, record.id)  # it is not saved yet: not among them
+    peers = [(p.data["network"]["address"], p.name) for p in members]
     etc = record.dir("upper", "etc")
     with open(os.path.join(etc, "hosts"), "w") as f:
         f.write(names.hosts_text((mine["address"], record.name), hostname, peers))
     with open(os.path.join(etc, "resolv.conf"), "w") as f:
         f.write(names.resolv_conf_text())
-    _rewrite_peers(record.paths, net, joining=record)
+    _rewrite_hosts(members + [record], skip=record.id)
 
 
-def _rewrite_peers(paths: Paths, net: dict, joining: Record | None = None, leaving: str = "") -> None:
-    """Every other member's /etc/hosts, listing the members as they are now."""
-    members = _peers(paths, net, leaving)
-    if joining is not None:  # not saved yet: its record is not on disk
-        members = [m for m in members if m.id != joining.id] + [joining]
+def _rewrite_hosts(members: list[Record], skip: str = "") -> None:
+    """Every member's /etc/hosts (but ``skip``'s), listing the other members."""
     for peer in members:
-        if joining is not None and peer.id == joining.id:
+        if peer.id == skip:
             continue
         others = [(p.data["network"]["address"], p.name) for p in members if p.id != peer.id]
         hostname = peer.data["spec"].get("hostname") or peer.id[:12]
@@ -284,8 +288,10 @@ def _rewrite_peers(paths: Paths, net: dict, joining: Record | None = None, leavi
         names.write_in_place(peer.dir("upper", "etc", "hosts"), names.hosts_text(own, hostname, others))
 
 
-def attach(record: Record, pid: int) -> None:
-    """At ``start``, once the init exists and before its command runs: the veth pair, NAT rules."""
+def attach(record: Record, pid: int) -> str:
+    """At ``start``, once the init exists and before its command runs: the veth pair, NAT rules.
+
+    Returns eth0's MAC address (also put in the record's ``network``)."""
     from engine.network import links
 
     mine = record.data["network"]
@@ -297,6 +303,7 @@ def attach(record: Record, pid: int) -> None:
         if mine["ports"]:
             with Lock(record.paths):
                 _apply_firewall(record.paths, mine["host_netns"])
+    return mine["mac"]
 
 
 def release(record: Record) -> None:
@@ -320,7 +327,7 @@ def release(record: Record) -> None:
             links.delete_link(mine["veth"])  # usually gone already: it dies with the container's namespace
             if mine.get("ports"):
                 _apply_firewall(paths, mine["host_netns"], leaving=record.id)
-        _rewrite_peers(paths, net, leaving=record.id)
+        _rewrite_hosts(_peers(paths, net, leaving=record.id))
 
 
 def collect(paths: Paths) -> list[str]:
