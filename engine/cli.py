@@ -35,8 +35,8 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chroot", action="store_true", help="enter the root with chroot, not pivot_root")
     p.add_argument("--pid", choices=NS_CHOICES, default="private", help="PID namespace")
     p.add_argument("--net", "--network", default="none", metavar="NETWORK",
-                   help="none (only lo, the default), bridge (the default network, device minibox0), "
-                        "another network's name, host, or container:NAME")  # fmt: skip
+                   help="none (only lo, the default; also: private), bridge (the default network, device "
+                        "minibox0), another network's name, host, or container:NAME")  # fmt: skip
     p.add_argument("-p", "--publish", action="append", default=[], metavar="HOSTPORT:CPORT[/udp]",
                    help="publish a container port on the host (DNAT), e.g. 8080:80")  # fmt: skip
     p.add_argument("--uts", choices=NS_CHOICES, default="private", help="UTS (hostname) namespace")
@@ -126,9 +126,8 @@ def _add_network_arguments(p: argparse.ArgumentParser) -> None:
     rm.add_argument("names", nargs="+")
     inspect = sub.add_parser("inspect", help="show a network's details as JSON")
     inspect.add_argument("names", nargs="+")
-    rules = sub.add_parser("rules", help="show minibox's NAT rules (nftables, or --iptables)")
+    rules = sub.add_parser("rules", help="show minibox's NAT and isolation rules, one table for all networks")
     rules.add_argument("--iptables", action="store_true", help="the same rules in iptables-save words")
-    rules.add_argument("name", nargs="?", default="bridge")
 
 
 # name -> (help, function adding its arguments)
@@ -288,10 +287,11 @@ def cmd_images(_args: argparse.Namespace) -> int:
     from engine import images
     from engine.state import Paths
 
-    print(f"{'REPOSITORY':<20}{'TAG':<10}{'SIZE':>10}  SOURCE")
-    for image in images.list_images(Paths()):
-        size = sum(os.lstat(os.path.join(d, f)).st_size for d, _, fs in os.walk(image.rootfs) for f in fs)
-        print(f"{image.name:<20}{'latest':<10}{size / 1e6:>8.1f}MB  {image.config.get('Source', '')}")
+    print(f"{'REPOSITORY':<28}{'TAG':<12}{'IMAGE ID':<14}{'LAYERS':>6}{'SIZE':>10}")
+    for ref, image in images.list_images(Paths()):
+        name, _, tag = ref.rpartition(":") if ref != "<none>" else ("<none>", "", "<none>")
+        size = images.size(image) / 1e6
+        print(f"{name:<28}{tag:<12}{image.id[7:19]:<14}{len(image.layers):>6}{size:>8.1f}MB")
     return 0
 
 
@@ -310,7 +310,7 @@ def cmd_network(args: argparse.Namespace) -> int:
     elif args.action == "inspect":
         print(json.dumps([network.inspect(name) for name in args.names], indent=2))
     elif args.action == "rules":
-        print(network.rules(args.name)["iptables" if args.iptables else "nft"], end="")
+        print(network.rules()["iptables" if args.iptables else "nft"], end="")
     else:
         status = 0
         for name in args.names:

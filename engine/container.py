@@ -47,16 +47,16 @@ def create(spec: ContainerSpec, paths: Paths | None = None) -> Record:
         raise BadValue("COMMAND", "", f"a command to run: image {spec.image!r} has no default")
     from engine.users import resolve
 
-    resolve(image.rootfs, spec.user)  # fail now on an unknown user, not inside the container
+    resolve(image, spec.user)  # fail now on an unknown user, not inside the container
     container_id = os.urandom(32).hex()
     name = spec.name or f"box-{container_id[:8]}"
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}", name):
         raise BadValue("--name", name, "ASCII letters and digits, then also '-', '_' or '.' (up to 128)")
     record = Record(paths, {
-        "id": container_id, "name": name, "created": time.time(), "image": image.name,
+        "id": container_id, "name": name, "created": time.time(), "image": image.name, "image_id": image.id,
         "command": command, "spec": spec.to_dict(), "state": CREATED,
         "cgroup": {"version": cgroups.driver().version, "group": f"{state.prefix()}/{container_id}"},
-        "rootfs": {"mode": spec.rootfs_mode, "lower": image.rootfs},
+        "rootfs": {"mode": spec.rootfs_mode, "diff_ids": image.config["rootfs"]["diff_ids"]},
     })  # fmt: skip
     # The creating process is the supervisor until a shim (``run -d``) takes over: a record
     # always names a live process responsible for it, so ``gc`` never mistakes it for a leftover.
@@ -97,6 +97,11 @@ def _reserve_network(record: Record, spec: ContainerSpec) -> None:
         if other.state != RUNNING:
             raise NotRunning(other.name, other.state, "share its network namespace")
         record.data["network"] = {"mode": "container", "container": other.id, "name": other.name}
+        import shutil
+
+        for name in ("hosts", "resolv.conf"):  # one network namespace, one view of names
+            if os.path.exists(other.dir("init", "etc", name)):
+                shutil.copyfile(other.dir("init", "etc", name), record.dir("init", "etc", name))
         return
     from engine import network
 
@@ -164,29 +169,37 @@ def _limits(spec: ContainerSpec) -> cgroups.Limits:
 
 
 def _prepare_filesystem(record: Record, spec: ContainerSpec, image: images.Image) -> None:
-    """The overlay's directories, and the init layer: files every container gets its own copy of."""
-    lower = image.rootfs
+    """The overlay's directories, and the init layer: files every container gets its own copy of.
+
+    Bottom to top: the image's layers (read-only, shared by every container of the image), the
+    container's **init layer** (``init/``: its hostname, hosts and resolv.conf, as docker's
+    ``-init`` layer), then its writable **upper** layer, the only one it changes.
+    """
+    layers = image.layers
     owner = (0, 0)
     if "user" in spec.namespaces:
         owner = (_host_id(spec.uid_map), _host_id(spec.gid_map))
-        lower = images.shifted_rootfs(image, *owner)
+        layers = images.shifted_layers(image, *owner)
+    init = record.dir("init")
     record.data["rootfs"].update(
-        lower=lower, upper=record.dir("upper"), work=record.dir("work"), target=record.dir("rootfs")
-    )
+        layers=layers, init=init, lower=":".join([init, *reversed(layers)]),
+        upper=record.dir("upper"), work=record.dir("work"), target=record.dir("rootfs"),
+    )  # fmt: skip
     hostname = spec.hostname or record.id[:12]
-    for d in ("upper", "work", "rootfs", "upper/etc"):
+    for d in ("upper", "work", "rootfs", "init/etc"):
         os.makedirs(record.dir(d), mode=0o755)
     files = {
         "etc/hostname": f"{hostname}\n",
         "etc/hosts": f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n",
     }
     for relative, text in files.items():
-        with open(record.dir("upper", relative), "w") as f:
+        with open(os.path.join(init, relative), "w") as f:
             f.write(text)
     if owner != (0, 0):
-        for directory, dirnames, filenames in os.walk(record.dir("upper")):
-            for entry in [directory, *(os.path.join(directory, n) for n in dirnames + filenames)]:
-                os.lchown(entry, *owner)
+        for top in (init, record.dir("upper")):
+            for directory, dirnames, filenames in os.walk(top):
+                for entry in [directory, *(os.path.join(directory, n) for n in dirnames + filenames)]:
+                    os.lchown(entry, *owner)
         os.chown(record.dir("work"), *owner)
 
 
@@ -228,13 +241,13 @@ def start(
     """Launch the container's init. Returns (host PID of init, pty master fd if ``tty``)."""
     record.guard("start", "create a new container with `minibox run`")
     spec = ContainerSpec.from_dict(record.data["spec"])
-    image = images.get(record.paths, record.data["image"])
+    image = images.get(record.paths, record.data.get("image_id") or record.data["image"])
     from engine.rootfs import RootfsPlan
     from engine.users import resolve
 
     layout = cgroups.driver()
     rootfs = record.data["rootfs"]
-    uid, gid, groups = resolve(image.rootfs, spec.user)
+    uid, gid, groups = resolve(image, spec.user)
     plan = process.LaunchPlan(
         argv=record.data["command"],
         env=_environment(image, spec.env),
@@ -291,7 +304,7 @@ def launch_with_console(plan: process.LaunchPlan) -> tuple[int, int | None]:
 
 def _environment(image: images.Image, extra: list[str]) -> list[str]:
     env = {"PATH": DEFAULT_PATH, "HOME": "/root"}
-    for var in list(image.config.get("Env") or []) + extra:
+    for var in image.env + extra:
         key, _, value = var.partition("=")
         env[key] = value
     if "TERM" not in env:
@@ -545,10 +558,10 @@ def exec_in(
     if not argv:
         raise BadValue("COMMAND", "", "a command to run in the container, e.g. `sh`")
     spec = ContainerSpec.from_dict(record.data["spec"])
-    image = images.get(record.paths, record.data["image"])
+    image = images.get(record.paths, record.data.get("image_id") or record.data["image"])
     from engine.users import resolve
 
-    uid, gid, groups = resolve(image.rootfs, user or spec.user)
+    uid, gid, groups = resolve(image, user or spec.user)
     plan = process.LaunchPlan(
         argv=argv, env=_environment(image, spec.env + list(env or [])), uid=uid, gid=gid, groups=groups,
         workdir=workdir or spec.workdir, namespaces=spec.namespaces, tty=tty, image=record.data["image"],

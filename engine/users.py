@@ -7,15 +7,20 @@ import os
 from engine.errors import BadValue
 
 
-def _entries(rootfs: str, name: str) -> list[list[str]]:
-    try:
-        with open(os.path.join(rootfs, "etc", name)) as f:
-            return [line.rstrip("\n").split(":") for line in f if line.strip() and not line.startswith("#")]
-    except FileNotFoundError:
-        return []
+def _entries(rootfs: object, name: str) -> list[list[str]]:
+    """Lines of /etc/NAME split at ":"; ``rootfs`` is a directory or an image (its layers merged)."""
+    if isinstance(rootfs, str):
+        try:
+            with open(os.path.join(rootfs, "etc", name)) as f:
+                text = f.read()
+        except FileNotFoundError:
+            text = ""
+    else:
+        text = rootfs.read_text(f"etc/{name}") or ""
+    return [line.split(":") for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
 
-def resolve(rootfs: str, user: str) -> tuple[int, int, list[int]]:
+def resolve(rootfs: object, user: str) -> tuple[int, int, list[int]]:
     """(uid, gid, supplementary gids) for ``user``: a name or number, optionally ``:group``.
 
     Supplementary groups are those /etc/group lists the user name in (none for a bare UID).

@@ -294,7 +294,11 @@ def _sandbox_down_if_unused() -> list[str]:
     from engine.state import Paths
 
     name = sandbox_name()
-    if not sandbox.exists(name) or store.all_networks(Paths(), name):
+    if not sandbox.exists(name):
         return []
+    kept = [n["name"] for n in store.all_networks(Paths(), name)]
+    if kept:
+        return [f"kept the practice namespace {name}: network(s) {', '.join(kept)} still live there "
+                f"(MINIBOX_HOST_NETNS={name} minibox network rm {' '.join(kept)}, then reset again)"]  # fmt: skip
     sandbox.down(name)
     return [f"removed the practice network namespaces {name} and {sandbox.internet_name(name)}"]

@@ -230,6 +230,8 @@ def test_net_container_shares_the_namespace(practice_net, name: str) -> None:
     address = inspect(name)["NetworkSettings"]["address"]
     shared = minibox("run", "--rm", "--net", f"container:{name}", "busybox", "ip", "-o", "-4", "addr", check=True)
     assert address in shared.stdout
+    hosts = minibox("run", "--rm", "--net", f"container:{name}", "busybox", "cat", "/etc/hosts", check=True)
+    assert f"{address}\t" in hosts.stdout and name in hosts.stdout  # its names too
 
 
 def test_net_host_means_the_sandbox_host(practice_net) -> None:
@@ -253,6 +255,8 @@ def _state() -> tuple:
         (["network", "create", "--subnet", "10.9.0.0/30", "bad"], "/8 to /29"),
         (["network", "create", "--subnet", "172.29.128.0/24", "bad"], "does not overlap network bridge"),
         (["network", "create", "--subnet", "192.0.2.0/28", "bad"], "route via mb-uplink"),
+        (["network", "create", "--subnet", "0.0.0.0/8", "bad"], "not 0/8"),
+        (["network", "create", "--subnet", "240.1.0.0/16", "bad"], "reserved 240/4"),
         (["network", "create", "host"], "network name"),
         (["network", "create", "bridge"], "already exists"),
         (["network", "rm", "nope"], "network 'nope' not found"),
@@ -319,3 +323,26 @@ def test_netlink_calls_work_inside_a_running_event_loop(practice_net) -> None:
 
     rows = asyncio.run(look())
     assert {"mb-uplink", "lo"} <= {r["name"] for r in rows if r["kind"] == "link"}
+
+
+def test_a_shell_inside_a_sandbox_must_say_so(practice_net) -> None:
+    """In a practice namespace without MINIBOX_HOST_NETNS, minibox would split a network in two."""
+    env = {k: v for k, v in os.environ.items() if k != "MINIBOX_HOST_NETNS"}
+    result = subprocess.run(["nsenter", f"--net=/run/netns/{HOST_NS}", *__import__("conftest").MINIBOX,
+                             "network", "create", "split"], capture_output=True, text=True, env=env)  # fmt: skip
+    assert result.returncode != 0
+    assert f"export MINIBOX_HOST_NETNS={HOST_NS}" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "split" not in minibox("network", "ls").stdout
+
+
+def test_a_network_is_used_only_from_the_namespace_it_was_made_in(tmp_path) -> None:
+    """Two throwaway namespaces (unshare --net) stand for "where it was made" and "somewhere else"."""
+    env = {k: v for k, v in os.environ.items() if k != "MINIBOX_HOST_NETNS"}
+    env["MINIBOX_ROOT"] = str(tmp_path / "root")  # a state root of its own: its "" networks are only these
+    made = subprocess.run(["unshare", "--net", *__import__("conftest").MINIBOX, "network", "create", "here"],
+                          capture_output=True, text=True, env=env)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    elsewhere = subprocess.run(["unshare", "--net", *__import__("conftest").MINIBOX, "network", "rm", "here"],
+                               capture_output=True, text=True, env=env)  # fmt: skip
+    assert elsewhere.returncode != 0 and "made in another network namespace" in elsewhere.stderr
+    assert len(elsewhere.stderr.strip().splitlines()) == 1

@@ -36,7 +36,7 @@ def test_hostname_and_hosts_come_from_the_init_layer():
 def test_writes_land_in_the_containers_upper_layer_not_the_image(name):
     minibox("run", "--name", name, "busybox", "sh", "-c", "echo changed > /etc/motd; rm /bin/vi", check=True)
     info = __import__("conftest").inspect(name)
-    upper, lower = info["Rootfs"]["upper"], info["Rootfs"]["lower"]
+    upper, lower = info["Rootfs"]["upper"], info["Rootfs"]["layers"][-1]
     with open(os.path.join(upper, "etc/motd")) as f:
         assert f.read() == "changed\n"
     assert not os.path.exists(os.path.join(lower, "etc/motd"))

@@ -60,10 +60,23 @@ def ask(question: str, assume_yes: bool) -> bool:
 
 def show_markdown(text: str) -> None:
     """Render lab Markdown in the terminal; ```run blocks are shell commands to type."""
+    import re
+
     from rich.console import Console
     from rich.markdown import Markdown
+    from rich.text import Text
 
-    Console().print(Markdown(text.replace("```run\n", "```sh\n"), code_theme="ansi_dark"))
+    console = Console()
+    # Commands are printed as they are, never wrapped: a learner copies them into a shell, where a
+    # line broken in two is two broken commands. The prose around them is rendered Markdown.
+    for i, part in enumerate(re.split(r"^```run\n(.*?)^```\n?", text, flags=re.S | re.M)):
+        if i % 2:
+            console.print()
+            for line in part.rstrip("\n").splitlines():
+                console.print(Text("    " + line, style="bold cyan"), no_wrap=True, overflow="ignore", crop=False)
+            console.print()
+        elif part.strip():
+            console.print(Markdown(part.replace("```run\n", "```sh\n"), code_theme="ansi_dark"))
 
 
 def show_step(runner, lab, step) -> None:  # noqa: ANN001 -- labs objects, imported lazily
@@ -122,7 +135,7 @@ def dispatch(runner, args: argparse.Namespace) -> int:  # noqa: ANN001
                 mark = ""
             current = "▶" if runner.progress.current_lab == lab.id else " "
             title = lab.title if len(lab.title) <= 48 else lab.title[:47] + "…"
-            print(f"{current} {lab.number:2d}. {lab.id:<12} {title:<48} {lab.minutes:3d} min  {mark}")
+            print(f"{current} {lab.number:2d}. {lab.id:<18} {title:<48} {lab.minutes:3d} min  {mark}")
             if args.cmd == "status" and entry.get("hints"):
                 print(f"        hints used: {sum(entry['hints'].values())}")
         return 0

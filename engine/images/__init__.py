@@ -1,9 +1,14 @@
-"""Images: a root filesystem directory plus its config (default command, environment).
+"""Images: a stack of read-only layers plus a config (default command, environment, history).
 
-This is the minimal store the runtime core needs: ``images/NAME/rootfs`` and
-``images/NAME/config.json`` under the state root. The built-in ``busybox`` image is made on
-first use from the host's statically linked busybox (Debian's ``busybox-static``), so the
-workshop needs no download. Content-addressed layers and registry pulls build on this.
+An image, as the OCI image spec has it, is a **config** (JSON: what to run, and
+``rootfs.diff_ids``, the layers bottom to top) and a **manifest** (which compressed blob holds
+each layer). Its ID is the config's sha256 digest. A container runs on overlayfs with the image's
+layer directories as ``lowerdir`` (top first), an init layer of its own above them, and its
+writable upper layer (see ``engine/rootfs``). The store is in ``store.py``; layer tars and
+whiteouts in ``layers.py``.
+
+The built-in ``busybox`` image is made on first use from the host's statically linked busybox
+(Debian's ``busybox-static``), so the workshop needs no download.
 """
 
 from __future__ import annotations
@@ -11,73 +16,308 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 
-from engine.errors import ImageNotFound
+from engine.errors import BadValue, ImageNotFound, MiniboxError
+from engine.images.store import Store
 from engine.state import Lock, Paths
 
 BUILTIN = "busybox"
+MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
+MEDIA_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+NAME_PATTERN = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*")
+REGISTRY_PATTERN = re.compile(r"[a-zA-Z0-9.-]+(?::\d+)?")
+
+
+def parse_ref(ref: str) -> tuple[str, str]:
+    """``busybox`` -> ("busybox", "latest"); ``localhost:5000/team/app:v1`` -> ("localhost:5000/team/app", "v1")."""
+    name, tag = ref, "latest"
+    last = ref.rsplit("/", 1)[-1]
+    if ":" in last:
+        name, tag = ref.rsplit(":", 1)
+    for prefix in ("docker.io/library/", "docker.io/", "library/"):
+        name = name.removeprefix(prefix)
+    registry, _, path = name.partition("/") if "/" in name else ("", "", name)
+    if registry and not ("." in registry or ":" in registry or registry == "localhost"):
+        registry, path = "", name  # "team/app": a path, not a registry
+    valid = NAME_PATTERN.fullmatch(path) and (not registry or REGISTRY_PATTERN.fullmatch(registry))
+    if not valid or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", tag):
+        raise BadValue("image", ref, "NAME[:TAG] in lower case, e.g. busybox or localhost:5000/team/app:v1")
+    return name, tag
 
 
 def normalize(ref: str) -> str:
-    """``busybox:latest`` and ``library/busybox`` name the same local image as ``busybox``."""
-    name = ref.removesuffix(":latest").removeprefix("docker.io/").removeprefix("library/")
-    return name
+    name, tag = parse_ref(ref)
+    return f"{name}:{tag}"
 
 
 class Image:
-    __slots__ = ("name", "rootfs", "config")
+    """One image: its ID, config, and layer directories (bottom first)."""
 
-    def __init__(self, name: str, rootfs: str, config: dict) -> None:
-        self.name = name
-        self.rootfs = rootfs
-        self.config = config
+    __slots__ = ("name", "id", "config", "layers")
+
+    def __init__(self, name: str, image_id: str, config: dict, layers: list[str]) -> None:
+        self.name, self.id, self.config, self.layers = name, image_id, config, layers
+
+    @property
+    def settings(self) -> dict:
+        return self.config.get("config") or {}
 
     @property
     def default_command(self) -> list[str]:
-        return list(self.config.get("Entrypoint") or []) + list(self.config.get("Cmd") or [])
+        return list(self.settings.get("Entrypoint") or []) + list(self.settings.get("Cmd") or [])
+
+    @property
+    def env(self) -> list[str]:
+        return list(self.settings.get("Env") or [])
+
+    @property
+    def lowerdir(self) -> str:
+        """overlayfs' ``lowerdir=`` value: the top layer first."""
+        return ":".join(reversed(self.layers))
+
+    def read_text(self, relative: str) -> str | None:
+        """A file as the container will see it: the top-most layer that has it (or deleted it) wins."""
+        from engine.images.layers import is_opaque, is_whiteout
+
+        parts = relative.strip("/").split("/")
+        for layer in reversed(self.layers):
+            path = os.path.join(layer, *parts)
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                if any(is_opaque(os.path.join(layer, *parts[:i])) for i in range(1, len(parts))):
+                    return None  # an opaque directory above hides the lower layers' copy
+                continue
+            if is_whiteout(st):
+                return None
+            with open(path, errors="replace") as f:
+                return f.read()
+        return None
+
+
+# --- finding images ------------------------------------------------------------------------------
 
 
 def get(paths: Paths, ref: str) -> Image:
-    """Look an image up by name; build the built-in busybox image the first time it is asked for."""
-    name = normalize(ref)
-    if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)*", name) or ".." in name:
-        raise ImageNotFound(ref)  # also keeps a reference like ../x from naming a path outside the store
-    directory = os.path.join(paths.images, name)
-    config_path = os.path.join(directory, "config.json")
-    if not os.path.exists(config_path):
-        if name != BUILTIN:
-            raise ImageNotFound(ref)
+    """An image by NAME[:TAG], ID (``sha256:…``) or ID prefix; the built-in busybox is made on first use."""
+    store = Store(paths)
+    image_id = _resolve(store, ref)
+    if image_id is None and ref != BUILTIN and normalize(ref) == f"{BUILTIN}:latest":
+        ref = BUILTIN
+    if image_id is None and ref == BUILTIN:
         with Lock(paths):
-            if not os.path.exists(config_path):
+            image_id = _resolve(store, ref)
+            if image_id is None:
                 from engine.images.builtin import build_busybox
 
-                build_busybox(directory)
-    with open(config_path) as f:
-        return Image(name, os.path.join(directory, "rootfs"), json.load(f))
+                image_id = build_busybox(paths)
+    if image_id is None:
+        raise ImageNotFound(ref)
+    return load(paths, image_id, ref)
 
 
-def list_images(paths: Paths) -> list[Image]:
+def _resolve(store: Store, ref: str) -> str | None:
+    if ref.startswith("sha256:") and os.path.exists(store.manifest_path(ref)):
+        return ref
+    if re.fullmatch(r"[0-9a-f]{6,64}", ref):
+        matches = [i for i in store.image_ids() if i[7:].startswith(ref)]
+        if len(matches) == 1:
+            return matches[0]
     try:
-        names = sorted(os.listdir(paths.images))
-    except FileNotFoundError:
-        return []
-    return [get(paths, n) for n in names if os.path.exists(os.path.join(paths.images, n, "config.json"))]
+        return store.repositories().get(normalize(ref))
+    except BadValue:
+        raise ImageNotFound(ref) from None
 
 
-def shifted_rootfs(image: Image, uid_offset: int, gid_offset: int) -> str:
-    """A copy of the image's rootfs with every owner shifted into a user namespace's ID range.
+def load(paths: Paths, image_id: str, name: str = "") -> Image:
+    store = Store(paths)
+    config = store.read_json(image_id)
+    diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+    return Image(name or image_id[7:19], image_id, config, [store.layer_diff(d) for d in diff_ids])
+
+
+def list_images(paths: Paths) -> list[tuple[str, Image]]:
+    """(NAME:TAG, image) for every tag, then untagged images as ("<none>", image)."""
+    store = Store(paths)
+    tags = store.repositories()
+    found = [(ref, load(paths, image_id, ref)) for ref, image_id in tags.items()]
+    tagged = set(tags.values())
+    found += [("<none>", load(paths, i)) for i in store.image_ids() if i not in tagged]
+    return found
+
+
+def size(image: Image) -> int:
+    """Bytes of the image's layer blobs (compressed), what a pull downloads."""
+    total = 0
+    for layer in image.layers:
+        try:
+            with open(os.path.join(os.path.dirname(layer), "layer.json")) as f:
+                total += json.load(f)["size"]
+        except (OSError, KeyError, ValueError):
+            pass
+    return total
+
+
+# --- making images -------------------------------------------------------------------------------
+
+
+def create_image(
+    paths: Paths, diff_ids: list[str], blobs: list[str], settings: dict, history: list[dict], tag: str = ""
+) -> str:
+    """Record an image whose layers are in the store already; return its ID (and tag it)."""
+    store = Store(paths)
+    config = {
+        "created": _now(), "architecture": "amd64", "os": "linux", "config": settings,
+        "rootfs": {"type": "layers", "diff_ids": diff_ids}, "history": history,
+    }  # fmt: skip
+    config_bytes = json.dumps(config, indent=2, sort_keys=True).encode()
+    image_id = store.put_blob(config_bytes)
+    manifest = {
+        "schemaVersion": 2, "mediaType": MEDIA_MANIFEST,
+        "config": {"mediaType": MEDIA_CONFIG, "digest": image_id, "size": len(config_bytes)},
+        "layers": [{"mediaType": MEDIA_LAYER_GZIP, "digest": blob, "size": os.path.getsize(store.blob_path(blob))}
+                   for blob in blobs],
+    }  # fmt: skip
+    store.save_manifest(image_id, manifest)
+    if tag:
+        set_tag(paths, image_id, tag)
+    return image_id
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def set_tag(paths: Paths, image_id: str, ref: str) -> str:
+    store = Store(paths)
+    name = normalize(ref)
+    with Lock(paths):
+        names = store.repositories()
+        names[name] = image_id
+        store.save_repositories(names)
+    return name
+
+
+def add_layer_from_directory(paths: Paths, directory: str) -> tuple[str, str]:
+    """Pack ``directory`` (overlay format: whiteouts as 0/0 devices) as a gzip layer; store it.
+
+    Returns (diff_id, blob digest). The blob is unpacked again to make the layer's directory, so
+    what containers run on is exactly what ``save`` and a registry would get.
+    """
+    import gzip
+    import hashlib
+    import io
+
+    from engine.images.layers import pack
+
+    store = Store(paths)
+    tmp = os.path.join(paths.images, f"new-blob-{os.getpid()}")
+    os.makedirs(paths.images, exist_ok=True)
+    try:
+        with open(tmp, "wb") as raw:
+            with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0) as gz:
+                diff_id = pack(directory, io.BufferedWriter(gz))  # type: ignore[arg-type]
+        with open(tmp, "rb") as f:
+            blob = f"sha256:{hashlib.file_digest(f, 'sha256').hexdigest()}"
+        if not store.has_blob(blob):
+            store.adopt_blob(tmp, blob)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    store.add_layer(blob, diff_id)
+    return diff_id, blob
+
+
+# --- removing images ------------------------------------------------------------------------------
+
+
+def remove(paths: Paths, ref: str, force: bool = False) -> list[str]:
+    """``minibox rmi``: untag; delete the image and the layers nothing else uses.
+
+    Refused while a container (even a stopped one) was made from it, unless ``force``.
+    """
+    from engine import state
+
+    store = Store(paths)
+    with Lock(paths):
+        image = get(paths, ref)
+        users = [r.name for r in state.all_records(paths) if r.data.get("image_id") == image.id]
+        if users and not force:
+            raise MiniboxError(
+                f"image {ref!r} is used by container(s) {', '.join(users)}",
+                f"remove them first (`minibox rm -f {' '.join(users)}`) or use `minibox rmi -f`",
+            )
+        names = store.repositories()
+        done = []
+        tags = [n for n, i in names.items() if i == image.id]
+        explicit = normalize(ref) if not ref.startswith("sha256:") and not re.fullmatch(r"[0-9a-f]{6,64}", ref) else ""
+        for name in tags:
+            if not explicit or name == explicit:
+                del names[name]
+                done.append(f"Untagged: {name}")
+        store.save_repositories(names)
+        if image.id not in names.values():
+            os.unlink(store.manifest_path(image.id))
+            done.append(f"Deleted: {image.id}")
+            done += _collect_layers(paths, store)
+    return done
+
+
+def _collect_layers(paths: Paths, store: Store) -> list[str]:
+    """Delete layers and blobs no image and no container uses any more."""
+    import shutil
+
+    from engine import state
+
+    used_layers, used_blobs = set(), set()
+    for image_id in store.image_ids():
+        manifest = store.manifest(image_id)
+        used_blobs.add(image_id)
+        used_blobs.update(layer["digest"] for layer in manifest["layers"])
+        used_layers.update(store.read_json(image_id)["rootfs"]["diff_ids"])
+    for record in state.all_records(paths):
+        used_layers.update(record.data.get("rootfs", {}).get("diff_ids", []))
+    done = []
+    for diff_id in store.all_layers():
+        if diff_id not in used_layers:
+            shutil.rmtree(store.layer_dir(diff_id))
+            done.append(f"Deleted layer: {diff_id}")
+    blob_dir = os.path.join(paths.images, "blobs", "sha256")
+    for name in os.listdir(blob_dir) if os.path.isdir(blob_dir) else []:
+        if f"sha256:{name}" not in used_blobs and not _is_layer_source(store, f"sha256:{name}", used_layers):
+            os.unlink(os.path.join(blob_dir, name))
+    return done
+
+
+def _is_layer_source(store: Store, blob: str, layers: set[str]) -> bool:
+    return any(store.has_layer(d) and store.layer_info(d).get("blob") == blob for d in layers)
+
+
+# --- user namespaces -----------------------------------------------------------------------------
+
+
+def shifted_layers(image: Image, uid_offset: int, gid_offset: int) -> list[str]:
+    """Copies of the image's layers with every owner shifted into a user namespace's ID range.
 
     Inside a user namespace, files owned by host root (uid 0) belong to nobody the container knows,
     so the container's root could not change them. As docker's ``userns-remap`` does, minibox keeps
-    one copy per mapping whose uid 0 files are owned by the mapped root (e.g. 100000) instead.
+    one copy of each layer per mapping, whose uid 0 files are owned by the mapped root (e.g. 100000).
     """
-    target = f"{image.rootfs}-shifted-{uid_offset}-{gid_offset}"
+    return [_shifted(layer, uid_offset, gid_offset) for layer in image.layers]
+
+
+def _shifted(layer: str, uid_offset: int, gid_offset: int) -> str:
+    target = f"{layer}-shifted-{uid_offset}-{gid_offset}"
     if os.path.isdir(target):
         return target
     import shutil  # not at the top: `minibox run` without a user namespace never needs it
+    import subprocess
 
     tmp = f"{target}.tmp{os.getpid()}"
-    shutil.copytree(image.rootfs, tmp, symlinks=True)
+    # cp -a keeps what copytree cannot: whiteouts (0/0 devices), hard links, the opaque xattr.
+    subprocess.run(["cp", "-a", layer, tmp], check=True)
 
     def shift(entry: str) -> None:
         st = os.lstat(entry)

@@ -7,7 +7,6 @@ symlink per applet (``/bin/sh``, ``/bin/ls`` ... all pointing at ``/bin/busybox`
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import struct
@@ -15,6 +14,7 @@ import subprocess
 
 from engine.errors import MiniboxError
 from engine.spec import DEFAULT_PATH
+from engine.state import Paths
 
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
 # Tools the labs need that Debian's busybox lacks: System V IPC (the IPC namespace lesson runs
@@ -69,11 +69,24 @@ def copy_with_libraries(binary: str, rootfs: str, target: str) -> None:
             shutil.copy(os.path.realpath(source), path)
 
 
-def build_busybox(directory: str) -> None:
+def build_busybox(paths: Paths) -> str:
+    """Make the image ``busybox:latest`` (one layer) in the store; return its ID."""
+    from engine.images import add_layer_from_directory, create_image
+
     binary = find_static_busybox()
-    tmp = f"{directory}.tmp{os.getpid()}"
+    tmp = os.path.join(paths.images, f"busybox-build-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    rootfs = os.path.join(tmp, "rootfs")
+    try:
+        _build_rootfs(binary, tmp)
+        diff_id, blob = add_layer_from_directory(paths, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    settings = {"Cmd": ["sh"], "Env": [f"PATH={DEFAULT_PATH}"], "WorkingDir": "/"}
+    history = [{"created_by": f"minibox: built-in image from this machine's {binary} (busybox-static)"}]
+    return create_image(paths, [diff_id], [blob], settings, history, tag="busybox:latest")
+
+
+def _build_rootfs(binary: str, rootfs: str) -> None:
     for d in ("bin", "sbin", "usr/bin", "usr/sbin", "etc", "root", "home", "var", "proc", "sys", "dev", "tmp"):
         os.makedirs(os.path.join(rootfs, d), mode=0o755)
     os.chmod(os.path.join(rootfs, "tmp"), 0o1777)
@@ -92,8 +105,3 @@ def build_busybox(directory: str) -> None:
     for name, text in (("passwd", PASSWD), ("group", GROUP), ("hostname", "busybox\n")):
         with open(os.path.join(rootfs, "etc", name), "w") as f:
             f.write(text)
-    config = {"Cmd": ["sh"], "Env": [f"PATH={DEFAULT_PATH}"], "WorkingDir": "/", "Source": binary}
-    with open(os.path.join(tmp, "config.json"), "w") as f:
-        json.dump(config, f, indent=2)
-    os.makedirs(os.path.dirname(directory), exist_ok=True)
-    os.rename(tmp, directory)

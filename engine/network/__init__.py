@@ -41,20 +41,28 @@ DEFAULT_BRIDGE = "minibox0"
 parse_publish = ports.parse
 
 
-def _where(net: dict) -> str:
-    """The path of the network namespace the network's bridge and rules live in."""
-    name = net.get("host_netns", "")
-    return os.path.join(netns.NETNS_DIR, name) if name else "/proc/1/ns/net"
-
-
 def _host_side(net: dict):  # noqa: ANN202 -- a context manager
-    path = _where(net)
-    if not os.path.exists(path):
+    """Enter the network namespace the network's bridge and rules live in.
+
+    A network made without MINIBOX_HOST_NETNS lives in the namespace minibox ran in then, known
+    by its inode: a minibox running in another namespace (a shell in a practice namespace that
+    forgot to set the variable) is stopped here rather than split the network in two.
+    """
+    name = net.get("host_netns", "")
+    if name:
+        path = os.path.join(netns.NETNS_DIR, name)
+        if not os.path.exists(path):
+            raise MiniboxError(
+                f"network {net['name']!r} lives in network namespace {name!r}, which is gone",
+                f"remove the network (`minibox network rm {net['name']}`) and make it again",
+            )
+        return netns.entered(path)
+    if net.get("netns_inode") not in (None, netns.inode()):
         raise MiniboxError(
-            f"network {net['name']!r} lives in network namespace {net['host_netns']!r}, which is gone",
-            f"remove the network (`minibox network rm {net['name']}`) and make it again",
+            f"network {net['name']!r} was made in another network namespace than the one minibox runs in now",
+            "run minibox where it was made (in a practice namespace: `export MINIBOX_HOST_NETNS=NAME`)",
         )
-    return netns.entered(path)
+    return netns.entered(netns.OWN_NETNS)
 
 
 # --- networks ----------------------------------------------------------------------------------
@@ -64,12 +72,14 @@ def create(name: str, subnet: str | None = None, paths: Paths | None = None, *, 
     """``minibox network create``: a bridge with a subnet; refused if either is taken."""
     paths = paths or Paths()
     store.check_name(name)
-    home = netns.host_netns_name()
+    home = netns.current_home()
     where = netns.host_netns_path()  # fails now if MINIBOX_HOST_NETNS names nothing
     with Lock(paths):
         if store.load(paths, home, name):
             raise MiniboxError(f"network {name!r} already exists", "use it, or choose another name")
         siblings = store.all_networks(paths, home)
+        if siblings:
+            _host_side(siblings[0])  # refuses if they live in another namespace than we run in now
         network_id = os.urandom(32).hex()
         device = bridge or f"mbbr-{network_id[:10]}"
         with netns.entered(where):
@@ -86,7 +96,8 @@ def create(name: str, subnet: str | None = None, paths: Paths | None = None, *, 
                 raise MiniboxError(f"a link named {device} already exists", "remove it, or run `minibox gc`")
             net = {
                 "name": name, "id": network_id, "bridge": device, "subnet": str(chosen),
-                "gateway": str(ipam.gateway(chosen)), "host_netns": home, "created": time.time(),
+                "gateway": str(ipam.gateway(chosen)), "host_netns": home, "netns_inode": netns.inode(where),
+                "created": time.time(),
                 "leases": {}, "last": None,
             }  # fmt: skip
             from engine.network import links
@@ -122,7 +133,7 @@ def _routes_except(siblings: list[dict]) -> dict[str, ipaddress.IPv4Network]:
 def ensure_default(paths: Paths) -> dict:
     """The default network ``bridge`` (device ``minibox0``), made on first use."""
     with Lock(paths):
-        net = store.load(paths, netns.host_netns_name(), DEFAULT_NETWORK)
+        net = store.load(paths, netns.current_home(), DEFAULT_NETWORK)
         if net is None:
             net = create(DEFAULT_NETWORK, None, paths, bridge=DEFAULT_BRIDGE)
     return net
@@ -132,7 +143,7 @@ def remove(name: str, paths: Paths | None = None) -> None:
     """``minibox network rm``: refused while a container holds an address on it."""
     paths = paths or Paths()
     with Lock(paths):
-        net = store.get(paths, netns.host_netns_name(), name)
+        net = store.get(paths, netns.current_home(), name)
         users = sorted(lease["name"] for lease in net["leases"].values())
         if users:
             raise MiniboxError(
@@ -210,13 +221,18 @@ def _apply_firewall(paths: Paths, home: str, leaving: str = "") -> None:
     firewall.apply(bridged, _published(paths, home, leaving))
 
 
-def rules(name: str = DEFAULT_NETWORK, paths: Paths | None = None) -> dict[str, str]:
-    """The nft table as the kernel has it, and the same rules in iptables' words."""
+def rules(paths: Paths | None = None) -> dict[str, str]:
+    """minibox's nft table as the kernel has it, and the same rules in iptables' words.
+
+    One table holds the rules of every network of this host side."""
     paths = paths or Paths()
-    home = netns.host_netns_name()
-    net = store.get(paths, home, name)
-    bridged = [firewall.Bridged(n["name"], n["bridge"], n["subnet"]) for n in store.all_networks(paths, home)]
-    with _host_side(net):
+    home = netns.current_home()
+    nets = store.all_networks(paths, home)
+    if not nets:
+        raise MiniboxError("there is no network here yet, so no rules",
+                           "run a container with --net bridge, or `minibox network create NAME`")  # fmt: skip
+    bridged = [firewall.Bridged(n["name"], n["bridge"], n["subnet"]) for n in nets]
+    with _host_side(nets[0]):
         listing = firewall.listing()
     return {"nft": listing, "iptables": firewall.iptables_view(bridged, _published(paths, home))}
 
@@ -227,7 +243,7 @@ def rules(name: str = DEFAULT_NETWORK, paths: Paths | None = None) -> dict[str, 
 def reserve(record: Record, network: str, publish: list, hostname: str) -> None:
     """At ``create`` (under the state lock): lease an address, check ports, write hosts files."""
     paths = record.paths
-    home = netns.host_netns_name()
+    home = netns.current_home()
     net = ensure_default(paths) if network == DEFAULT_NETWORK else store.get(paths, home, network)
     wanted = [tuple(p) for p in publish]
     ports.check_unique(wanted)
@@ -269,7 +285,7 @@ def _write_names(record: Record, net: dict, hostname: str) -> None:
     mine = record.data["network"]
     members = _peers(record.paths, net, record.id)  # it is not saved yet: not among them
     peers = [(p.data["network"]["address"], p.name) for p in members]
-    etc = record.dir("upper", "etc")
+    etc = record.dir("init", "etc")
     with open(os.path.join(etc, "hosts"), "w") as f:
         f.write(names.hosts_text((mine["address"], record.name), hostname, peers))
     with open(os.path.join(etc, "resolv.conf"), "w") as f:
@@ -285,7 +301,7 @@ def _rewrite_hosts(members: list[Record], skip: str = "") -> None:
         others = [(p.data["network"]["address"], p.name) for p in members if p.id != peer.id]
         hostname = peer.data["spec"].get("hostname") or peer.id[:12]
         own = (peer.data["network"]["address"], peer.name)
-        names.write_in_place(peer.dir("upper", "etc", "hosts"), names.hosts_text(own, hostname, others))
+        names.write_in_place(peer.dir("init", "etc", "hosts"), names.hosts_text(own, hostname, others))
 
 
 def attach(record: Record, pid: int) -> str:

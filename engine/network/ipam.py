@@ -33,9 +33,10 @@ def parse_subnet(text: str) -> Subnet:
         raise BadValue("--subnet", text, f"the network's own address, i.e. {loose}") from None
     if not 8 <= subnet.prefixlen <= 29:
         raise BadValue("--subnet", text, "a prefix length from /8 to /29 (room for a gateway and containers)")
-    if subnet.is_loopback or subnet.is_multicast or subnet.is_link_local or subnet.is_unspecified:
-        raise BadValue("--subnet", text, "an ordinary unicast range such as 10.10.0.0/24 (not loopback, "
-                       "multicast or link-local)")  # fmt: skip
+    zero = ipaddress.IPv4Network("0.0.0.0/8")
+    if subnet.is_loopback or subnet.is_multicast or subnet.is_link_local or subnet.is_reserved or subnet.overlaps(zero):
+        raise BadValue("--subnet", text, "an ordinary unicast range such as 10.10.0.0/24 (not 0/8, loopback, "
+                       "link-local, multicast or reserved 240/4)")  # fmt: skip
     return subnet
 
 

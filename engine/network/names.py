@@ -1,11 +1,11 @@
 """Name resolution for containers: ``/etc/hosts`` and ``/etc/resolv.conf`` in the init layer.
 
-Each container's ``/etc/hosts`` lives in its own writable layer (the "init layer" files the seed
-describes). On a network it lists every container on that network by name, so ``ping web``
-works without a DNS server; when a container joins or leaves, the engine rewrites the file of
-every other container on the network **in place** (same inode: the overlay keeps showing the
-upper file it already opened). ``resolv.conf`` is the host's, minus loopback name servers a
-container cannot reach (as docker does).
+Each container's ``/etc/hosts`` lives in its init layer (``init/``, the layer the seed describes
+between the image and the container's writable one). On a network it lists every container on
+that network by name, so ``ping web`` works without a DNS server; when a container joins or
+leaves, the engine rewrites the file of every other container on the network **in place** (same
+inode: the overlay keeps showing the lower file it already found). ``resolv.conf`` is the
+host's, minus loopback name servers a container cannot reach (as docker does).
 """
 
 from __future__ import annotations

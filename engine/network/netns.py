@@ -35,10 +35,14 @@ def host_netns_name() -> str:
     return os.environ.get("MINIBOX_HOST_NETNS", "")
 
 
+OWN_NETNS = "/proc/thread-self/ns/net"
+
+
 def host_netns_path() -> str:
+    """Where the host side is: the sandbox named by MINIBOX_HOST_NETNS, else our own namespace."""
     name = host_netns_name()
     if not name:
-        return "/proc/self/ns/net"
+        return OWN_NETNS
     path = os.path.join(NETNS_DIR, name)
     if not os.path.exists(path):
         raise MiniboxError(
@@ -46,6 +50,30 @@ def host_netns_path() -> str:
             f"create it (`ip netns add {name}`, or `workshop` makes it for network labs) or unset MINIBOX_HOST_NETNS",
         )
     return path
+
+
+def current_home() -> str:
+    """The host side that network commands work on now ("" = the namespace minibox runs in)."""
+    name = host_netns_name()
+    host_netns_path()  # a named sandbox must exist
+    if not name and os.path.isdir(NETNS_DIR):
+        here = inode()
+        for entry in sorted(os.listdir(NETNS_DIR)):
+            try:
+                named = inode(os.path.join(NETNS_DIR, entry))
+            except OSError:
+                continue
+            if named == here:  # a shell inside a practice namespace, without the variable
+                raise MiniboxError(
+                    f"minibox runs inside the network namespace {entry!r} but MINIBOX_HOST_NETNS is not set",
+                    f"`export MINIBOX_HOST_NETNS={entry}` so that minibox finds that namespace's networks",
+                )
+    return name
+
+
+def inode(path: str = OWN_NETNS) -> int:
+    """A network namespace's identity: the inode of its nsfs file."""
+    return os.stat(path).st_ino
 
 
 @contextmanager

@@ -1,0 +1,138 @@
+"""The content-addressed image store, on disk under ``/var/lib/minibox/images``.
+
+    blobs/sha256/HEX          layer tars (gzip), image configs, manifests: named by their digest
+    layers/HEX/diff/          a layer unpacked for overlayfs, named by its diff_id (sha256 of the tar)
+    layers/HEX/layer.json     which blob it came from, its size
+    manifests/HEX.json        per image (HEX = the config's digest, the image ID): its manifest
+    repositories.json         NAME:TAG -> image ID
+
+The same layer (same diff_id) is stored once, however many images use it. Everything is written
+to a temporary name and renamed into place, under the engine's state lock: a reader sees a blob
+or layer whole or not at all, and an interrupted import leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+from engine.state import Paths, write_json_atomic
+
+
+def _hex(digest: str) -> str:
+    algorithm, _, value = digest.partition(":")
+    if algorithm != "sha256" or len(value) != 64 or not all(c in "0123456789abcdef" for c in value):
+        from engine.errors import MiniboxError
+
+        raise MiniboxError(f"unsupported or malformed digest {digest!r}", "only sha256 digests are supported")
+    return value
+
+
+class Store:
+    def __init__(self, paths: Paths) -> None:
+        self.root = paths.images
+
+    # --- blobs ---------------------------------------------------------------------------------
+
+    def blob_path(self, digest: str) -> str:
+        return os.path.join(self.root, "blobs", "sha256", _hex(digest))
+
+    def has_blob(self, digest: str) -> bool:
+        return os.path.exists(self.blob_path(digest))
+
+    def put_blob(self, data: bytes) -> str:
+        digest = f"sha256:{hashlib.sha256(data).hexdigest()}"
+        path = self.blob_path(digest)
+        if not os.path.exists(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tmp = f"{path}.tmp{os.getpid()}"
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.rename(tmp, path)
+        return digest
+
+    def adopt_blob(self, tmp_path: str, digest: str) -> str:
+        """Move a verified temporary file into the store as the blob ``digest``."""
+        path = self.blob_path(digest)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        os.rename(tmp_path, path)
+        return path
+
+    def read_json(self, digest: str) -> dict:
+        with open(self.blob_path(digest)) as f:
+            return json.load(f)
+
+    # --- layers --------------------------------------------------------------------------------
+
+    def layer_dir(self, diff_id: str) -> str:
+        return os.path.join(self.root, "layers", _hex(diff_id))
+
+    def layer_diff(self, diff_id: str) -> str:
+        return os.path.join(self.layer_dir(diff_id), "diff")
+
+    def has_layer(self, diff_id: str) -> bool:
+        return os.path.exists(os.path.join(self.layer_dir(diff_id), "layer.json"))
+
+    def add_layer(self, blob_digest: str, diff_id: str | None = None) -> str:
+        """Unpack blob ``blob_digest`` as a layer (nothing to do if its diff_id is known)."""
+        import shutil
+
+        from engine.images.layers import unpack
+
+        if diff_id and self.has_layer(diff_id):
+            return diff_id
+        staging = os.path.join(self.root, "layers", f"staging-{os.getpid()}-{blob_digest[7:19]}")
+        shutil.rmtree(staging, ignore_errors=True)
+        os.makedirs(staging)
+        try:
+            got = unpack(self.blob_path(blob_digest), os.path.join(staging, "diff"), blob_digest, diff_id)
+            if self.has_layer(got):
+                return got
+            size = os.path.getsize(self.blob_path(blob_digest))
+            write_json_atomic(os.path.join(staging, "layer.json"), {"diff_id": got, "blob": blob_digest, "size": size})
+            os.rename(staging, self.layer_dir(got))
+            return got
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def layer_info(self, diff_id: str) -> dict:
+        with open(os.path.join(self.layer_dir(diff_id), "layer.json")) as f:
+            return json.load(f)
+
+    def all_layers(self) -> list[str]:
+        try:
+            return [f"sha256:{n}" for n in os.listdir(os.path.join(self.root, "layers")) if len(n) == 64]
+        except FileNotFoundError:
+            return []
+
+    # --- images and names ----------------------------------------------------------------------
+
+    def manifest_path(self, image_id: str) -> str:
+        return os.path.join(self.root, "manifests", f"{_hex(image_id)}.json")
+
+    def save_manifest(self, image_id: str, manifest: dict) -> None:
+        os.makedirs(os.path.join(self.root, "manifests"), exist_ok=True)
+        write_json_atomic(self.manifest_path(image_id), manifest)
+
+    def manifest(self, image_id: str) -> dict:
+        with open(self.manifest_path(image_id)) as f:
+            return json.load(f)
+
+    def image_ids(self) -> list[str]:
+        try:
+            names = os.listdir(os.path.join(self.root, "manifests"))
+        except FileNotFoundError:
+            return []
+        return [f"sha256:{n[:-5]}" for n in names if n.endswith(".json") and len(n) == 69]
+
+    def repositories(self) -> dict[str, str]:
+        try:
+            with open(os.path.join(self.root, "repositories.json")) as f:
+                return json.load(f)
+        except FileNotFoundError:
+            return {}
+
+    def save_repositories(self, names: dict[str, str]) -> None:
+        os.makedirs(self.root, exist_ok=True)
+        write_json_atomic(os.path.join(self.root, "repositories.json"), dict(sorted(names.items())))
