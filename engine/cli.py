@@ -144,6 +144,8 @@ COMMANDS = {
     "gc": ("clean up what a crashed minibox left behind", _no_arguments),
     "network": ("create, list, inspect and remove networks", _add_network_arguments),
 }
+# Image commands live in their own module; listed here so `minibox --help` shows them all.
+IMAGE_COMMANDS = ("rmi", "tag", "history", "diff", "commit", "import", "save", "load")
 
 
 def _formatter(prog: str) -> argparse.HelpFormatter:
@@ -161,7 +163,12 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         prog="minibox", description="A small container engine for learning.", formatter_class=_formatter
     )
     sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
-    for name, (help_text, add_arguments) in COMMANDS.items():
+    commands = dict(COMMANDS)
+    if only is None or only in IMAGE_COMMANDS:
+        from engine.cli_images import COMMANDS as image_commands
+
+        commands.update(image_commands)
+    for name, (help_text, add_arguments) in commands.items():
         # `run` frees -h for --hostname, as docker does; --help still works.
         p = sub.add_parser(
             name, help=help_text, description=help_text, add_help=name != "run", formatter_class=_formatter
@@ -326,7 +333,8 @@ def cmd_network(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_args(argv)
+    known = argv and (argv[0] in COMMANDS or argv[0] in IMAGE_COMMANDS)
+    args = build_parser(argv[0] if known else None).parse_args(argv)
     from engine.errors import MiniboxError
 
     try:
@@ -358,6 +366,10 @@ def dispatch(args: argparse.Namespace) -> int:
         return cmd_images(args)
     if args.cmd == "network":
         return cmd_network(args)
+    if args.cmd in IMAGE_COMMANDS:
+        from engine import cli_images
+
+        return cli_images.run(args)
     if args.cmd == "gc":
         for line in engine.gc():
             print(line)

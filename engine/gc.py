@@ -2,8 +2,8 @@
 
 A ``kill -9`` of minibox (or a power cut) can leave: a record that says ``running`` whose init is
 gone, a cgroup directory with no record, a mount under the state directory (only possible with
-``--mntns host``), a container directory without a record, a ``--rm`` container not yet removed.
-a network address leased to a container that is gone.
+``--mntns host``), a container directory without a record, a ``--rm`` container not yet removed,
+a network address leased to a container that is gone, half a layer or blob of an interrupted import.
 ``gc`` finds each by looking at the kernel's own lists (``/proc/self/mountinfo``, the cgroup
 tree) and at the records, and cleans it. Running containers are left alone. It holds the state
 lock throughout: ``create`` makes a container's directory, record and cgroup under the same lock,
@@ -69,6 +69,11 @@ def _collect(paths: Paths, finalize: Callable[[Record, int | None], None]) -> li
             remove_tree(paths.container(entry))
             done.append(f"directory {paths.container(entry)}: removed (no record)")
     drv.remove_if_empty(parent)
+    from engine.images.store import Store
+
+    for leftover in Store(paths).leftovers():
+        remove_tree(leftover) if os.path.isdir(leftover) else os.unlink(leftover)
+        done.append(f"image store: {leftover} removed (an interrupted import)")
     if os.path.isdir(os.path.join(paths.lib, "networks")):  # only pay pyroute2's import when used
         from engine import network
 

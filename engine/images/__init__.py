@@ -20,6 +20,9 @@ import time
 
 from engine.errors import BadValue, ImageNotFound, MiniboxError
 from engine.images.store import Store
+
+__all__ = ["BUILTIN", "Image", "MiniboxError", "Store", "create_image", "get", "list_images", "normalize",
+           "parse_ref", "remove", "set_tag", "shifted_layers", "size"]  # fmt: skip
 from engine.state import Lock, Paths
 
 BUILTIN = "busybox"
@@ -77,24 +80,41 @@ class Image:
         """overlayfs' ``lowerdir=`` value: the top layer first."""
         return ":".join(reversed(self.layers))
 
-    def read_text(self, relative: str) -> str | None:
-        """A file as the container will see it: the top-most layer that has it (or deleted it) wins."""
-        from engine.images.layers import is_opaque, is_whiteout
+    def find(self, relative: str) -> str | None:
+        """Where a path is, as the container will see it: in the top-most layer that has it
+        (or None: absent, deleted by a whiteout, or hidden by an opaque directory above)."""
+        return find_in_layers(self.layers, relative)
 
-        parts = relative.strip("/").split("/")
-        for layer in reversed(self.layers):
-            path = os.path.join(layer, *parts)
+    def read_text(self, relative: str) -> str | None:
+        path = self.find(relative)
+        if path is None or not os.path.isfile(path):
+            return None
+        with open(path, errors="replace") as f:
+            return f.read()
+
+
+def find_in_layers(layers: list[str], relative: str) -> str | None:
+    """``find`` over layer directories given bottom first (see ``Image.find``)."""
+    from engine.images.layers import is_opaque, is_whiteout
+
+    parts = [p for p in relative.strip("/").split("/") if p]
+    for layer in reversed(layers):
+        hides_lower = False
+        for depth in range(1, len(parts) + 1):
+            path = os.path.join(layer, *parts[:depth])
             try:
                 st = os.lstat(path)
-            except FileNotFoundError:
-                if any(is_opaque(os.path.join(layer, *parts[:i])) for i in range(1, len(parts))):
-                    return None  # an opaque directory above hides the lower layers' copy
-                continue
+            except (FileNotFoundError, NotADirectoryError):
+                break  # not in this layer
             if is_whiteout(st):
-                return None
-            with open(path, errors="replace") as f:
-                return f.read()
-        return None
+                return None  # deleted here: hidden in every layer below
+            if depth == len(parts):
+                return path
+            if is_opaque(path):
+                hides_lower = True  # a directory made anew here: nothing below shows through
+        if hides_lower:
+            return None
+    return None
 
 
 # --- finding images ------------------------------------------------------------------------------
@@ -164,7 +184,13 @@ def size(image: Image) -> int:
 
 
 def create_image(
-    paths: Paths, diff_ids: list[str], blobs: list[str], settings: dict, history: list[dict], tag: str = ""
+    paths: Paths,
+    diff_ids: list[str],
+    blobs: list[str],
+    settings: dict,
+    history: list[dict],
+    tag: str = "",
+    media_types: list[str] | None = None,
 ) -> str:
     """Record an image whose layers are in the store already; return its ID (and tag it)."""
     store = Store(paths)
@@ -177,8 +203,8 @@ def create_image(
     manifest = {
         "schemaVersion": 2, "mediaType": MEDIA_MANIFEST,
         "config": {"mediaType": MEDIA_CONFIG, "digest": image_id, "size": len(config_bytes)},
-        "layers": [{"mediaType": MEDIA_LAYER_GZIP, "digest": blob, "size": os.path.getsize(store.blob_path(blob))}
-                   for blob in blobs],
+        "layers": [{"mediaType": media, "digest": blob, "size": os.path.getsize(store.blob_path(blob))}
+                   for blob, media in zip(blobs, media_types or [MEDIA_LAYER_GZIP] * len(blobs), strict=True)],
     }  # fmt: skip
     store.save_manifest(image_id, manifest)
     if tag:

@@ -99,7 +99,8 @@ def unpack(blob_path: str, target: str, blob_digest: str | None = None, diff_id:
             except (tarfile.TarError, EOFError, gzip.BadGzipFile, OSError) as e:
                 if isinstance(e, OSError) and e.errno is not None:
                     raise
-                raise MiniboxError(f"layer {os.path.basename(blob_path)[:19]}… is not a valid tar: {e}",
+                detail = (str(e).splitlines() or ["?"])[0].rstrip(":")
+                raise MiniboxError(f"layer {os.path.basename(blob_path)[:19]}… is not a valid tar ({detail})",
                                    "pull or import the image again") from None  # fmt: skip
             while buffered.read(1 << 16):
                 pass

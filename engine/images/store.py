@@ -133,6 +133,24 @@ class Store:
         except FileNotFoundError:
             return {}
 
+    def leftovers(self) -> list[str]:
+        """Temporary files and directories of imports whose process is gone (killed, crashed)."""
+        import re
+
+        found = []
+        for base in (self.root, os.path.join(self.root, "layers"), os.path.join(self.root, "blobs", "sha256")):
+            try:
+                names = os.listdir(base)
+            except FileNotFoundError:
+                continue
+            for name in names:
+                match = re.match(r"(staging|incoming|new-blob|load|busybox-build)-(\d+)", name) or re.search(
+                    r"\.(?:tmp|unpacking)(\d+)$", name
+                )
+                if match and not os.path.exists(f"/proc/{match.groups()[-1]}"):
+                    found.append(os.path.join(base, name))
+        return sorted(set(found))
+
     def save_repositories(self, names: dict[str, str]) -> None:
         os.makedirs(self.root, exist_ok=True)
         write_json_atomic(os.path.join(self.root, "repositories.json"), dict(sorted(names.items())))

@@ -1,0 +1,121 @@
+"""The ``minibox`` commands about images and layers: rmi, tag, history, diff, commit, import, save, load.
+
+Argument parsing and printing only; the work is in ``engine.images``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_rmi(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-f", "--force", action="store_true", help="remove it even if containers were made from it")
+    p.add_argument("images", nargs="+")
+
+
+def add_tag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", help="IMAGE (name, ID or ID prefix)")
+    p.add_argument("target", help="NAME[:TAG]")
+
+
+def add_history(p: argparse.ArgumentParser) -> None:
+    p.add_argument("image")
+
+
+def add_diff(p: argparse.ArgumentParser) -> None:
+    p.add_argument("container")
+
+
+def add_commit(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-m", "--message", default="", help="a comment kept in the image's history")
+    p.add_argument("-a", "--author", default="", help="who made it")
+    p.add_argument("container")
+    p.add_argument("tag", nargs="?", default="", help="NAME[:TAG] for the new image")
+
+
+def add_import(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="a .tar or .tar.gz of a root filesystem")
+    p.add_argument("tag", nargs="?", default="", help="NAME[:TAG] for the new image")
+
+
+def add_save(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--output", required=True, help="the tar file to write")
+    p.add_argument("images", nargs="+")
+
+
+def add_load(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-i", "--input", required=True, help="a tar made by `minibox save` or `docker save`")
+
+
+COMMANDS = {
+    "rmi": ("remove images (and layers nothing uses any more)", add_rmi),
+    "tag": ("give an image another name", add_tag),
+    "history": ("show the steps (layers) an image was made of", add_history),
+    "diff": ("list what a container changed: A added, C changed, D deleted", add_diff),
+    "commit": ("make an image of a container's changes (its upper layer)", add_commit),
+    "import": ("make a one-layer image of a root filesystem tar", add_import),
+    "save": ("write images to an OCI layout tar (docker load reads it too)", add_save),
+    "load": ("read images from a tar made by minibox save or docker save", add_load),
+}
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
+        n /= 1000
+    return ""
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine import images
+    from engine.state import Paths
+
+    paths = Paths()
+    paths.ensure()
+    if args.cmd == "rmi":
+        status = 0
+        for ref in args.images:
+            try:
+                print("\n".join(images.remove(paths, ref, force=args.force)))
+            except images.MiniboxError as e:
+                import sys
+
+                print(f"minibox: {e.one_line()}", file=sys.stderr)
+                status = e.exit_code
+        return status
+    if args.cmd == "tag":
+        image = images.get(paths, args.source)
+        images.set_tag(paths, image.id, args.target)
+    elif args.cmd == "history":
+        from engine.images.changes import history
+
+        print(f"{'CREATED':<22}{'SIZE':>9}  CREATED BY")
+        for step in history(images.get(paths, args.image)):
+            comment = f"  # {step['comment']}" if step["comment"] else ""
+            size = "0B" if step["empty_layer"] else _size(step["size"])
+            print(f"{step['created'][:19]:<22}{size:>9}  {step['created_by'][:90]}{comment}")
+    elif args.cmd == "diff":
+        import engine
+        from engine.images.changes import diff
+
+        for kind, path in diff(engine.get(args.container)):
+            print(f"{kind} {path}")
+    elif args.cmd == "commit":
+        import engine
+        from engine.images.changes import commit
+
+        print(commit(engine.get(args.container), args.tag, args.message, args.author))
+    elif args.cmd == "import":
+        from engine.images.archive import import_rootfs
+
+        print(import_rootfs(paths, args.file, args.tag))
+    elif args.cmd == "save":
+        from engine.images.archive import save
+
+        save(paths, args.images, args.output)
+    elif args.cmd == "load":
+        from engine.images.archive import load
+
+        print("\n".join(load(paths, args.input)))
+    return 0

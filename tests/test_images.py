@@ -1,0 +1,250 @@
+"""Images on the real kernel: layers and whiteouts, overlay stacking, diff/commit/history,
+import/save/load, rmi, and layer tars that try to write outside their directory."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import stat
+import tarfile
+
+import pytest
+from conftest import minibox
+
+from engine.errors import MiniboxError
+from engine.images import layers
+
+# --- layer tars <-> overlay directories -------------------------------------------------------------
+
+
+def _tar(entries: list[tuple[str, str, bytes | str]], gz: bool = False) -> bytes:
+    """A layer tar from (kind, name, data-or-linkname): kind is file, dir, symlink, hardlink."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for kind, name, data in entries:
+            info = tarfile.TarInfo(name)
+            if kind == "dir":
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(info)
+            elif kind == "symlink":
+                info.type, info.linkname = tarfile.SYMTYPE, data
+                tar.addfile(info)
+            elif kind == "hardlink":
+                info.type, info.linkname = tarfile.LNKTYPE, data
+                tar.addfile(info)
+            else:
+                info.size, info.mode = len(data), 0o644
+                tar.addfile(info, io.BytesIO(data))
+    return gzip.compress(raw.getvalue()) if gz else raw.getvalue()
+
+
+def test_whiteouts_and_opaque_directories_translate_both_ways(tmp_path):
+    blob = tmp_path / "layer.tar.gz"
+    blob.write_bytes(_tar([("dir", "etc", b""), ("file", "etc/.wh.motd", b""), ("dir", "opt", b""),
+                           ("file", "opt/.wh..wh..opq", b""), ("file", "opt/new", b"n"),
+                           ("file", "bin/tool", b"t"), ("hardlink", "bin/alias", "bin/tool"),
+                           ("symlink", "bin/abs", "/etc/passwd")], gz=True))  # fmt: skip
+    target = tmp_path / "diff"
+    diff_id = layers.unpack(str(blob), str(target))
+    whiteout = os.lstat(target / "etc" / "motd")
+    assert stat.S_ISCHR(whiteout.st_mode) and whiteout.st_rdev == 0  # overlayfs' deletion mark
+    assert layers.is_opaque(str(target / "opt")) and (target / "opt" / "new").read_text() == "n"
+    assert os.stat(target / "bin" / "alias").st_ino == os.stat(target / "bin" / "tool").st_ino
+    assert os.readlink(target / "bin" / "abs") == "/etc/passwd"  # absolute: resolved inside the container
+    assert diff_id == "sha256:" + hashlib.sha256(gzip.decompress(blob.read_bytes())).hexdigest()
+    # ...and back: packing the directory gives .wh. entries again, and the same tree when unpacked.
+    packed = io.BytesIO()
+    layers.pack(str(target), packed)
+    names = tarfile.open(fileobj=io.BytesIO(packed.getvalue())).getnames()
+    assert "etc/.wh.motd" in names and "opt/.wh..wh..opq" in names and "etc/motd" not in names
+    (tmp_path / "again.tar").write_bytes(packed.getvalue())
+    layers.unpack(str(tmp_path / "again.tar"), str(tmp_path / "again"))
+    assert layers.is_opaque(str(tmp_path / "again" / "opt"))
+    assert os.lstat(tmp_path / "again" / "etc" / "motd").st_rdev == 0
+
+
+@pytest.mark.parametrize(
+    ("entries", "why"),
+    [
+        ([("file", "/etc/evil", b"x")], "absolute paths"),
+        ([("file", "../evil", b"x")], "'..'"),
+        ([("file", "a/../../evil", b"x")], "'..'"),
+        ([("symlink", "escape", "{outside}"), ("file", "escape/evil", b"x")], "symlink pointing outside"),
+        ([("symlink", "up", "../../.."), ("file", "up/evil", b"x")], "symlink pointing outside"),
+        ([("hardlink", "evil", "../outside/secret")], "'..'"),
+        ([("hardlink", "evil", "not/here")], "not in the layer"),
+    ],
+)
+def test_a_layer_cannot_write_outside_its_directory(tmp_path, entries, why):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_text("keep")
+    entries = [(k, n, d.replace("{outside}", str(outside)) if isinstance(d, str) else d) for k, n, d in entries]
+    blob = tmp_path / "bad.tar"
+    blob.write_bytes(_tar(entries))
+    target = tmp_path / "store" / "diff"
+    target.parent.mkdir()
+    with pytest.raises(layers.UnsafeLayer, match=why):
+        layers.unpack(str(blob), str(target))
+    assert list(outside.iterdir()) == [outside / "secret"] and (outside / "secret").read_text() == "keep"
+    assert not target.exists() and list(target.parent.iterdir()) == []  # nothing half-unpacked
+
+
+def test_bad_digest_and_truncated_blob_leave_nothing(tmp_path):
+    blob = tmp_path / "layer.tar.gz"
+    blob.write_bytes(_tar([("file", "hello", b"hi" * 5000)], gz=True))
+    target = tmp_path / "diff"
+    with pytest.raises(layers.DigestMismatch):
+        layers.unpack(str(blob), str(target), blob_digest="sha256:" + "0" * 64)
+    assert not target.exists()
+    blob.write_bytes(blob.read_bytes()[:40])
+    with pytest.raises(MiniboxError, match="not a valid tar|corrupt|truncated|Compressed"):
+        layers.unpack(str(blob), str(target))
+    assert not target.exists() and sorted(os.listdir(tmp_path)) == ["layer.tar.gz"]
+
+
+# --- the store, on the command line -------------------------------------------------------------
+
+
+def test_diff_commit_history_and_a_three_layer_image(name):
+    script = "echo hi > /root/new; echo extra >> /etc/passwd; rm /bin/vi; mkdir /opt; echo 1 > /opt/one"
+    minibox("run", "--name", name, "busybox", "sh", "-c", script, check=True)
+    changes = minibox("diff", name, check=True).stdout.splitlines()
+    assert {"A /root/new", "C /etc/passwd", "D /bin/vi", "A /opt/one", "C /root"} <= set(changes)
+    assert changes == sorted(changes, key=lambda line: line[2:])
+    image = f"t-{name.lower()}:one"
+    image_id = minibox("commit", "-m", "first change", name, image, check=True).stdout.strip()
+    assert image_id.startswith("sha256:")
+    second = f"{name}-2"
+    try:
+        # On the committed image: an opaque directory (rm -rf then mkdir) and a deletion of a file
+        # from the bottom layer, two layers up.
+        minibox("run", "--name", second, image, "sh", "-c",
+                "rm -rf /opt; mkdir /opt; echo 2 > /opt/two; rm /etc/hostname", check=True)  # fmt: skip
+        assert "D /etc/hostname" in minibox("diff", second, check=True).stdout
+        minibox("commit", second, f"t-{name.lower()}:two", check=True)
+    finally:
+        minibox("rm", "-f", second)
+    out = minibox("run", "--rm", f"t-{name.lower()}:two", "sh", "-c",
+                  "cat /root/new; ls /opt; test -e /bin/vi || echo no-vi; test -e /etc/hostname && echo init-layer",
+                  check=True).stdout.split()  # fmt: skip
+    assert out == ["hi", "two", "no-vi", "init-layer"]  # /opt/one hidden by the opaque /opt; hostname from init
+    history = minibox("history", f"t-{name.lower()}:two", check=True).stdout.splitlines()
+    assert len(history) == 4 and f"minibox commit {second}" in history[1] and "# first change" in history[2]
+    assert "3" in minibox("images", check=True).stdout.split(f"t-{name.lower()}")[2].split()[2]  # LAYERS column
+    for tag in ("one", "two"):
+        minibox("rmi", f"t-{name.lower()}:{tag}")
+
+
+def test_save_load_and_import(name, tmp_path):
+    image = f"t-{name.lower()}:saved"
+    minibox("run", "--name", name, "busybox", "sh", "-c", "echo saved > /marker", check=True)
+    minibox("commit", name, image, check=True)
+    archive = tmp_path / "images.tar"
+    minibox("save", "-o", str(archive), image, check=True)
+    members = tarfile.open(archive).getnames()
+    assert {"oci-layout", "index.json", "manifest.json"} <= set(members)
+    minibox("rm", name, check=True)
+    assert "Untagged" in minibox("rmi", image, check=True).stdout
+    assert minibox("run", "--rm", image, "true").returncode != 0
+    assert f"Loaded image: {image}" in minibox("load", "-i", str(archive), check=True).stdout
+    assert minibox("run", "--rm", image, "cat", "/marker", check=True).stdout == "saved\n"
+    # A root filesystem tar becomes a one-layer image.
+    rootfs = tmp_path / "rootfs"
+    (rootfs / "bin").mkdir(parents=True)
+    (rootfs / "bin" / "busybox").write_bytes(open("/bin/busybox", "rb").read())
+    os.chmod(rootfs / "bin" / "busybox", 0o755)
+    with tarfile.open(tmp_path / "rootfs.tar.gz", "w:gz") as tar:
+        tar.add(rootfs, arcname=".")
+    imported = f"t-{name.lower()}:imported"
+    minibox("import", str(tmp_path / "rootfs.tar.gz"), imported, check=True)
+    assert minibox("run", "--rm", imported, "/bin/busybox", "echo", "ok", check=True).stdout == "ok\n"
+    for ref in (image, imported):
+        minibox("rmi", ref, check=True)
+
+
+def test_load_reads_a_docker_save_tar(tmp_path):
+    layer = _tar([("dir", "bin", b""), ("file", "hello.txt", b"from docker save\n")])
+    diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
+    busybox_layer = tmp_path / "bb.tar"
+    with tarfile.open(busybox_layer, "w") as tar:
+        tar.add("/bin/busybox", arcname="bin/busybox")
+    bb = busybox_layer.read_bytes()
+    diff_ids = ["sha256:" + hashlib.sha256(bb).hexdigest(), diff_id]
+    config = {"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/busybox", "cat", "/hello.txt"]},
+              "rootfs": {"type": "layers", "diff_ids": diff_ids}}  # fmt: skip
+    config_bytes = json.dumps(config).encode()
+    config_name = hashlib.sha256(config_bytes).hexdigest() + ".json"
+    manifest = [{"Config": config_name, "RepoTags": ["from-docker:v1"], "Layers": ["bb/layer.tar", "l2/layer.tar"]}]
+    with tarfile.open(tmp_path / "docker.tar", "w") as tar:
+        for arcname, data in ((config_name, config_bytes), ("bb/layer.tar", bb), ("l2/layer.tar", layer),
+                              ("manifest.json", json.dumps(manifest).encode())):  # fmt: skip
+            info = tarfile.TarInfo(arcname)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    assert "Loaded image: from-docker:v1" in minibox("load", "-i", str(tmp_path / "docker.tar"), check=True).stdout
+    assert minibox("run", "--rm", "from-docker:v1", check=True).stdout == "from docker save\n"
+    minibox("rmi", "from-docker:v1", check=True)
+
+
+def test_rmi_refuses_an_image_in_use_and_keeps_shared_layers(name):
+    image = f"t-{name.lower()}:used"
+    minibox("run", "--name", name, "busybox", "true", check=True)
+    minibox("commit", name, image, check=True)
+    user = f"{name}-user"
+    minibox("run", "--name", user, image, "true", check=True)
+    try:
+        refused = minibox("rmi", image)
+        assert refused.returncode != 0 and f"used by container(s) {user}" in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
+    finally:
+        minibox("rm", user, check=True)
+    removed = minibox("rmi", image, check=True).stdout
+    assert "Deleted layer" in removed  # the committed layer, which nothing else uses
+    assert minibox("run", "--rm", "busybox", "true").returncode == 0  # the shared bottom layer stayed
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["import", "/nonexistent.tar"], "no such file: /nonexistent.tar"),
+        (["load", "-i", "/nonexistent.tar"], "no such file"),
+        (["load", "-i", "/etc/hostname"], "not a readable tar"),
+        (["rmi", "no-such-image"], "image 'no-such-image' not found"),
+        (["tag", "busybox", "Bad Name"], "NAME[:TAG] in lower case"),
+        (["history", "nope:nope"], "not found"),
+        (["diff", "no-such-container"], "no such container"),
+        (["run", "--rm", "UPPER", "true"], "not found"),
+    ],
+)
+def test_bad_image_input_is_one_line(args, message):
+    result = minibox(*args)
+    assert result.returncode != 0
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_load_of_a_tar_without_an_image_adds_nothing(tmp_path):
+    with tarfile.open(tmp_path / "empty.tar", "w") as tar:
+        info = tarfile.TarInfo("readme.txt")
+        tar.addfile(info, io.BytesIO(b""))
+    before = minibox("images", check=True).stdout
+    result = minibox("load", "-i", str(tmp_path / "empty.tar"))
+    assert result.returncode != 0 and "neither index.json" in result.stderr
+    assert minibox("images", check=True).stdout == before
+
+
+def test_gc_removes_what_an_interrupted_import_left():
+    from conftest import ROOT
+
+    minibox("images", check=True)
+    dead = 4194303  # above any PID in use here: the process that made these is gone
+    leftovers = [os.path.join(ROOT, "lib", "images", "layers", f"staging-{dead}-abc"),
+                 os.path.join(ROOT, "lib", "images", f"incoming-{dead}")]  # fmt: skip
+    os.makedirs(leftovers[0] + "/diff/etc")
+    open(leftovers[1], "w").close()
+    out = minibox("gc", check=True).stdout
+    assert all(f"{path} removed (an interrupted import)" in out for path in leftovers)
+    assert not any(os.path.exists(path) for path in leftovers)
