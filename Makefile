@@ -8,7 +8,7 @@ VENV := .venv
 # What the workshop itself needs, and what only the tests and benchmarks add (a learner's laptop
 # does not need a browser or runc).
 APT_PACKAGES := busybox-static nftables iptables iproute2 conntrack tmux util-linux procps python3-venv
-APT_TEST_PACKAGES := runc chromium
+APT_TEST_PACKAGES := runc chromium docker-registry skopeo
 STAMP_APT := $(VENV)/.apt-done
 STAMP_PIP := $(VENV)/.pip-done
 STAMP_TEST := $(VENV)/.test-deps-done
@@ -58,7 +58,9 @@ $(STAMP_PIP): pyproject.toml $(STAMP_APT)
 	$(VENV)/bin/pip install -q -e .  # editable: edits to engine/ take effect at once
 	@touch $@
 
-$(STAMP_TEST): pyproject.toml $(STAMP_PIP)
+$(STAMP_TEST): pyproject.toml Makefile $(STAMP_PIP)
 	$(call apt_install,$(APT_TEST_PACKAGES))
+	@# Debian starts docker-registry as a service on every address; the tests start their own on loopback.
+	@if [ -d /run/systemd/system ]; then systemctl disable --now docker-registry 2>/dev/null || true; fi
 	$(VENV)/bin/pip install -q -e '.[dev]'
 	@touch $@

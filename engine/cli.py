@@ -145,7 +145,7 @@ COMMANDS = {
     "network": ("create, list, inspect and remove networks", _add_network_arguments),
 }
 # Image commands live in their own module; listed here so `minibox --help` shows them all.
-IMAGE_COMMANDS = ("rmi", "tag", "history", "diff", "commit", "import", "save", "load")
+IMAGE_COMMANDS = ("pull", "rmi", "tag", "history", "diff", "commit", "import", "save", "load")
 
 
 def _formatter(prog: str) -> argparse.HelpFormatter:

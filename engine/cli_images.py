@@ -47,7 +47,13 @@ def add_load(p: argparse.ArgumentParser) -> None:
     p.add_argument("-i", "--input", required=True, help="a tar made by `minibox save` or `docker save`")
 
 
+def add_pull(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--insecure", action="store_true", help="plain HTTP to a registry that is not on loopback")
+    p.add_argument("image", help="REGISTRY/NAME[:TAG] or ...@sha256:DIGEST, e.g. localhost:5000/team/app:v1")
+
+
 COMMANDS = {
+    "pull": ("download an image from a registry (OCI distribution API)", add_pull),
     "rmi": ("remove images (and layers nothing uses any more)", add_rmi),
     "tag": ("give an image another name", add_tag),
     "history": ("show the steps (layers) an image was made of", add_history),
@@ -84,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"minibox: {e.one_line()}", file=sys.stderr)
                 status = e.exit_code
         return status
+    if args.cmd == "pull":
+        return _pull(paths, args)
     if args.cmd == "tag":
         image = images.get(paths, args.source)
         images.set_tag(paths, image.id, args.target)
@@ -118,4 +126,29 @@ def run(args: argparse.Namespace) -> int:
         from engine.images.archive import load
 
         print("\n".join(load(paths, args.input)))
+    return 0
+
+
+def _pull(paths: object, args: argparse.Namespace) -> int:
+    """Pull with one progress bar per layer (rich) on a terminal, plain lines otherwise."""
+    import sys
+
+    from engine.images.registry import pull
+
+    if not sys.stderr.isatty():
+        print(pull(paths, args.image, args.insecure, say=print))
+        return 0
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    with Progress(*columns, transient=False) as bars:
+        tasks: dict[str, object] = {}
+
+        def progress(layer: str, done: int, total: int) -> None:
+            if layer not in tasks:
+                tasks[layer] = bars.add_task(layer, total=total or None)
+            bars.update(tasks[layer], completed=done)
+
+        image_id = pull(paths, args.image, args.insecure, progress, say=bars.console.print)
+    print(image_id)
     return 0

@@ -1,0 +1,284 @@
+"""``minibox pull`` from a real registry: Debian's docker-registry on 127.0.0.1, fed with skopeo.
+
+The registry runs for this module only, on a free loopback port with a temporary storage
+directory. Test images are made with minibox itself (multi-layer, with deletions so whiteouts
+travel), saved as OCI layouts, and pushed with ``skopeo copy``; a multi-platform index is
+assembled by hand. Then minibox pulls them and the digests and file trees are compared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import urllib.request
+
+import pytest
+from conftest import ROOT, minibox, wait_for
+
+pytestmark = pytest.mark.skipif(not shutil.which("docker-registry") or not shutil.which("skopeo"),
+                                reason="docker-registry and skopeo come with `make test`")  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    """host:port of a running registry; stopped and its storage removed afterwards."""
+    base = tmp_path_factory.mktemp("registry")
+    port = free_port()
+    (base / "config.yml").write_text(
+        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: "
+        f"{base / 'data'}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n"
+    )
+    server = subprocess.Popen(["docker-registry", "serve", str(base / "config.yml")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+
+    def up() -> bool:
+        try:
+            return urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1).status == 200
+        except OSError:
+            return False
+
+    try:
+        assert wait_for(up, timeout=15), "the registry did not start"
+        yield base, f"127.0.0.1:{port}"
+    finally:
+        server.kill()
+        server.wait()
+
+
+def push(archive: str, target: str, all_platforms: bool = False, kind: str = "oci-archive") -> None:
+    argv = ["skopeo", "copy", "--dest-tls-verify=false", *(["--all"] if all_platforms else []),
+            f"{kind}:{archive}", f"docker://{target}"]  # fmt: skip
+    result = subprocess.run(argv, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def tree(image: str) -> str:
+    return minibox("run", "--rm", image, "sh", "-c", "ls -la /etc /opt 2>&1; cat /opt/* 2>&1", check=True).stdout
+
+
+@pytest.fixture(scope="module")
+def pushed(registry, tmp_path_factory):
+    """A three-layer image (one layer deletes files of the first) pushed as test/multi:v1."""
+    base, address = registry
+    work = tmp_path_factory.mktemp("images")
+    name = f"t-reg-{os.urandom(2).hex()}"
+    try:
+        minibox(
+            "run", "--name", name, "busybox", "sh", "-c", "mkdir /opt; echo one > /opt/a; echo b > /opt/b", check=True
+        )
+        minibox("commit", name, "reg-src:one", check=True)
+        minibox("rm", name, check=True)
+        minibox(
+            "run", "--name", name, "reg-src:one", "sh", "-c", "rm /opt/b /etc/hostname; echo two > /opt/c", check=True
+        )
+        minibox("commit", name, "reg-src:two", check=True)
+        minibox("rm", name, check=True)
+        expected = tree("reg-src:two")
+        minibox("save", "-o", str(work / "two.tar"), "reg-src:two", check=True)
+        push(str(work / "two.tar"), f"{address}/test/multi:v1")
+        source_id = json.loads(subprocess.run(["tar", "-xOf", str(work / "two.tar"), "index.json"], capture_output=True,
+                                              text=True, check=True).stdout)["manifests"][0]["digest"]  # fmt: skip
+        yield {"address": address, "tree": expected, "manifest": source_id, "work": work, "base": base}
+    finally:
+        minibox("rm", "-f", name)
+        for ref in ("reg-src:two", "reg-src:one"):
+            minibox("rmi", ref)
+
+
+def test_pull_gives_the_same_image_and_files(pushed):
+    ref = f"{pushed['address']}/test/multi:v1"
+    out = minibox("pull", ref, check=True).stdout
+    assert f"Digest: {pushed['manifest']}" in out  # the very manifest skopeo pushed, checked by digest
+    assert tree(ref) == pushed["tree"]  # whiteouts travelled: /opt/b and /etc/hostname stay deleted
+    assert "pull complete" not in minibox("pull", ref, check=True).stdout  # layers shared: nothing fetched
+    history = minibox("history", ref, check=True).stdout
+    assert history.count("minibox commit") == 2
+    minibox("rmi", ref, check=True)
+
+
+def test_pull_by_digest(pushed):
+    ref = f"{pushed['address']}/test/multi@{pushed['manifest']}"
+    minibox("pull", ref, check=True)
+    assert tree(f"{pushed['address']}/test/multi:latest") == pushed["tree"]
+    minibox("rmi", f"{pushed['address']}/test/multi:latest", check=True)
+
+
+def test_multi_platform_index_picks_this_machine(pushed, tmp_path):
+    """An OCI index with an arm64 decoy and the real amd64 manifest, pushed with --all."""
+    layout = tmp_path / "layout"
+    layout.mkdir()
+    subprocess.run(["tar", "-xf", str(pushed["work"] / "two.tar"), "-C", str(layout)], check=True)
+    index = json.loads((layout / "index.json").read_text())
+    real = dict(index["manifests"][0], platform={"os": "linux", "architecture": "amd64"})
+    real.pop("annotations", None)
+    decoy_manifest = json.loads((layout / "blobs" / "sha256" / real["digest"][7:]).read_bytes())
+    decoy_config = {"architecture": "arm64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}
+    config_bytes = json.dumps(decoy_config).encode()
+    config_digest = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
+    (layout / "blobs" / "sha256" / config_digest[7:]).write_bytes(config_bytes)
+    decoy_manifest.update(config={"mediaType": "application/vnd.oci.image.config.v1+json",
+                                  "digest": config_digest, "size": len(config_bytes)}, layers=[])  # fmt: skip
+    decoy_bytes = json.dumps(decoy_manifest).encode()
+    decoy_digest = "sha256:" + hashlib.sha256(decoy_bytes).hexdigest()
+    (layout / "blobs" / "sha256" / decoy_digest[7:]).write_bytes(decoy_bytes)
+    decoy = {"mediaType": real["mediaType"], "digest": decoy_digest, "size": len(decoy_bytes),
+             "platform": {"os": "linux", "architecture": "arm64"}}  # fmt: skip
+    nested = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [decoy, real]}
+    nested_bytes = json.dumps(nested).encode()
+    nested_digest = "sha256:" + hashlib.sha256(nested_bytes).hexdigest()
+    (layout / "blobs" / "sha256" / nested_digest[7:]).write_bytes(nested_bytes)
+    index["manifests"] = [{"mediaType": nested["mediaType"], "digest": nested_digest, "size": len(nested_bytes),
+                           "annotations": {"org.opencontainers.image.ref.name": "v1"}}]  # fmt: skip
+    (layout / "index.json").write_text(json.dumps(index))
+    (layout / "manifest.json").unlink()
+    push(f"{layout}:v1", f"{pushed['address']}/test/multiarch:v1", all_platforms=True, kind="oci")
+    ref = f"{pushed['address']}/test/multiarch:v1"
+    out = minibox("pull", ref, check=True).stdout
+    assert "index of 2 platforms, taking linux/amd64" in out
+    assert tree(ref) == pushed["tree"]
+    minibox("rmi", ref, check=True)
+
+
+def _blob_file(base, digest: str) -> str:
+    return str(base / "data" / "docker" / "registry" / "v2" / "blobs" / "sha256" / digest[7:9] / digest[7:] / "data")
+
+
+def test_a_tampered_layer_is_refused_and_nothing_is_added(pushed, tmp_path):
+    # Push a one-layer image of its own, then change its layer's bytes inside the registry.
+    name = f"t-tamper-{os.urandom(2).hex()}"
+    minibox("run", "--name", name, "busybox", "sh", "-c", "echo secret > /data", check=True)
+    minibox("commit", name, "reg-src:tamper", check=True)
+    minibox("rm", name, check=True)
+    minibox("save", "-o", str(tmp_path / "t.tar"), "reg-src:tamper", check=True)
+    minibox("rmi", "reg-src:tamper", check=True)
+    push(str(tmp_path / "t.tar"), f"{pushed['address']}/test/tamper:v1")
+
+    def member(name: str) -> dict:
+        out = subprocess.run(["tar", "-xOf", str(tmp_path / "t.tar"), name], capture_output=True, text=True)
+        return json.loads(out.stdout)
+
+    manifest_digest = member("index.json")["manifests"][0]["digest"]
+    manifest = member(f"blobs/sha256/{manifest_digest[7:]}")
+    top = manifest["layers"][-1]["digest"]
+    path = _blob_file(pushed["base"], top)
+    data = bytearray(open(path, "rb").read())
+    data[len(data) // 2] ^= 0xFF
+    open(path, "wb").write(bytes(data))
+    before = sorted(os.listdir(os.path.join(ROOT, "lib", "images", "layers")))
+    result = minibox("pull", f"{pushed['address']}/test/tamper:v1")
+    assert result.returncode != 0 and "does not match" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert sorted(os.listdir(os.path.join(ROOT, "lib", "images", "layers"))) == before
+    assert "test/tamper" not in minibox("images", check=True).stdout
+    assert not os.path.exists(os.path.join(ROOT, "lib", "images", "blobs", "sha256", top[7:]))
+
+
+def test_an_interrupted_download_resumes(pushed):
+    """Half a layer already on disk (a .partial file): the pull asks only for the rest (Range)."""
+    from engine.images import registry
+    from engine.images.store import Store
+    from engine.state import Paths
+
+    ref = registry.Reference(f"{pushed['address']}/test/multi:v1")
+    client = registry.Client(ref)
+    manifest, _, _ = registry._json(client, "manifests/v1", registry.MANIFEST_TYPES)
+    layer = manifest["layers"][0]
+    store = Store(Paths())
+    if store.has_blob(layer["digest"]):
+        os.unlink(store.blob_path(layer["digest"]))
+    full = open(_blob_file(pushed["base"], layer["digest"]), "rb").read()
+    partial = store.blob_path(layer["digest"]) + ".partial"
+    os.makedirs(os.path.dirname(partial), exist_ok=True)
+    open(partial, "wb").write(full[: len(full) // 2])
+    seen = []
+    registry.fetch_blob(client, store, layer["digest"], layer["size"], lambda _l, done, _t: seen.append(done))
+    assert seen and seen[0] > len(full) // 2  # the first progress report starts past the half on disk
+    assert open(store.blob_path(layer["digest"]), "rb").read() == full
+
+
+class _TokenGate(http.server.BaseHTTPRequestHandler):
+    """A registry front that wants a bearer token (as Docker Hub does), passing requests through."""
+
+    upstream = ""
+    token = "let-me-in"
+
+    def do_GET(self) -> None:  # noqa: N802 -- http.server's naming
+        if self.path.startswith("/token"):
+            self._reply(200, json.dumps({"token": self.token}).encode(), "application/json")
+            return
+        if self.headers.get("Authorization") != f"Bearer {self.token}":
+            realm = f"http://127.0.0.1:{self.server.server_address[1]}/token"
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", f'Bearer realm="{realm}",service="test",scope="repository:x:pull"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        request = urllib.request.Request(
+            f"http://{self.upstream}{self.path}", headers={"Accept": self.headers.get("Accept", "")}
+        )
+        with urllib.request.urlopen(request) as answer:
+            self._reply(answer.status, answer.read(), answer.headers.get("Content-Type", ""),
+                        answer.headers.get("Docker-Content-Digest"))  # fmt: skip
+
+    def _reply(self, code: int, body: bytes, content_type: str, digest: str | None = None) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        if digest:
+            self.send_header("Docker-Content-Digest", digest)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_pull_fetches_a_bearer_token_when_asked(pushed):
+    _TokenGate.upstream = pushed["address"]
+    gate = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TokenGate)
+    threading.Thread(target=gate.serve_forever, daemon=True).start()
+    try:
+        ref = f"127.0.0.1:{gate.server_address[1]}/test/multi:v1"
+        minibox("pull", ref, check=True)
+        assert tree(ref) == pushed["tree"]
+        minibox("rmi", ref, check=True)
+    finally:
+        gate.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [
+        ("{address}/test/absent:v1", "not found in registry"),
+        ("127.0.0.1:1/test/x:v1", "cannot reach registry 127.0.0.1:1"),
+        ("{address}/Test/UPPER:v1", "REGISTRY/NAME[:TAG]"),
+        ("{address}/test/multi@sha256:1234", "REGISTRY/NAME[:TAG]"),
+    ],
+)
+def test_pull_errors_are_one_line(pushed, ref, message):
+    result = minibox("pull", ref.format(address=pushed["address"]))
+    assert result.returncode != 0
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_zstd_layers_are_refused_clearly(tmp_path):
+    from engine.errors import MiniboxError
+    from engine.images.layers import unpack
+
+    blob = tmp_path / "zstd"
+    blob.write_bytes(b"\x28\xb5\x2f\xfd" + b"\0" * 64)
+    with pytest.raises(MiniboxError, match="zstd"):
+        unpack(str(blob), str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
