@@ -145,7 +145,7 @@ COMMANDS = {
     "network": ("create, list, inspect and remove networks", _add_network_arguments),
 }
 # Image commands live in their own module; listed here so `minibox --help` shows them all.
-IMAGE_COMMANDS = ("pull", "rmi", "tag", "history", "diff", "commit", "import", "save", "load")
+IMAGE_COMMANDS = ("pull", "build", "rmi", "tag", "history", "diff", "commit", "import", "save", "load")
 
 
 def _formatter(prog: str) -> argparse.HelpFormatter:
@@ -196,7 +196,7 @@ def _spec_from(args: argparse.Namespace):
 
     return ContainerSpec(
         args.image, args.command, name=args.name, hostname=args.hostname, env=args.env,
-        workdir=args.workdir or "/", user=args.user, namespaces=names,
+        workdir=args.workdir, user=args.user, namespaces=names,
         rootfs_mode="chroot" if args.chroot else "pivot_root",
         memory=parse_memory(args.memory) if args.memory else None,
         cpus=parse_cpus(args.cpus) if args.cpus else None,

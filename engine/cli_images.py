@@ -52,7 +52,15 @@ def add_pull(p: argparse.ArgumentParser) -> None:
     p.add_argument("image", help="REGISTRY/NAME[:TAG] or ...@sha256:DIGEST, e.g. localhost:5000/team/app:v1")
 
 
+def add_build(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-f", "--file", default="", help="the Minifile (default: CONTEXT/Minifile)")
+    p.add_argument("-t", "--tag", default="", help="NAME[:TAG] for the result")
+    p.add_argument("--no-cache", action="store_true", help="run every step, even unchanged ones")
+    p.add_argument("context", help="the directory COPY takes files from")
+
+
 COMMANDS = {
+    "build": ("make an image from a Minifile (FROM, RUN, COPY, ENV, WORKDIR, CMD, ENTRYPOINT, LABEL)", add_build),
     "pull": ("download an image from a registry (OCI distribution API)", add_pull),
     "rmi": ("remove images (and layers nothing uses any more)", add_rmi),
     "tag": ("give an image another name", add_tag),
@@ -92,6 +100,20 @@ def run(args: argparse.Namespace) -> int:
         return status
     if args.cmd == "pull":
         return _pull(paths, args)
+    if args.cmd == "build":
+        import os
+
+        from engine.images.build import Builder
+
+        minifile = args.file or os.path.join(args.context, "Minifile")
+        if not os.path.isfile(minifile):
+            raise images.MiniboxError(
+                f"no Minifile at {minifile}", "give one with -f FILE, or put a Minifile in CONTEXT"
+            )
+        Builder(paths, args.context, say=lambda line: print(line, flush=True)).build(
+            minifile, args.tag, not args.no_cache
+        )
+        return 0
     if args.cmd == "tag":
         image = images.get(paths, args.source)
         images.set_tag(paths, image.id, args.target)

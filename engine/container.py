@@ -254,7 +254,7 @@ def start(
         uid=uid,
         gid=gid,
         groups=groups,
-        workdir=spec.workdir,
+        workdir=spec.workdir or image.settings.get("WorkingDir") or "/",
         hostname=(spec.hostname or record.id[:12]) if "uts" in spec.namespaces else "",
         namespaces=spec.namespaces,
         uid_map=spec.uid_map,
@@ -564,7 +564,8 @@ def exec_in(
     uid, gid, groups = resolve(image, user or spec.user)
     plan = process.LaunchPlan(
         argv=argv, env=_environment(image, spec.env + list(env or [])), uid=uid, gid=gid, groups=groups,
-        workdir=workdir or spec.workdir, namespaces=spec.namespaces, tty=tty, image=record.data["image"],
+        workdir=workdir or spec.workdir or image.settings.get("WorkingDir") or "/",
+        namespaces=spec.namespaces, tty=tty, image=record.data["image"],
         capabilities=spec.capabilities,
         cgroup_join=cgroups.membership_files(record.pid), join_pid=record.pid,
         stdio=stdio,

@@ -42,7 +42,7 @@ class ContainerSpec:
         name: str = "",
         hostname: str = "",
         env: list[str] | None = None,
-        workdir: str = "/",
+        workdir: str = "",
         user: str = "",
         namespaces: frozenset[str] | set[str] = DEFAULT_NAMESPACES,
         rootfs_mode: str = "pivot_root",
@@ -67,7 +67,7 @@ class ContainerSpec:
         self.name = name
         self.hostname = hostname
         self.env = list(env or [])
-        self.workdir = workdir or "/"
+        self.workdir = workdir  # "": the image's WorkingDir, else /
         self.user = user
         self.namespaces = frozenset(namespaces)
         self.rootfs_mode = rootfs_mode
@@ -109,7 +109,7 @@ class ContainerSpec:
             raise BadValue("rootfs mode", self.rootfs_mode, " or ".join(ROOTFS_MODES))
         if self.rootfs_mode == "pivot_root" and "mnt" not in self.namespaces:
             raise BadValue("--mount-ns", "host", "a private mount namespace with pivot_root (or use --chroot)")
-        if not self.workdir.startswith("/"):
+        if self.workdir and not self.workdir.startswith("/"):
             raise BadValue("-w/--workdir", self.workdir, "an absolute path such as /tmp")
         if self.hostname and ("uts" not in self.namespaces):
             raise BadValue("-h/--hostname", self.hostname, "a private UTS namespace (drop --uts host)")

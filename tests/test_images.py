@@ -248,3 +248,70 @@ def test_gc_removes_what_an_interrupted_import_left():
     out = minibox("gc", check=True).stdout
     assert all(f"{path} removed (an interrupted import)" in out for path in leftovers)
     assert not any(os.path.exists(path) for path in leftovers)
+
+
+# --- build --------------------------------------------------------------------------------------------
+
+
+MINIFILE = """# a small site
+FROM busybox
+ENV GREETING=hello WHO="the workshop"
+WORKDIR /app
+COPY site/ /app/site/
+RUN echo "$GREETING from $WHO" > note && rm /bin/vi
+LABEL maintainer=learner
+CMD ["cat", "note"]
+"""
+
+
+def test_build_makes_layers_and_reuses_unchanged_steps(tmp_path):
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text("<h1>v1</h1>\n")
+    (tmp_path / "Minifile").write_text(MINIFILE)
+    tag = f"t-build-{os.urandom(2).hex()}"
+    first = minibox("build", "-t", f"{tag}:v1", str(tmp_path), check=True).stdout
+    assert "Using cache" not in first and f"Successfully tagged {tag}:v1" in first
+    assert minibox("run", "--rm", f"{tag}:v1", check=True).stdout == "hello from the workshop\n"  # CMD, WORKDIR, ENV
+    out = minibox("run", "--rm", f"{tag}:v1", "sh", "-c", "pwd; cat site/index.html; test -e /bin/vi || echo gone",
+                  check=True).stdout.split()  # fmt: skip
+    assert out == ["/app", "<h1>v1</h1>", "gone"]
+    again = minibox("build", "-t", f"{tag}:v1", str(tmp_path), check=True).stdout
+    assert again.count("Using cache") == 6  # every step after FROM
+    (tmp_path / "site" / "index.html").write_text("<h1>v2</h1>\n")
+    changed = minibox("build", "-t", f"{tag}:v2", str(tmp_path), check=True).stdout
+    assert changed.count("Using cache") == 2  # ENV and WORKDIR; COPY and all after it run again
+    history = minibox("history", f"{tag}:v2", check=True).stdout.splitlines()
+    assert [line.split("  ")[-1].split()[0] for line in history[1:7]] == [
+        "CMD",
+        "LABEL",
+        "RUN",
+        "COPY",
+        "WORKDIR",
+        "ENV",
+    ]
+    layers = minibox("images", check=True).stdout.split(f"{tag} ")[1].split()
+    assert layers[2] == "4"  # busybox + WORKDIR's directory + COPY + RUN; ENV, LABEL and CMD make none
+    for version in ("v1", "v2"):
+        minibox("rmi", f"{tag}:{version}", check=True)
+
+
+@pytest.mark.parametrize(
+    ("minifile", "message"),
+    [
+        ("RUN true\n", "a first instruction FROM IMAGE"),
+        ("FROM busybox\nFETCH x\n", "Minifile:2"),
+        ("FROM busybox\nRUN exit 3\n", "RUN 'exit 3' exited with 3"),
+        ("FROM busybox\nCOPY ../secret /x\n", "outside the build context"),
+        ("FROM busybox\nCOPY nothere /x\n", "is not in the build context"),
+        ("FROM no-such-image\n", "image 'no-such-image' not found"),
+        ("FROM busybox\nCMD [broken\n", "a JSON array"),
+    ],
+)
+def test_build_errors_are_one_line(tmp_path, minifile, message):
+    (tmp_path / "secret").write_text("no")
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "Minifile").write_text(minifile)
+    result = minibox("build", str(context))
+    assert result.returncode != 0
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr

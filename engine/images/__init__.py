@@ -164,7 +164,12 @@ def list_images(paths: Paths) -> list[tuple[str, Image]]:
     tags = store.repositories()
     found = [(ref, load(paths, image_id, ref)) for ref, image_id in tags.items()]
     tagged = set(tags.values())
-    found += [("<none>", load(paths, i)) for i in store.image_ids() if i not in tagged]
+    try:  # a build's intermediate images (one per step) are not shown, as in docker
+        with open(os.path.join(paths.images, "build-cache.json")) as f:
+            intermediate = set(json.load(f).values())
+    except FileNotFoundError:
+        intermediate = set()
+    found += [("<none>", load(paths, i)) for i in store.image_ids() if i not in tagged and i not in intermediate]
     return found
 
 
