@@ -33,6 +33,8 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cap-drop", action="append", default=[], metavar="CAP", help="drop a capability (or ALL)")
     p.add_argument("--privileged", action="store_true", help="keep every capability: root inside is root outside")
     p.add_argument("--chroot", action="store_true", help="enter the root with chroot, not pivot_root")
+    p.add_argument("--trace", action="store_true", help="print every stage of the start: image, layers, cgroup, "
+                   "forks, namespaces, mounts, pivot_root, execve")  # fmt: skip
     p.add_argument("--pid", choices=NS_CHOICES, default="private", help="PID namespace")
     p.add_argument("--net", "--network", default="none", metavar="NETWORK",
                    help="none (only lo, the default; also: private), bridge (the default network, device "
@@ -350,6 +352,10 @@ def dispatch(args: argparse.Namespace) -> int:
     import engine
 
     if args.cmd == "run":
+        if args.trace:
+            from engine import trace
+
+            trace.enable()
         spec = _spec_from(args)
         if spec.detach:
             print(engine.run_detached(spec).id)

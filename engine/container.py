@@ -21,7 +21,7 @@ import signal
 import time
 from collections.abc import Callable
 
-from engine import cgroups, images, namespaces, process, state, syscalls
+from engine import cgroups, images, namespaces, process, state, syscalls, trace
 from engine.errors import BadValue, MiniboxError, NameInUse, NotRoot, NotRunning, Unsupported
 from engine.spec import DEFAULT_PATH, ContainerSpec
 from engine.state import CREATED, RUNNING, STOPPED, Lock, Paths, Record, remove_tree
@@ -42,6 +42,11 @@ def create(spec: ContainerSpec, paths: Paths | None = None) -> Record:
     paths.ensure()
     namespaces.require_supported(spec.namespaces)
     image = images.get(paths, spec.image)
+    trace.note(
+        "image",
+        f"{spec.image} is {image.id[:19]}…: {len(image.layers)} layer(s), config says "
+        f"Cmd={image.settings.get('Cmd')} WorkingDir={image.settings.get('WorkingDir') or '/'}",
+    )
     command = spec.command or image.default_command
     if not command:
         raise BadValue("COMMAND", "", f"a command to run: image {spec.image!r} has no default")
@@ -68,9 +73,12 @@ def create(spec: ContainerSpec, paths: Paths | None = None) -> Record:
         os.makedirs(record.dir(), mode=0o711)
         try:
             _prepare_filesystem(record, spec, image)
+            trace.note("rootfs", f"containers/{record.id[:12]}…/: init layer (hostname, hosts), upper, work, rootfs")
             _reserve_network(record, spec)
             record.save()
             cgroups.driver().create(record.data["cgroup"]["group"], _limits(spec))
+            trace.note("cgroup", f"cgroup {cgroups.driver().version}: {state.prefix()}/{record.id[:12]}… made, "
+                                 f"limits: {_limits(spec)}")  # fmt: skip
         except BaseException as e:
             _discard(record)
             if isinstance(e, OSError) and not isinstance(e, MiniboxError):
@@ -274,7 +282,9 @@ def start(
             cgroup_version=layout.version, cgroup_mounts=getattr(layout, "mounts", None),
         ),
         **_network_plan(record, network_in_child),
+        trace=trace.enabled(),
     )  # fmt: skip
+    trace.note("process", "fork: the intermediate process (the parent becomes a child subreaper to wait for the init)")
     pid, master = launch_with_console(plan)
     # A "created" record is changed only by its creator (this process) or, if that process died,
     # by gc/rm: no need to reload it before writing.

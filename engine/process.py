@@ -43,6 +43,7 @@ class LaunchPlan:
         "argv", "env", "uid", "gid", "groups", "workdir", "hostname", "namespaces", "uid_map",
         "gid_map", "monotonic_offset", "boottime_offset", "init", "tty", "image", "rootfs",
         "cgroup_join", "stdio", "join_pid", "console_socket", "capabilities", "net_join", "network_hook",
+        "trace",
     )  # fmt: skip
 
     def __init__(self, **fields: object) -> None:
@@ -81,8 +82,16 @@ def launch(plan: LaunchPlan) -> int:
                 if kind == "userns":
                     _write_id_maps(intermediate, plan)
                     os.write(go_w, b"g")
+                elif kind == "trace":
+                    from engine import trace
+
+                    trace.note(*value.split(" ", 1))
                 elif kind == "pid":
                     init_pid = int(value)
+                    if plan.trace and not plan.join_pid:
+                        from engine import trace
+
+                        trace.note("process", f"fork: the init is host PID {init_pid}, PID 1 of its PID namespace")
                     if plan.network_hook:  # the init waits (see _init) while its network is wired
                         plan.network_hook(init_pid)
                         os.write(go_w, b"n")
@@ -180,6 +189,12 @@ def _report(fd: int, line: str) -> None:
     os.write(fd, line.encode() + b"\n")
 
 
+def _note(plan: LaunchPlan, report: int, stage: str, text: str) -> None:
+    """A --trace line from a child: sent to the parent, which prints it (see engine/trace.py)."""
+    if plan.trace:
+        _report(report, f"trace {stage} {text}")
+
+
 def _intermediate(plan: LaunchPlan, report: int, go: int) -> None:
     # 1. Join the cgroup while still in the host's cgroup namespace: a cgroup namespace made
     #    next takes this group as its root, so the container sees itself at "/".
@@ -188,19 +203,29 @@ def _intermediate(plan: LaunchPlan, report: int, go: int) -> None:
             f.write("0")  # "0" means "the writer": see CgroupV1.self_join_files
     # 2. A network namespace to share (--net container:X, or the sandbox playing the host) is
     #    joined first, while this process is still root of the host's user namespace.
+    _note(
+        plan,
+        report,
+        "cgroup",
+        f"the intermediate (host PID {os.getpid()}) joined its cgroup: {len(plan.cgroup_join)} file(s) written",
+    )
     if plan.net_join:
         fd = os.open(plan.net_join, os.O_RDONLY | os.O_CLOEXEC)
         syscalls.setns(fd, syscalls.CLONE_NEWNET)
         os.close(fd)
+        _note(plan, report, "namespaces", f"setns(CLONE_NEWNET) into {plan.net_join}")
     # 3. All new namespaces in one call; those made with a user namespace belong to it.
     try:
         syscalls.unshare(flags_for(plan.namespaces))
     except SyscallError as e:
         raise explain_unshare_failure(plan.namespaces, e.errno) from None
+    names = "|".join(f"CLONE_NEW{n.upper() if n != 'mnt' else 'NS'}" for n in sorted(plan.namespaces))
+    _note(plan, report, "namespaces", f"unshare({names or 'nothing'})")
     if "user" in plan.namespaces:
         _report(report, "userns")
         if os.read(go, 1) != b"g":
             os._exit(1)
+        _note(plan, report, "user", "the parent wrote uid_map and gid_map: root inside is an unprivileged ID outside")
         os.setresgid(0, 0, 0)  # root of the new user namespace (host uid 100000, say)
         os.setresuid(0, 0, 0)
         os.setgroups([])
@@ -220,9 +245,10 @@ def _init(plan: LaunchPlan, report: int, go: int) -> None:
     if "net" in plan.namespaces:
         bring_loopback_up()
     if plan.rootfs is not None:
-        rootfs.setup(plan.rootfs)
+        rootfs.setup(plan.rootfs, lambda stage, text: _note(plan, report, stage, text))
     if plan.hostname:
         syscalls.sethostname(plan.hostname)
+        _note(plan, report, "uts", f"sethostname({plan.hostname!r})")
     # The parent wires eth0 into our network namespace meanwhile; the command must find it there.
     if plan.network_hook and os.read(go, 1) != b"n":
         os._exit(1)  # the parent failed (it reports why) and is killing us
@@ -287,6 +313,7 @@ def _finish_and_exec(plan: LaunchPlan, report: int) -> None:
     except OSError as e:
         raise MiniboxError(f"cannot use {plan.workdir} as the working directory: {e.strerror}",
                            "choose a -w directory this user may create or enter") from None  # fmt: skip
+    _note(plan, report, "exec", f"uid {plan.uid}, cwd {plan.workdir}: execve({path}, {plan.argv})")
     if plan.init:
         _run_as_reaper(path, plan, env, report)
     _exec(path, plan, env)

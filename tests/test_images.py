@@ -315,3 +315,13 @@ def test_build_errors_are_one_line(tmp_path, minifile, message):
     result = minibox("build", str(context))
     assert result.returncode != 0
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_run_trace_names_every_stage_in_order():
+    result = minibox("run", "--rm", "--trace", "-m", "64m", "busybox", "echo", "hello", check=True)
+    assert result.stdout == "hello\n"
+    stages = [line.split("]", 1)[1].split()[0] for line in result.stderr.splitlines() if line.startswith("[trace")]
+    assert stages == ["image", "rootfs", "cgroup", "process", "cgroup", "namespaces", "process", "mounts", "rootfs",
+                      "mounts", "rootfs", "uts", "exec"]  # fmt: skip
+    assert "pivot_root" in result.stderr and "execve(/bin/echo" in result.stderr and "memory=67108864" in result.stderr
+    assert "[trace" not in minibox("run", "--rm", "busybox", "true", check=True).stderr

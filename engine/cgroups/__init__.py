@@ -36,6 +36,11 @@ class Limits:
         self.cpus = cpus  # CPUs' worth of time per period, 0.5 = half of one CPU
         self.pids = pids  # processes (and threads)
 
+    def __str__(self) -> str:
+        parts = [f"memory={self.memory}" if self.memory else "", f"cpus={self.cpus}" if self.cpus else "",
+                 f"pids={self.pids}" if self.pids else ""]  # fmt: skip
+        return ", ".join(p for p in parts if p) or "none"
+
     def cfs_quota(self, period_us: int = 100_000) -> int:
         """CFS quota in microseconds per period for ``cpus`` (the kernel's own unit)."""
         return int((self.cpus or 0) * period_us)

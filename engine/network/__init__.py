@@ -262,6 +262,9 @@ def reserve(record: Record, network: str, publish: list, hostname: str) -> None:
             "veth": f"mb-{record.id[:12]}", "ports": [list(p) for p in wanted],
         }  # fmt: skip
         _write_names(record, net, hostname)
+        from engine import trace
+
+        trace.note("network", f"{net['name']}: address {address} leased; /etc/hosts and resolv.conf in the init layer")
 
 
 def _check_ports_free(paths: Paths, net: dict, wanted: list[tuple]) -> None:
@@ -316,6 +319,10 @@ def attach(record: Record, pid: int) -> str:
         mine["mac"] = links.plug_container(
             net["bridge"], mine["veth"], pid, mine["address"], mine["prefixlen"], mine["gateway"]
         )
+        from engine import trace
+
+        trace.note("network", f"veth {mine['veth']} in {net['bridge']} <-> eth0 {mine['address']}/{mine['prefixlen']}"
+                              f" inside, default via {mine['gateway']}")  # fmt: skip
         if mine["ports"]:
             with Lock(record.paths):
                 _apply_firewall(record.paths, mine["host_netns"])

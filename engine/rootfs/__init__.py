@@ -18,6 +18,7 @@ Runs inside the container's init, after ``unshare(CLONE_NEWNS)``, in this order 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from engine import syscalls
 from engine.rootfs import devices, mounts
@@ -34,19 +35,27 @@ class RootfsPlan:
             setattr(self, name, fields.get(name))
 
 
-def setup(plan: RootfsPlan) -> None:
+def setup(plan: RootfsPlan, note: Callable[[str, str], None] = lambda stage, text: None) -> None:
+    """Build the root filesystem; ``note`` is told each stage (``minibox run --trace``)."""
     if plan.private_mounts:
         mounts.make_private("/")
+        note("mounts", "mount --make-rprivate /: nothing mounted here reaches the host")
     mounts.mount_overlay(plan.lower, plan.upper, plan.work, plan.target)
+    lowers = plan.lower.split(":")
+    note("rootfs", f"mount -t overlay: lowerdir = the init layer + {len(lowers) - 1} image layer(s), "
+                   "upperdir = the container's own, on its rootfs directory")  # fmt: skip
     mounts.mount_proc(plan.target, new_pid_ns=plan.pid_ns)
     mounts.mount_sys(plan.target, own_net_ns=plan.net_ns)
     mounts.mount_cgroups(plan.target, plan.cgroup_version, plan.cgroup_mounts or {})
     devices.populate(plan.target, can_mknod=not plan.user_ns)
     mounts.protect_kernel_files(plan.target)
+    note("mounts", "/proc, /sys (read-only), /sys/fs/cgroup (read-only), a small /dev; kernel files masked")
     if plan.mode == "chroot":
         enter_with_chroot(plan.target)
+        note("rootfs", "chroot: / is the overlay now (for this process only; the host's mounts remain)")
     else:
         enter_with_pivot_root(plan.target)
+        note("rootfs", "pivot_root: the overlay is / and the host's root is unmounted")
 
 
 def enter_with_pivot_root(new_root: str) -> None:
