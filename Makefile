@@ -7,8 +7,9 @@ PYTHON ?= python3
 VENV := .venv
 # What the workshop itself needs, and what only the tests and benchmarks add (a learner's laptop
 # does not need a browser or runc).
-APT_PACKAGES := busybox-static nftables iptables iproute2 conntrack tmux util-linux procps python3-venv
-APT_TEST_PACKAGES := runc chromium docker-registry skopeo
+APT_PACKAGES := busybox-static nftables iptables iproute2 conntrack tmux util-linux procps python3-venv \
+	docker-registry skopeo
+APT_TEST_PACKAGES := runc chromium
 STAMP_APT := $(VENV)/.apt-done
 STAMP_PIP := $(VENV)/.pip-done
 STAMP_TEST := $(VENV)/.test-deps-done
@@ -48,8 +49,10 @@ setup: $(STAMP_APT) $(STAMP_PIP)
 
 test-setup: setup $(STAMP_TEST)
 
-$(STAMP_APT):
+$(STAMP_APT): Makefile
 	$(call apt_install,$(APT_PACKAGES))
+	@# Debian starts docker-registry as a service on every address; the labs and tests run their own on loopback.
+	@if [ -d /run/systemd/system ]; then systemctl disable --now docker-registry 2>/dev/null || true; fi
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	@touch $@
 
@@ -60,7 +63,5 @@ $(STAMP_PIP): pyproject.toml $(STAMP_APT)
 
 $(STAMP_TEST): pyproject.toml Makefile $(STAMP_PIP)
 	$(call apt_install,$(APT_TEST_PACKAGES))
-	@# Debian starts docker-registry as a service on every address; the tests start their own on loopback.
-	@if [ -d /run/systemd/system ]; then systemctl disable --now docker-registry 2>/dev/null || true; fi
 	$(VENV)/bin/pip install -q -e '.[dev]'
 	@touch $@

@@ -141,7 +141,7 @@ COMMANDS = {
     "stop": ("SIGTERM, then SIGKILL after a timeout", _add_stop_arguments),
     "kill": ("send a signal (default SIGKILL)", _add_kill_arguments),
     "rm": ("remove containers", _add_rm_arguments),
-    "inspect": ("show a container's details as JSON", _add_inspect_arguments),
+    "inspect": ("show a container's (or an image's) details as JSON", _add_inspect_arguments),
     "images": ("list images", _no_arguments),
     "gc": ("clean up what a crashed minibox left behind", _no_arguments),
     "network": ("create, list, inspect and remove networks", _add_network_arguments),
@@ -296,12 +296,32 @@ def cmd_images(_args: argparse.Namespace) -> int:
     from engine import images
     from engine.state import Paths
 
-    print(f"{'REPOSITORY':<28}{'TAG':<12}{'IMAGE ID':<14}{'LAYERS':>6}{'SIZE':>10}")
+    rows = []
     for ref, image in images.list_images(Paths()):
         name, _, tag = ref.rpartition(":") if ref != "<none>" else ("<none>", "", "<none>")
-        size = images.size(image) / 1e6
-        print(f"{name:<28}{tag:<12}{image.id[7:19]:<14}{len(image.layers):>6}{size:>8.1f}MB")
+        rows.append((name, tag, image.id[7:19], str(len(image.layers)), f"{images.size(image) / 1e6:.1f}MB"))
+    width = max([len(r[0]) for r in rows] + [18]) + 2
+    print(f"{'REPOSITORY':<{width}}{'TAG':<12}{'IMAGE ID':<14}{'LAYERS':>6}{'SIZE':>10}")
+    for name, tag, short_id, layers, size in rows:
+        print(f"{name:<{width}}{tag:<12}{short_id:<14}{layers:>6}{size:>10}")
     return 0
+
+
+def _inspect_any(ref: str) -> dict:
+    """A container by that name or ID, else an image (as docker inspect does)."""
+    import engine
+    from engine.errors import ContainerNotFound
+
+    try:
+        return engine.inspect(ref)
+    except ContainerNotFound:
+        from engine import images
+        from engine.errors import ImageNotFound
+
+        try:
+            return images.inspect(engine.Paths(), ref)
+        except (ImageNotFound, images.BadValue):
+            raise ContainerNotFound(ref) from None
 
 
 def cmd_network(args: argparse.Namespace) -> int:
@@ -383,7 +403,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.cmd == "inspect":
         import json
 
-        details = [engine.inspect(c) for c in args.containers]
+        details = [_inspect_any(ref) for ref in args.containers]
         if not args.format:
             print(json.dumps(details, indent=2))
             return 0

@@ -22,7 +22,7 @@ from engine.errors import BadValue, ImageNotFound, MiniboxError
 from engine.images.store import Store
 
 __all__ = ["BUILTIN", "Image", "MiniboxError", "Store", "create_image", "get", "list_images", "normalize",
-           "parse_ref", "remove", "set_tag", "shifted_layers", "size"]  # fmt: skip
+           "parse_ref", "remove", "set_tag", "shifted_layers", "size", "inspect", "BadValue"]  # fmt: skip
 from engine.state import Lock, Paths
 
 BUILTIN = "busybox"
@@ -156,6 +156,23 @@ def load(paths: Paths, image_id: str, name: str = "") -> Image:
     config = store.read_json(image_id)
     diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
     return Image(name or image_id[7:19], image_id, config, [store.layer_diff(d) for d in diff_ids])
+
+
+def inspect(paths: Paths, ref: str) -> dict:
+    """An image as ``minibox inspect`` shows it (docker's field names where they exist)."""
+    image = get(paths, ref)
+    store = Store(paths)
+    return {
+        "Id": image.id,
+        "RepoTags": sorted(name for name, i in store.repositories().items() if i == image.id),
+        "Created": image.config.get("created"),
+        "Config": image.settings,
+        "RootFS": {"Type": "layers", "Layers": image.config["rootfs"]["diff_ids"]},
+        "Manifest": store.manifest(image.id),
+        "History": image.config.get("history") or [],
+        # overlayfs' view: what a container of this image stacks, top first (as docker's overlay2 shows).
+        "GraphDriver": {"Name": "overlay", "Data": {"LowerDir": image.lowerdir}},
+    }
 
 
 def list_images(paths: Paths) -> list[tuple[str, Image]]:
