@@ -5,28 +5,33 @@ interface (the TUI, notebooks and CLI import the engine, never the other way rou
 
     from engine import ContainerSpec, run
     exit_code = run(ContainerSpec("busybox", ["hostname"], hostname="box"))
+
+The names are loaded on first use (PEP 562 ``__getattr__``): ``import engine.images`` for a
+``minibox pull`` should not pay for the container lifecycle's imports.
 """
 
-from engine.container import (
-    create,
-    exec_in,
-    get,
-    inspect,
-    kill,
-    list_containers,
-    logs_path,
-    remove,
-    run,
-    run_detached,
-    start,
-    stop,
-)
-from engine.errors import MiniboxError
-from engine.gc import collect as gc
-from engine.spec import ContainerSpec
-from engine.state import Paths
+from __future__ import annotations
 
-__all__ = [
-    "ContainerSpec", "MiniboxError", "Paths", "create", "exec_in", "gc", "get", "inspect", "kill",
-    "list_containers", "logs_path", "remove", "run", "run_detached", "start", "stop",
-]  # fmt: skip
+_WHERE = {
+    "create": "engine.container", "exec_in": "engine.container", "get": "engine.container",
+    "inspect": "engine.container", "kill": "engine.container", "list_containers": "engine.container",
+    "logs_path": "engine.container", "remove": "engine.container", "run": "engine.container",
+    "run_detached": "engine.container", "start": "engine.container", "stop": "engine.container",
+    "MiniboxError": "engine.errors", "ContainerSpec": "engine.spec", "Paths": "engine.state",
+}  # fmt: skip
+
+__all__ = [*_WHERE, "gc"]
+
+
+def __getattr__(name: str) -> object:
+    import importlib
+
+    if name == "gc":
+        from engine.gc import collect
+
+        return collect
+    if name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name]), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'engine' has no attribute {name!r}")

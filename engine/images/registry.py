@@ -220,17 +220,29 @@ def pull(paths: Paths, text: str, insecure: bool = False, progress: Progress | N
     if len(diff_ids) != len(document["layers"]):
         raise MiniboxError(f"{text}: the manifest lists {len(document['layers'])} layers, the config {len(diff_ids)}",
                            "the image is broken in the registry")  # fmt: skip
+    missing = []
     for layer, diff_id in zip(document["layers"], diff_ids, strict=True):
-        short = layer["digest"][7:19]
         if store.has_layer(diff_id):
-            say(f"{short}: already exists")
-            continue
-        if "zstd" in layer.get("mediaType", ""):
-            raise MiniboxError(f"layer {short} is compressed with zstd", "pull a gzip variant of the image")
+            say(f"{layer['digest'][7:19]}: already exists")
+        elif "zstd" in layer.get("mediaType", ""):
+            raise MiniboxError(
+                f"layer {layer['digest'][7:19]} is compressed with zstd", "pull a gzip variant of the image"
+            )
+        else:
+            missing.append((layer, diff_id))
+
+    def fetch_and_unpack(layer: dict, diff_id: str) -> None:
         fetch_blob(client, store, layer["digest"], layer.get("size", 0), progress)
-        with Lock(paths):
-            store.add_layer(layer["digest"], diff_id)
-        say(f"{short}: pull complete")
+        store.add_layer(layer["digest"], diff_id)  # unpacked aside, renamed into place: no lock needed
+        say(f"{layer['digest'][7:19]}: pull complete")
+
+    # Layers download and unpack side by side (as docker and skopeo do): while one waits on the
+    # network or in zlib, which release the GIL, another makes progress.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        for future in [pool.submit(fetch_and_unpack, layer, diff_id) for layer, diff_id in missing]:
+            future.result()  # the first error, raised here
     with Lock(paths):
         store.save_manifest(config_digest, document)
         images.set_tag(paths, config_digest, ref.local_name if not ref.digest else f"{ref.local_name}:latest")

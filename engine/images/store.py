@@ -91,7 +91,11 @@ class Store:
                 return got
             size = os.path.getsize(self.blob_path(blob_digest))
             write_json_atomic(os.path.join(staging, "layer.json"), {"diff_id": got, "blob": blob_digest, "size": size})
-            os.rename(staging, self.layer_dir(got))
+            try:
+                os.rename(staging, self.layer_dir(got))
+            except OSError:
+                if not self.has_layer(got):  # not another pull unpacking the same layer at once
+                    raise
             return got
         finally:
             shutil.rmtree(staging, ignore_errors=True)
