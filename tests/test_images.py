@@ -325,3 +325,41 @@ def test_run_trace_names_every_stage_in_order():
                       "mounts", "rootfs", "uts", "exec"]  # fmt: skip
     assert "pivot_root" in result.stderr and "execve(/bin/echo" in result.stderr and "memory=67108864" in result.stderr
     assert "[trace" not in minibox("run", "--rm", "busybox", "true", check=True).stderr
+
+
+def test_a_full_disk_leaves_the_store_as_it_was(tmp_path):
+    """The image store on a 3 MB tmpfs, and a 6 MB root filesystem tar to import."""
+    import subprocess
+
+    root = tmp_path / "small"
+    root.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "minibox-test-full", str(root)], check=True)
+    try:
+        rootfs = tmp_path / "rootfs"
+        rootfs.mkdir()
+        (rootfs / "big").write_bytes(os.urandom(6 << 20))
+        with tarfile.open(tmp_path / "big.tar", "w") as tar:
+            tar.add(rootfs, arcname=".")
+        env = {**os.environ, "MINIBOX_ROOT": str(root)}
+        result = subprocess.run([*__import__("conftest").MINIBOX, "import", str(tmp_path / "big.tar"), "big"],
+                                capture_output=True, text=True, env=env)  # fmt: skip
+        assert result.returncode != 0 and "no space left on the device" in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+        leftovers = [os.path.join(d, f) for d, _, fs in os.walk(root / "lib" / "images") for f in fs]
+        assert not [f for f in leftovers if "incoming" in f or "staging" in f], leftovers
+        images_list = subprocess.run(
+            [*__import__("conftest").MINIBOX, "images"], capture_output=True, text=True, env=env
+        )
+        assert "big" not in images_list.stdout
+    finally:
+        subprocess.run(["umount", str(root)], check=True)
+
+
+def test_plain_http_only_for_loopback_registries():
+    from engine.images.registry import Client, Reference
+
+    assert Client(Reference("127.0.0.1:5000/a/b:v1")).base.startswith("http://")
+    assert Client(Reference("localhost:5000/a/b")).base.startswith("http://")
+    assert Client(Reference("registry.example.org/a/b")).base.startswith("https://")
+    assert Client(Reference("registry.example.org/a/b"), insecure=True).base.startswith("http://")
+    assert Client(Reference("busybox")).base == "https://registry-1.docker.io/v2/library/busybox"

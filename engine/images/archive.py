@@ -55,7 +55,14 @@ def import_rootfs(paths: Paths, tar_path: str, tag: str = "", command: list[str]
         raise MiniboxError(f"no such file: {tar_path}", "give the path of a .tar or .tar.gz of a root filesystem")
     store = Store(paths)
     with Lock(paths):
-        blob, media = _copy_as_blob(store, tar_path)
+        try:
+            blob, media = _copy_as_blob(store, tar_path)
+        except OSError as e:
+            from engine.images.layers import disk_error
+
+            if os.path.exists(os.path.join(store.root, f"incoming-{os.getpid()}")):
+                os.unlink(os.path.join(store.root, f"incoming-{os.getpid()}"))
+            raise disk_error(e, "copying the tar into the image store") from None
         diff_id = store.add_layer(blob)
         settings = {"Cmd": command or ["sh"], "Env": [f"PATH={DEFAULT_PATH}"]}
         history = [{"created": images._now(), "created_by": f"minibox import {os.path.basename(tar_path)}"}]

@@ -111,9 +111,22 @@ def unpack(blob_path: str, target: str, blob_digest: str | None = None, diff_id:
             raise DigestMismatch("unpacked layer", diff_id, got)
         os.rename(tmp, target)
         return got
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise disk_error(e, "unpacking a layer") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def disk_error(error: OSError, doing: str) -> BaseException:
+    """A full disk (or quota) as a one-line error; any other OSError as it is."""
+    import errno
+
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return MiniboxError(f"no space left on the device while {doing} ({error.filename or 'the image store'})",
+                            "free some space (`minibox rmi` unused images, `minibox gc`), then try again")  # fmt: skip
+    return error
 
 
 def _check_name(name: str) -> list[str]:
