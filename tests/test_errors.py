@@ -89,6 +89,7 @@ def test_not_root():
     # Drop root for real (setresuid) in a child that has already imported the engine.
     code = (
         "import os, engine\n"
+        "engine.run, engine.ContainerSpec, engine.MiniboxError  # load them (lazily imported) while root\n"
         "os.setgroups([]); os.setresgid(65534, 65534, 65534); os.setresuid(65534, 65534, 65534)\n"
         "try:\n"
         "    engine.run(engine.ContainerSpec('busybox', ['true']))\n"
