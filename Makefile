@@ -4,12 +4,12 @@
 
 SHELL := /bin/bash
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 # What the workshop itself needs, and what only the tests and benchmarks add (a learner's laptop
 # does not need a browser or runc).
 APT_PACKAGES := busybox-static nftables iptables iproute2 conntrack tmux util-linux procps python3-venv \
 	docker-registry skopeo
-APT_TEST_PACKAGES := runc chromium
+APT_TEST_PACKAGES := runc chromium qemu-system-x86 kmod vagrant vagrant-libvirt ruby debootstrap shellcheck
 STAMP_APT := $(VENV)/.apt-done
 STAMP_PIP := $(VENV)/.pip-done
 STAMP_TEST := $(VENV)/.test-deps-done
@@ -33,8 +33,7 @@ test: test-setup ## set up, then run every test (needs root: real namespaces, cg
 	$(VENV)/bin/ruff check engine labs workshop_tui tests bench
 	$(VENV)/bin/python -m pytest
 
-test-cgroup2-vm: test-setup ## the cgroup and namespace tests again, in a qemu VM with pure cgroup v2 (~2 min)
-	$(call apt_install,qemu-system-x86 kmod)
+test-cgroup2-vm: test-setup ## only the pure cgroup v2 VM tier (`make test` runs it too, tests/test_cgroup2_vm.py)
 	tests/vm/run-in-cgroup2-vm.sh
 
 bench: test-setup ## compare minibox with runc and unshare; the TUI's start-up, memory and refresh; networking

@@ -5,7 +5,7 @@
 # under a tmpfs overlay: same paths, same Python, same venv; nothing the guest writes reaches the
 # host except the results share. No network device. See tests/vm/README.md.
 #
-#   tests/vm/run-in-cgroup2-vm.sh                 # the cgroup and namespace tests
+#   tests/vm/run-in-cgroup2-vm.sh                 # the cgroup and namespace tests, the cgroup labs' walks
 #   tests/vm/run-in-cgroup2-vm.sh COMMAND [ARG]... # anything else, run from the repository
 #
 # Exits with COMMAND's exit code; 124 if the VM timed out, 125 if it failed to produce a result.
@@ -211,7 +211,13 @@ QEMU_PID_FILE="$RUN/qemu.pid"
         printf ' %q' "$@"
         printf '\n'
     else
-        echo 'exec .venv/bin/python -m pytest -q -p no:cacheprovider tests/test_cgroups.py tests/test_namespaces.py'
+        # Say (and insist) that the guest's cgroups are pure v2, then run the tests. (These lines
+        # are expanded by the guest's shell, not this one.)
+        # shellcheck disable=SC2016
+        echo 'test "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs && ! grep -q " cgroup " /proc/mounts || exit 125'
+        # shellcheck disable=SC2016
+        echo 'echo "guest: pure cgroup v2 ($(cat /sys/fs/cgroup/cgroup.controllers))"'
+        echo 'exec .venv/bin/python -m pytest -q -p no:cacheprovider tests/test_cgroups.py tests/test_namespaces.py tests/test_labs.py -k "cgroups or namespaces or not walk"'
     fi
 } >"$RUN/share/cmd.sh"
 printf 'VM_CGROUP=%q\n' "${MINIBOX_VM_CGROUP:-}" >"$RUN/share/config"
