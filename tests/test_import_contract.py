@@ -22,3 +22,12 @@ def test_the_run_path_stays_free_of_heavy_imports():
     code = f"import sys, engine.cli\nprint(','.join(m for m in {heavy!r} if m in sys.modules))\n"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""
+
+
+def test_the_notebook_front_end_does_not_load_textual():
+    code = (
+        "import sys, notebooks.magics, notebooks.generate, labs.runner, labs.checks\n"
+        "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'workshop_tui'))))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == ""

@@ -42,6 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("status", help="progress in every lab")
     sub.add_parser("lint", help="check the lab definitions")
     sub.add_parser("tour", help="a five-minute guided tour of minibox")
+    p = sub.add_parser("notebook", help="the lab as a Jupyter notebook: write it, then open Jupyter")
+    p.add_argument("lab", nargs="?", default="", help="a lab (default: the current one; all with --export)")
+    p.add_argument("--export", metavar="DIR", default="", help="only write the notebooks into DIR")
+    p.add_argument("--solutions", choices=("hidden", "separate", "none"), default="hidden",
+                   help="solutions in collapsed cells (default), in LAB-solutions.ipynb, or left out")  # fmt: skip
+    p.add_argument("--port", type=int, default=8888)
+    p.add_argument("--host", default="127.0.0.1", help="address Jupyter listens on (default: this machine only)")
     p = sub.add_parser("serve", help="the workshop in a browser (textual-serve), with a token")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000)
@@ -85,6 +92,32 @@ def show_step(runner, lab, step) -> None:  # noqa: ANN001 -- labs objects, impor
     print(f"\nWhen you are done: `workshop check`   (stuck? `workshop hint`; views: {', '.join(step.observe) or '-'})")
 
 
+def notebook_command(runner, args: argparse.Namespace) -> int:  # noqa: ANN001 -- labs.runner.Runner
+    """Write the notebooks; without --export, start Jupyter on them behind a random token."""
+    import os
+    import secrets
+
+    from notebooks.generate import export
+
+    labs = [runner.lab(args.lab)] if args.lab or not args.export else runner.labs()
+    directory = args.export or os.path.join(os.path.dirname(runner.workdir(labs[0])), "notebooks")
+    for path in export(runner, labs, directory, args.solutions):
+        print(f"wrote {path}")
+    if args.export:
+        return 0
+    token = secrets.token_urlsafe(16)
+    first = os.path.basename(export(runner, labs[:1], directory, args.solutions)[0])
+    print(f"\nJupyter: http://{args.host}:{args.port}/notebooks/{first}?token={token}\n(Ctrl-C stops it)")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": repo + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    argv = [sys.executable, "-m", "notebook", "--no-browser", "--allow-root", f"--ip={args.host}",
+            f"--port={args.port}", f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={directory}"]  # fmt: skip
+    import subprocess
+
+    return subprocess.call(argv, env=env)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.cmd is None:
@@ -112,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     from labs.runner import Runner
 
     runner = Runner(language=args.lang)
+    if args.cmd == "notebook":
+        return notebook_command(runner, args)
     try:
         return dispatch(runner, args)
     except (LookupError, PermissionError, MiniboxError) as e:

@@ -53,7 +53,6 @@ stage2() {
     # The unified hierarchy only, mounted as systemd mounts it; nothing v1 anywhere.
     mount -t cgroup2 -o nosuid,nodev,noexec,nsdelegate,memory_recursiveprot cgroup2 /sys/fs/cgroup ||
         die "cannot mount cgroup2"
-    mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
     mkdir -p /dev/pts /dev/shm /dev/mqueue
     mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5,nosuid,noexec devpts /dev/pts
     mount -t tmpfs -o mode=1777,nosuid,nodev shm /dev/shm
@@ -68,8 +67,18 @@ stage2() {
     hostname minibox-vm
     ip link set lo up
     VM_CGROUP=""
+    VM_REPO=""
     # shellcheck disable=SC1091  # written by the host at run time
     [ -f "$RESULTS/config" ] && . "$RESULTS/config"
+    # A fresh /tmp, as on a booted machine; a repository that lives under the host's /tmp (a CI
+    # clone) is kept visible at its own path.
+    if [ -n "$VM_REPO" ] && [ "${VM_REPO#/tmp/}" != "$VM_REPO" ]; then
+        mkdir -p /run/minibox-repo && mount --bind "$VM_REPO" /run/minibox-repo
+    fi
+    mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
+    if mountpoint -q /run/minibox-repo 2>/dev/null; then
+        mkdir -p "$VM_REPO" && mount --move /run/minibox-repo "$VM_REPO"
+    fi
     if [ -n "$VM_CGROUP" ]; then
         # Like systemd: controllers on from the root down, the command in a leaf group.
         dir=/sys/fs/cgroup

@@ -220,7 +220,7 @@ QEMU_PID_FILE="$RUN/qemu.pid"
         echo 'exec .venv/bin/python -m pytest -q -p no:cacheprovider tests/test_cgroups.py tests/test_namespaces.py tests/test_labs.py -k "cgroups or namespaces or not walk"'
     fi
 } >"$RUN/share/cmd.sh"
-printf 'VM_CGROUP=%q\n' "${MINIBOX_VM_CGROUP:-}" >"$RUN/share/config"
+printf 'VM_CGROUP=%q\nVM_REPO=%q\n' "${MINIBOX_VM_CGROUP:-}" "$REPO" >"$RUN/share/config"
 
 log "booting (TCG, no KVM; ${MEMORY} MiB, $CPUS CPUs, timeout ${TIMEOUT}s)"
 # -nodefaults and -nic none: no network device at all. Console (ttyS0) to a file; the

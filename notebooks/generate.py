@@ -1,0 +1,80 @@
+"""Lab definition -> Jupyter notebook (nbformat), never a second copy of the lab's text.
+
+For each lab: a first cell that loads the extension and starts the lab, the introduction, then
+per step: its text (Markdown) with each ```run block as a ``%%shell`` code cell in place, its
+hints folded in a ``<details>``, a ``%view`` cell for the step's first observer, the solution,
+and a ``check()`` cell. Solutions are ``hidden`` (collapsed cells, tagged ``solution``, that run
+only if the step is not done), ``separate`` (a second notebook, LAB-solutions.ipynb) or ``none``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from labs.model import Lab
+from labs.runner import Runner
+
+RUN_BLOCK = re.compile(r"^```run\n(.*?)^```\n?", re.S | re.M)
+SOLUTION_MODES = ("hidden", "separate", "none")
+
+
+def _step_cells(runner: Runner, lab: Lab, commands: bool, solutions: bool) -> list:
+    cells = []
+    for number, step in enumerate(lab.steps, 1):
+        body = runner.render(lab, step.body)
+        parts = RUN_BLOCK.split(body)
+        cells.append(new_markdown_cell(f"## Step {number}/{len(lab.steps)}: {step.title}\n\n{parts[0].strip()}"))
+        for i in range(1, len(parts), 2):
+            if commands:
+                cells.append(new_code_cell(f"%%shell\n{parts[i].rstrip()}"))
+            else:
+                cells.append(new_markdown_cell(f"```sh\n{parts[i].rstrip()}\n```"))
+            if parts[i + 1].strip():
+                cells.append(new_markdown_cell(parts[i + 1].strip()))
+        if step.hints:
+            hints = "\n".join(f"<li>{runner.render(lab, h)}</li>" for h in step.hints)
+            cells.append(new_markdown_cell(f"<details><summary>Hints</summary><ol>{hints}</ol></details>"))
+        if step.observe:
+            cells.append(new_code_cell(f"%view {step.observe[0]}"))
+        if solutions:
+            cell = new_code_cell(f"%solution {step.id}")
+            cell.metadata.update({"tags": ["solution"], "jupyter": {"source_hidden": True}})
+            cells.append(cell)
+        cells.append(new_code_cell(f'check("{step.id}")'))
+    return cells
+
+
+def notebook_for(runner: Runner, lab: Lab, solutions: str = "hidden", commands: bool = True) -> nbformat.NotebookNode:
+    """The lab as a notebook; ``commands=False`` leaves the ```run blocks as text (nothing done)."""
+    if solutions not in SOLUTION_MODES:
+        raise ValueError(f"solutions must be one of {SOLUTION_MODES}")
+    nb = new_notebook()
+    nb.metadata.update({
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "title": lab.title, "workshop": {"lab": lab.id, "solutions": solutions},
+    })  # fmt: skip
+    nb.cells = [
+        new_code_cell(f"%load_ext notebooks.magics\n%lab_start {lab.id}"),
+        new_markdown_cell(f"# {lab.title}\n\n**Goal:** {lab.goal}\n\n{runner.render(lab, lab.intro).strip()}"),
+        *_step_cells(runner, lab, commands, solutions == "hidden"),
+        new_markdown_cell(f"## Done\n\n{runner.render(lab, lab.finish).strip()}"),
+    ]
+    return nb
+
+
+def export(runner: Runner, labs: list[Lab], directory: str, solutions: str = "hidden") -> list[str]:
+    """Write each lab's notebook (and, with ``separate``, its solution notebook); return the paths."""
+    os.makedirs(directory, exist_ok=True)
+    written = []
+    for lab in labs:
+        base = os.path.join(directory, f"{lab.number:02d}-{lab.id}")
+        nbformat.write(notebook_for(runner, lab, "none" if solutions == "separate" else solutions), f"{base}.ipynb")
+        written.append(f"{base}.ipynb")
+        if solutions == "separate":
+            nbformat.write(notebook_for(runner, lab, "hidden"), f"{base}-solutions.ipynb")
+            written.append(f"{base}-solutions.ipynb")
+    return written

@@ -1,0 +1,188 @@
+"""The IPython extension every lab notebook loads (``%load_ext notebooks.magics``).
+
+- ``%lab_start LAB``: start (or resume) the lab, as ``workshop start`` does;
+- ``%%shell [CONTAINER]``: run the cell as a shell script on the host (a network lab's host is its
+  practice namespace) or, with a name, inside that container; output streams in as it comes;
+- ``%view VIEW [CONTAINER]``: an observer's rows, host beside container, as a table; rows that
+  differ between the two sides are marked;
+- ``check([STEP])``: ✓ or ✗ for the current (or given) step, each check's message, a hint on ✗;
+- ``%%solution STEP``: the step's solution, run only if the step's check does not pass yet;
+- ``%lab_reset``: put the lab back at its start.
+
+Everything is the labs package's and the engine's own code (runner, checks, observers); this
+module only renders it (HTML in Jupyter, text elsewhere).
+"""
+
+from __future__ import annotations
+
+import html
+import shlex
+
+from labs.runner import Runner, stream_command
+
+_state: dict = {"runner": None, "lab": None}
+
+
+def _runner() -> Runner:
+    if _state["runner"] is None:
+        _state["runner"] = Runner()
+    return _state["runner"]
+
+
+def _lab():  # noqa: ANN202 -- labs.model.Lab
+    if _state["lab"] is None:
+        raise RuntimeError("no lab started in this notebook: run the first cell (%lab_start LAB)")
+    return _state["lab"]
+
+
+def _display_html(markup: str, text: str) -> None:
+    """HTML for Jupyter, plain text for terminals and text exports."""
+    from IPython.display import display
+
+    display({"text/html": markup, "text/plain": text}, raw=True)
+
+
+# --- magics --------------------------------------------------------------------------------------
+
+
+def lab_start(line: str) -> None:
+    lab = _runner().start(line.strip(), force=True)
+    _state["lab"] = lab
+    workdir = _runner().workdir(lab)
+    sandbox = _runner().sandbox(lab)
+    extra = f"; host commands run in the practice network namespace <code>{sandbox}</code>" if sandbox else ""
+    started = f"<p><b>{html.escape(lab.title)}</b> started: files in <code>{html.escape(workdir)}</code>{extra}.</p>"
+    _display_html(started, f"{lab.title} started: files in {workdir}")
+
+
+def shell(line: str, cell: str) -> None:
+    """Run the cell with sh; each line of output is printed as soon as it comes."""
+    lab, runner = _lab(), _runner()
+    container = line.strip()
+    command = runner.render(lab, cell)
+    if container:
+        command = f"minibox exec {shlex.quote(container)} sh -c {shlex.quote(command)}"
+    code = stream_command(command, runner.workdir(lab), lambda text: print(text, flush=True),
+                          sandbox=runner.sandbox(lab))  # fmt: skip
+    if code:
+        print(f"(exit code {code})")
+
+
+def solution(line: str, cell: str = "") -> None:
+    lab, runner = _lab(), _runner()
+    step_id = line.strip()
+    if runner.check(lab.id, step_id).passed:
+        print(f"step {step_id}: already done ✓")
+        return
+    for result in runner.solve(lab.id, step_id):
+        print(f"$ {result.args[-1]}\n{result.stdout}", end="" if result.stdout.endswith("\n") else "\n")
+
+
+def check(step_id: str | None = None) -> None:
+    """✓/✗ for a step (the current one by default), with each check's message and a hint on ✗."""
+    lab, runner = _lab(), _runner()
+    outcome = runner.check(lab.id, step_id)
+    rows = "".join(f"<li>{'✓' if r.ok else '✗'} {html.escape(r.message)}</li>" for r in outcome.results)
+    mark = "✓" if outcome.passed else "✗"
+    title = f"{mark} step {outcome.step.id}: {'done' if outcome.passed else 'not done yet'}"
+    hint = "" if outcome.passed or not outcome.next_hint else f"<p>Hint: {html.escape(outcome.next_hint)}</p>"
+    color = "#1a7f37" if outcome.passed else "#cf222e"
+    text = "\n".join([title, *(f"  {'✓' if r.ok else '✗'} {r.message}" for r in outcome.results)])
+    if outcome.next_hint and not outcome.passed:
+        text += f"\n  Hint: {outcome.next_hint}"
+    head = f"<b style='color:{color}'>{html.escape(title)}</b>"
+    _display_html(f"<div class='lab-check'>{head}<ul>{rows}</ul>{hint}</div>", text)
+
+
+def view(line: str) -> None:
+    """``%view namespaces [CONTAINER]``: host beside container, rows that differ marked."""
+    from engine import observe
+
+    words = line.split()
+    if not words or words[0] not in observe.VIEWS:
+        raise ValueError(f"%view VIEW [CONTAINER], VIEW one of: {', '.join(observe.VIEWS)}")
+    name = words[1] if len(words) > 1 else _first_running_container()
+    host_side = _runner().sandbox(_lab()) if words[0] == "network" else ""
+    host_rows = observe.view(words[0], f"/run/netns/{host_side}" if host_side else "self")
+    container_rows = observe.view(words[0], _pid(name)) if name else []
+    _display_html(*_table(words[0], host_rows, container_rows, name))
+
+
+def lab_reset(line: str = "") -> None:
+    lab = _lab()
+    for text in _runner().reset(lab.id):
+        print(text)
+    _state["lab"] = _runner().start(lab.id, force=True)
+    print(f"lab {lab.id} is back at its start")
+
+
+def _first_running_container() -> str | None:
+    import engine
+
+    for name in _lab().containers:
+        try:
+            if engine.get(name).state == "running":
+                return name
+        except engine.MiniboxError:
+            continue
+    return None
+
+
+def _pid(name: str) -> int:
+    import engine
+
+    record = engine.get(name)
+    if record.state != "running":
+        raise RuntimeError(f"container {name} is {record.state}, not running")
+    return record.pid
+
+
+# --- tables ----------------------------------------------------------------------------------------
+
+KEYS = {"namespaces": ("type", "inode"), "processes": ("pid", "command"), "cgroups": ("file", "value"),
+        "mounts": ("target", "fstype"), "network": ("name", "kind")}  # fmt: skip
+
+
+def _table(view_name: str, host: list[dict], container: list[dict], name: str | None) -> tuple[str, str]:
+    """(HTML, text) of one view. Namespaces are compared row by row; other views are listed."""
+    from engine.observe import diff_rows
+
+    if view_name == "namespaces":
+        header = ["namespace", "host", f"container {name or '(none running)'}", ""]
+        rows = []
+        for row in diff_rows(host, container, key="type", compare="inode"):
+            theirs = row["container"]["inode"] if row["container"] else "-"
+            mark = {"differs": "own", "same": "shared"}.get(row["status"], "")
+            rows.append(
+                ([row["key"], row["host"]["inode"] if row["host"] else "-", theirs, mark], row["status"] == "differs")
+            )
+    else:
+        columns = sorted({k for r in host + container for k in r} - {"kind"})[:5]
+        keys = ["side", *(["kind"] if view_name == "network" else []), *columns]
+        header = keys
+        kind = view_name == "network"
+        rows = [([side, *([r.get("kind")] if kind else []), *(r.get(c, "") for c in columns)], side == "container")
+                for side, rs in (("container", container), ("host", host[:40])) for r in rs]  # fmt: skip
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join(
+        "<tr"
+        + (" style='background:#fff8c5'" if marked else "")
+        + ">"
+        + "".join(f"<td>{html.escape(str(v))}</td>" for v in values)
+        + "</tr>"
+        for values, marked in rows
+    )
+    markup = f"<p><b>{view_name}</b>: host vs container (highlighted rows: the container's own)</p>" \
+             f"<table class='lab-view'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"  # fmt: skip
+    text = "\n".join(["\t".join(map(str, header)), *("\t".join(map(str, values)) + ("  *" if marked else "")
+                                                      for values, marked in rows)])  # fmt: skip
+    return markup, text
+
+
+def load_ipython_extension(ipython) -> None:  # noqa: ANN001 -- IPython's InteractiveShell
+    ipython.register_magic_function(lab_start, "line", "lab_start")
+    ipython.register_magic_function(shell, "cell", "shell")
+    ipython.register_magic_function(solution, "line_cell", "solution")
+    ipython.register_magic_function(view, "line", "view")
+    ipython.register_magic_function(lab_reset, "line", "lab_reset")
+    ipython.push({"check": check})

@@ -1,0 +1,100 @@
+"""Every lab as a Jupyter notebook, executed by nbclient with a real ipykernel on the real engine:
+with its commands and solutions every check reports ✓, without them every check reports ✗,
+and no cell raises. One notebook is also rendered to HTML and screenshotted in Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import nbformat
+import pytest
+from conftest import ROOT, leftovers
+from nbclient import NotebookClient
+
+from labs.runner import Runner
+from notebooks.generate import export, notebook_for
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LABS = [lab.id for lab in Runner(data_dir="/nonexistent").labs()]
+
+
+@pytest.fixture
+def runner(tmp_path):
+    data = os.path.join(ROOT, "notebook-data", tmp_path.name)
+    os.environ["WORKSHOP_DATA_DIR"] = data
+    os.environ["WORKSHOP_HOME"] = os.path.join(data, "home")
+    yield Runner(data_dir=data)
+    shutil.rmtree(data, ignore_errors=True)
+
+
+def execute(nb: nbformat.NotebookNode) -> list[tuple[str, str]]:
+    """Run every cell in a fresh kernel; (cell source, output text) for each output."""
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": REPO}}).execute()
+    found = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            assert out.output_type != "error", f"{cell.source}\n{out.get('ename')}: {out.get('evalue')}"
+            text = out.get("text") or (out.get("data") or {}).get("text/plain") or ""
+            found.append((cell.source, text))
+    return found
+
+
+def check_results(outputs: list[tuple[str, str]]) -> list[str]:
+    return [text for source, text in outputs if source.startswith("check(")]
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("lab_id", LABS)
+def test_lab_notebook_passes_with_its_commands_and_fails_cleanly_without(runner, lab_id):
+    lab = runner.lab(lab_id)
+    before = set(leftovers())
+    try:
+        undone = check_results(execute(notebook_for(runner, lab, solutions="none", commands=False)))
+        assert len(undone) == len(lab.steps) and all(text.startswith("✗ step") for text in undone), undone
+        runner.reset(lab_id)
+        done = check_results(execute(notebook_for(runner, lab, solutions="hidden")))
+        assert len(done) == len(lab.steps) and all(text.startswith("✓ step") for text in done), done
+    finally:
+        runner.reset(lab_id, remove_workdir=True)
+    assert set(leftovers()) == before, f"{lab_id}: the notebook left things behind"
+
+
+def test_export_writes_every_lab_and_separate_solutions(runner, tmp_path):
+    paths = export(runner, runner.labs(), str(tmp_path), solutions="separate")
+    assert len(paths) == 2 * len(LABS)
+    learner = nbformat.read(paths[0], as_version=4)
+    solutions = nbformat.read(paths[1], as_version=4)
+    assert not any("%solution" in c.source for c in learner.cells)
+    hidden = [c for c in solutions.cells if "%solution" in c.source]
+    assert hidden and all(c.metadata["jupyter"]["source_hidden"] for c in hidden)
+    # The text is the lab's own, not a copy kept by hand: a step's first sentence is in it.
+    first_step = runner.lab(LABS[0]).steps[0]
+    assert first_step.body.split("\n")[0][:40] in "".join(c.source for c in learner.cells)
+    nbformat.validate(learner)
+
+
+@pytest.mark.timeout(300)
+def test_a_notebook_as_html_in_chromium(runner, tmp_path):
+    """Render one executed notebook to HTML and screenshot it (tmp_path/uts-notebook.png)."""
+    from nbconvert import HTMLExporter
+    from playwright.sync_api import sync_playwright
+
+    lab = runner.lab("uts")
+    nb = notebook_for(runner, lab, solutions="hidden")
+    try:
+        execute(nb)
+    finally:
+        runner.reset("uts", remove_workdir=True)
+    body, _ = HTMLExporter().from_notebook_node(nb)
+    page_file = tmp_path / "uts.html"
+    page_file.write_text(body)
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1100, "height": 1400})
+        page.goto(f"file://{page_file}")
+        assert page.locator("table.lab-view").count() >= 1
+        assert page.locator("text=✓ step own-hostname: done").count() == 1
+        page.screenshot(path=str(tmp_path / "uts-notebook.png"), full_page=False)
+        browser.close()
