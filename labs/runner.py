@@ -57,6 +57,14 @@ class Runner:
             step_id = next((s.id for s in lab.steps if s.id not in done), None)
         return lab.step(step_id) if step_id else None
 
+    def _tell_class(self, kind: str, lab: Lab, step: Step | None) -> None:
+        """A progress event for the class board, if this workshop joined a class (labs/classroom)."""
+        if not os.path.exists(os.path.join(self.progress.directory, "class.json")):
+            return  # not in a class: not even the client's imports
+        from labs.classroom.client import record
+
+        record(self.progress.directory, kind, lab.id, step.id if step else None)
+
     def missing_prerequisites(self, lab: Lab) -> list[str]:
         return [r for r in lab.requires if not self.finished(r)]
 
@@ -98,6 +106,7 @@ class Runner:
         step = self.current_step(lab)
         entry["current"] = step.id if step else None
         self.progress.save()
+        self._tell_class("lab_started", lab, step)
         if step:
             self.run_setup(lab, step)
         return lab
@@ -125,9 +134,14 @@ class Runner:
                 if outcome.next_step is None:
                     entry["finished"] = time.time()
             self.progress.save()
+            self._tell_class("check_passed", lab, step)
             if outcome.next_step:
+                self._tell_class("step_started", lab, outcome.next_step)
                 self.run_setup(lab, outcome.next_step)
+            elif entry.get("finished"):
+                self._tell_class("lab_finished", lab, step)
         else:
+            self._tell_class("check_failed", lab, step)
             used = entry["hints"].get(step.id, 0)
             outcome.next_hint = step.hints[used] if used < len(step.hints) else None
         return outcome
@@ -144,6 +158,7 @@ class Runner:
             return step, None, used
         entry["hints"][step.id] = used + 1
         self.progress.save()
+        self._tell_class("hint_used", lab, step)
         return step, self.render(lab, step.hints[used]), used + 1
 
     def solve(self, ref: str | None, step_id: str) -> list[subprocess.CompletedProcess]:

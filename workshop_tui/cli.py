@@ -42,6 +42,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("status", help="progress in every lab")
     sub.add_parser("lint", help="check the lab definitions")
     sub.add_parser("tour", help="a five-minute guided tour of minibox")
+    p = sub.add_parser("join", help="join an instructor's class: your progress (never your commands) goes to its board")
+    p.add_argument("url", help="the class service, e.g. http://10.0.0.5:8100")
+    p.add_argument("code", help="the class code the instructor gave")
+    p.add_argument("name", help="your name as the instructor will see it")
+    sub.add_parser("leave", help="leave the class (stop sending progress)")
+    p = sub.add_parser("class", help="for instructors: run a class service, look at the class board")
+    class_sub = p.add_subparsers(dest="class_cmd", required=True, metavar="ACTION")
+    q = class_sub.add_parser("serve", help="the class service (attendees join it; prints the code and your token)")
+    q.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
+    q.add_argument("--port", type=int, default=8100)
+    q.add_argument("--file", default="", help="the class's SQLite file (default: class.sqlite in the data directory)")
+    q = class_sub.add_parser("board", help="who is on which step, who is stuck (text; --watch refreshes)")
+    q.add_argument("url")
+    q.add_argument("--token", required=True, help="the instructor token `workshop class serve` printed")
+    q.add_argument("--watch", action="store_true")
     p = sub.add_parser("notebook", help="the lab as a Jupyter notebook: write it, then open Jupyter")
     p.add_argument("lab", nargs="?", default="", help="a lab (default: the current one; all with --export)")
     p.add_argument("--export", metavar="DIR", default="", help="only write the notebooks into DIR")
@@ -90,6 +105,62 @@ def show_step(runner, lab, step) -> None:  # noqa: ANN001 -- labs objects, impor
     number = lab.index(step.id) + 1
     show_markdown(f"## Step {number}/{len(lab.steps)}: {step.title}\n\n{runner.render(lab, step.body)}")
     print(f"\nWhen you are done: `workshop check`   (stuck? `workshop hint`; views: {', '.join(step.observe) or '-'})")
+
+
+def class_command(runner, args: argparse.Namespace) -> int:  # noqa: ANN001 -- labs.runner.Runner
+    import os
+
+    from labs.classroom import client
+
+    data = runner.progress.directory
+    if args.cmd == "join":
+        try:
+            member = client.join(data, args.url, args.code, args.name)
+        except (ConnectionError, ValueError) as e:
+            print(f"workshop: {e}", file=sys.stderr)
+            return 1
+        print(f"joined as {member['name']}: your progress (labs, steps, checks, hints; never commands) goes to "
+              f"{member['url']}. `workshop leave` stops it.")  # fmt: skip
+        return 0
+    if args.cmd == "leave":
+        client.leave(data)
+        print("left the class")
+        return 0
+    if args.class_cmd == "serve":
+        from labs.classroom.server import serve
+
+        os.makedirs(data, exist_ok=True)
+        serve(args.file or os.path.join(data, "class.sqlite"), args.host, args.port)
+        return 0
+    return board_text(args.url, args.token, args.watch)
+
+
+def board_text(url: str, token: str, watch: bool) -> int:
+    import json
+    import time
+    import urllib.error
+    import urllib.request
+
+    while True:
+        request = urllib.request.Request(f"{url.rstrip('/')}/api/board", headers={"Authorization": f"Bearer {token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as answer:
+                board = json.load(answer)
+        except (urllib.error.URLError, OSError) as e:
+            print(f"workshop: cannot read the board at {url}: {getattr(e, 'reason', e)}", file=sys.stderr)
+            return 1
+        print(f"{'NAME':<24}{'WHERE':<34}{'ON STEP':>9}{'FAILED':>8}{'HINTS':>7}  ")
+        for a in board["attendees"]:
+            where = f"{a['lab']}/{a['step']}" if a["lab"] else "(not started)"
+            stuck = "  STUCK" if a["stuck"] else ""
+            print(
+                f"{a['name'][:23]:<24}{where[:33]:<34}{a['seconds_on_step']:>8}s{a['failed_checks']:>8}{a['hints']:>7}{stuck}"
+            )
+        print("per step: " + ", ".join(f"{k} {v}" for k, v in sorted(board["histogram"].items())))
+        if not watch:
+            return 0
+        time.sleep(2)
+        print()
 
 
 def notebook_command(runner, args: argparse.Namespace) -> int:  # noqa: ANN001 -- labs.runner.Runner
@@ -147,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     runner = Runner(language=args.lang)
     if args.cmd == "notebook":
         return notebook_command(runner, args)
+    if args.cmd in ("join", "leave", "class"):
+        return class_command(runner, args)
     try:
         return dispatch(runner, args)
     except (LookupError, PermissionError, MiniboxError) as e:

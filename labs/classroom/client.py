@@ -1,0 +1,147 @@
+"""An attendee's side: joining a class, and a queue of progress events that survives outages.
+
+``workshop join URL CODE NAME`` asks the class service for an attendee ID and token and keeps
+them in the workshop's data directory (``class.json``). From then on the runner ``record``s
+progress events: each is appended to ``class-queue.jsonl`` with the next sequence number first,
+then the queue is sent (in a background thread, 2 s at most). If the service is away the events
+wait in the file and go with the next one: nothing is lost, nothing blocks the learner.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from labs.classroom.protocol import MAX_EVENTS_PER_REQUEST, clean_name
+
+
+def _paths(data_dir: str) -> tuple[str, str]:
+    return os.path.join(data_dir, "class.json"), os.path.join(data_dir, "class-queue.jsonl")
+
+
+def membership(data_dir: str) -> dict | None:
+    try:
+        with open(_paths(data_dir)[0]) as f:
+            return json.load(f)
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _post(url: str, body: dict, timeout: float) -> dict:
+    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as answer:
+        return json.load(answer)
+
+
+def join(data_dir: str, url: str, code: str, name: str) -> dict:
+    """Join a class: returns the membership (attendee ID, token, name) and keeps it."""
+    url = url.rstrip("/")
+    try:
+        answer = _post(f"{url}/api/join", {"code": code, "name": clean_name(name)}, timeout=10)
+    except urllib.error.HTTPError as e:
+        raise ConnectionError(f"the class service refused: {json.load(e).get('error', e.reason)}") from None
+    except (urllib.error.URLError, OSError) as e:
+        raise ConnectionError(f"cannot reach the class service at {url}: {getattr(e, 'reason', e)}") from None
+    member = {"url": url, "attendee": answer["attendee"], "token": answer["token"], "name": answer["name"],
+              "next_seq": 1}  # fmt: skip
+    os.makedirs(data_dir, exist_ok=True)
+    _write(_paths(data_dir)[0], member)
+    return member
+
+
+def leave(data_dir: str) -> None:
+    for path in _paths(data_dir):
+        if os.path.exists(path):
+            os.unlink(path)
+
+
+def _write(path: str, data: dict) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(data, f)
+    os.rename(tmp, path)
+
+
+class _Locked:
+    """An flock on the queue, so two workshop processes never give two events one number."""
+
+    def __init__(self, data_dir: str) -> None:
+        self.path = os.path.join(data_dir, "class.lock")
+
+    def __enter__(self) -> _Locked:
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)
+
+
+def record(data_dir: str, kind: str, lab: str, step: str | None, send: bool = True) -> None:
+    """Queue one progress event (if this workshop joined a class), then try to send the queue."""
+    if membership(data_dir) is None:
+        return
+    with _Locked(data_dir):
+        member = membership(data_dir)
+        event = {"kind": kind, "lab": lab, "step": step, "seq": member["next_seq"], "time": time.time()}
+        with open(_paths(data_dir)[1], "a") as f:
+            f.write(json.dumps(event) + "\n")
+        member["next_seq"] += 1
+        _write(_paths(data_dir)[0], member)
+    if send:
+        threading.Thread(target=flush, args=(data_dir,), kwargs={"timeout": 2.0}, daemon=True).start()
+
+
+def pending(data_dir: str) -> list[dict]:
+    try:
+        with open(_paths(data_dir)[1]) as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except FileNotFoundError:
+        return []
+
+
+def flush(data_dir: str, timeout: float = 2.0) -> int:
+    """Send what is queued; return how many events the service took (0 if it is away)."""
+    member = membership(data_dir)
+    if member is None:
+        return 0
+    sent = 0
+    with _Locked(data_dir):
+        queue = pending(data_dir)
+        while queue:
+            batch = queue[:MAX_EVENTS_PER_REQUEST]
+            body = {"attendee": member["attendee"], "token": member["token"], "events": batch}
+            try:
+                _post(f"{member['url']}/api/events", body, timeout)
+            except urllib.error.HTTPError as e:
+                if e.code == 400:  # refused for good (e.g. already stored): never send it again
+                    queue = queue[len(batch) :]
+                    continue
+                break
+            except (urllib.error.URLError, OSError):
+                break  # the service is away: keep the queue for next time
+            sent += len(batch)
+            queue = queue[len(batch) :]
+        with open(_paths(data_dir)[1] + ".tmp", "w") as f:
+            f.writelines(json.dumps(e) + "\n" for e in queue)
+        os.rename(_paths(data_dir)[1] + ".tmp", _paths(data_dir)[1])
+    return sent
+
+
+def news(data_dir: str, timeout: float = 2.0) -> dict:
+    """The instructor's pace and broadcast message ({} when not in a class or the service is away)."""
+    member = membership(data_dir)
+    if member is None:
+        return {}
+    query = urllib.parse.urlencode({"attendee": member["attendee"], "token": member["token"]})
+    try:
+        with urllib.request.urlopen(f"{member['url']}/api/news?{query}", timeout=timeout) as answer:
+            return json.load(answer)
+    except (urllib.error.URLError, OSError, ValueError):
+        return {}

@@ -1,0 +1,257 @@
+"""The class service: ``workshop class serve``. aiohttp, with the class's state in one SQLite file.
+
+    POST /api/join        {code, name}            -> {attendee, token}       (the class code)
+    POST /api/events      {attendee, token, events: [...]}                  (the attendee's token)
+    GET  /api/news        ?attendee=&token=       -> {pace, message}        (attendees poll it)
+    GET  /api/board                               -> who is where, who is stuck, a histogram
+    POST /api/pace        {lab, step}             unlock up to that step      (instructor only:
+    POST /api/broadcast   {message}               shown in every attendee's    Authorization:
+    GET  /api/export.json, /api/export.csv         the results                 Bearer TOKEN)
+
+Bound to 127.0.0.1 unless told otherwise. Bodies are at most 64 KiB, at most 100 events per
+request, each attendee at most 20 requests per second; a bad or replayed event is answered 400
+and not stored. The SQLite file keeps everything across a restart of the service.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import secrets
+import sqlite3
+import time
+
+from aiohttp import web
+
+from labs.classroom.protocol import (
+    MAX_BODY_BYTES,
+    MAX_EVENTS_PER_REQUEST,
+    MAX_MESSAGE,
+    Refused,
+    check_event,
+    clean_name,
+)
+
+RATE_PER_SECOND = 20
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS attendees (id TEXT PRIMARY KEY, name TEXT, token TEXT, joined REAL, last_seq INTEGER);
+CREATE TABLE IF NOT EXISTS events (attendee TEXT, seq INTEGER, kind TEXT, lab TEXT, step TEXT, time REAL,
+                                   received REAL, PRIMARY KEY (attendee, seq));
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT);
+"""
+
+
+class ClassState:
+    """Everything about one class, in SQLite (one writer: the service's event loop)."""
+
+    def __init__(self, path: str, code: str, instructor_token: str) -> None:
+        self.db = sqlite3.connect(path)
+        self.db.executescript(SCHEMA)
+        self.code, self.instructor_token = code, instructor_token
+        self.recent: dict[str, list[float]] = {}
+
+    # --- attendees -------------------------------------------------------------------------------
+
+    def join(self, code: object, name: object) -> dict:
+        if not isinstance(code, str) or not secrets.compare_digest(code, self.code):
+            raise PermissionError("wrong class code")
+        name = clean_name(name if isinstance(name, str) else "")
+        attendee, token = secrets.token_hex(8), secrets.token_urlsafe(24)
+        self.db.execute("INSERT INTO attendees VALUES (?, ?, ?, ?, 0)", (attendee, name, token, time.time()))
+        self.db.commit()
+        return {"attendee": attendee, "token": token, "name": name}
+
+    def authenticate(self, attendee: object, token: object) -> int:
+        row = self.db.execute("SELECT token, last_seq FROM attendees WHERE id = ?", (str(attendee),)).fetchone()
+        if row is None or not isinstance(token, str) or not secrets.compare_digest(row[0], token):
+            raise PermissionError("unknown attendee or wrong token: join the class again")
+        return row[1]
+
+    def throttle(self, attendee: str) -> None:
+        now = time.monotonic()
+        recent = [t for t in self.recent.get(attendee, []) if now - t < 1.0]
+        if len(recent) >= RATE_PER_SECOND:
+            raise OverflowError("too many requests: at most 20 per second")
+        self.recent[attendee] = [*recent, now]
+
+    def add_events(self, attendee: str, events: object) -> int:
+        last = self.db.execute("SELECT last_seq FROM attendees WHERE id = ?", (attendee,)).fetchone()[0]
+        if not isinstance(events, list) or not 1 <= len(events) <= MAX_EVENTS_PER_REQUEST:
+            raise Refused(f"events: a list of 1 to {MAX_EVENTS_PER_REQUEST}")
+        checked = []
+        for raw in events:  # all or nothing: one bad event refuses the request
+            event = check_event(raw, last)
+            last = event["seq"]
+            checked.append(event)
+        now = time.time()
+        self.db.executemany(
+            "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(attendee, e["seq"], e["kind"], e["lab"], e["step"], e["time"], now) for e in checked],
+        )
+        self.db.execute("UPDATE attendees SET last_seq = ? WHERE id = ?", (last, attendee))
+        self.db.commit()
+        return len(checked)
+
+    # --- instructor ------------------------------------------------------------------------------
+
+    def setting(self, key: str, default: str = "") -> str:
+        row = self.db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", (key, value))
+        self.db.commit()
+
+    def board(self) -> dict:
+        now = time.time()
+        attendees = []
+        histogram: dict[str, int] = {}
+        for attendee, name, joined in self.db.execute("SELECT id, name, joined FROM attendees ORDER BY name"):
+            events = self.db.execute("SELECT kind, lab, step, time FROM events WHERE attendee = ? ORDER BY seq",
+                                     (attendee,)).fetchall()  # fmt: skip
+            lab = step = None
+            since, failed, hints, done = joined, 0, 0, []
+            for kind, event_lab, event_step, at in events:
+                if kind in ("lab_started", "step_started") and (event_lab, event_step) != (lab, step):
+                    lab, step, since, failed = event_lab, event_step, at, 0
+                elif kind == "check_failed":
+                    failed += 1
+                elif kind == "hint_used":
+                    hints += 1
+                elif kind == "check_passed":
+                    done.append(f"{event_lab}/{event_step}")
+            where = f"{lab}/{step}" if lab else "(not started)"
+            histogram[where] = histogram.get(where, 0) + 1
+            on_step = now - since
+            attendees.append({"name": name, "lab": lab, "step": step, "seconds_on_step": round(on_step),
+                              "failed_checks": failed, "hints": hints, "steps_done": len(done),
+                              "stuck": failed >= 3 or on_step > 600})  # fmt: skip
+        return {"attendees": attendees, "histogram": histogram, "pace": self.setting("pace"),
+                "message": self.setting("message")}  # fmt: skip
+
+
+# --- HTTP ---------------------------------------------------------------------------------------------
+
+
+def _error(status: int, text: str) -> web.Response:
+    return web.json_response({"error": text}, status=status)
+
+
+async def _body(request: web.Request) -> dict:
+    try:
+        data = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+        raise Refused("the body is not JSON") from None
+    if not isinstance(data, dict):
+        raise Refused("the body is a JSON object")
+    return data
+
+
+def _instructor(request: web.Request) -> None:
+    state: ClassState = request.app["state"]
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ")
+    if not secrets.compare_digest(given, state.instructor_token):
+        raise PermissionError("the instructor token is required")
+
+
+@web.middleware
+async def errors(request: web.Request, handler) -> web.StreamResponse:  # noqa: ANN001
+    try:
+        return await handler(request)
+    except Refused as e:
+        return _error(400, str(e))
+    except PermissionError as e:
+        return _error(401, str(e))
+    except OverflowError as e:
+        return _error(429, str(e))
+
+
+async def join(request: web.Request) -> web.Response:
+    data = await _body(request)
+    return web.json_response(request.app["state"].join(data.get("code"), data.get("name")))
+
+
+async def events(request: web.Request) -> web.Response:
+    state: ClassState = request.app["state"]
+    data = await _body(request)
+    attendee = str(data.get("attendee"))
+    state.authenticate(attendee, data.get("token"))
+    state.throttle(attendee)
+    return web.json_response({"stored": state.add_events(attendee, data.get("events"))})
+
+
+async def news(request: web.Request) -> web.Response:
+    state: ClassState = request.app["state"]
+    state.authenticate(request.query.get("attendee"), request.query.get("token"))
+    return web.json_response({"pace": state.setting("pace"), "message": state.setting("message")})
+
+
+async def board(request: web.Request) -> web.Response:
+    _instructor(request)
+    return web.json_response(request.app["state"].board())
+
+
+async def pace(request: web.Request) -> web.Response:
+    _instructor(request)
+    data = await _body(request)
+    lab, step = str(data.get("lab", "")), str(data.get("step", ""))
+    check_event({"kind": "step_started", "lab": lab, "step": step, "seq": 1, "time": 0}, 0)  # same id rules
+    request.app["state"].set("pace", f"{lab}/{step}")
+    return web.json_response({"pace": f"{lab}/{step}"})
+
+
+async def broadcast(request: web.Request) -> web.Response:
+    _instructor(request)
+    message = str((await _body(request)).get("message", ""))
+    if len(message) > MAX_MESSAGE:
+        raise Refused(f"a message is at most {MAX_MESSAGE} characters")
+    request.app["state"].set("message", message)
+    return web.json_response({"message": message})
+
+
+async def export(request: web.Request) -> web.Response:
+    _instructor(request)
+    rows = request.app["state"].board()["attendees"]
+    if request.match_info["kind"] == "json":
+        return web.json_response(rows)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["name"])
+    writer.writeheader()
+    writer.writerows(rows)
+    return web.Response(text=out.getvalue(), content_type="text/csv")
+
+
+def make_app(state: ClassState) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[errors])
+    app["state"] = state
+    app.add_routes([
+        web.post("/api/join", join), web.post("/api/events", events), web.get("/api/news", news),
+        web.get("/api/board", board), web.post("/api/pace", pace), web.post("/api/broadcast", broadcast),
+        web.get("/api/export.{kind:json|csv}", export),
+    ])  # fmt: skip
+    return app
+
+
+def serve(path: str, host: str = "127.0.0.1", port: int = 8100, code: str = "", token: str = "") -> None:
+    """Run the service (blocking); prints the class code and the instructor's token."""
+    state = ClassState(
+        path,
+        code or kept(path, "code", secrets.token_hex(3)),
+        token or kept(path, "instructor_token", secrets.token_urlsafe(24)),
+    )
+    print(f"class service on http://{host}:{port}\n  class code (for attendees): {state.code}\n"
+          f"  instructor token (keep it): {state.instructor_token}", flush=True)  # fmt: skip
+    web.run_app(make_app(state), host=host, port=port, print=None)
+
+
+def kept(path: str, key: str, new: str) -> str:
+    """A setting kept in the class's file (code, token), so a restarted service keeps them."""
+    db = sqlite3.connect(path)
+    db.executescript(SCHEMA)
+    row = db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+    if row:
+        return row[0]
+    db.execute("INSERT INTO settings VALUES (?, ?)", (key, new))
+    db.commit()
+    return new

@@ -1,0 +1,164 @@
+"""The class service and the attendee's side, for real on loopback: joining, progress events from
+the runner, replays and floods refused, the instructor's token, pacing, broadcast, export, and an
+attendee whose service went away and came back without losing an event."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from conftest import wait_for
+
+from labs.classroom import client
+from labs.runner import Runner
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_service(path: str, port: int) -> tuple[subprocess.Popen, str, str]:
+    code = f"from labs.classroom.server import serve; serve({path!r}, '127.0.0.1', {port}, 'abc123', 'teacher-token')"
+    service = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            urllib.request.urlopen(f"{url}/api/board", timeout=1)
+        except urllib.error.HTTPError:
+            return True  # 401: it answers
+        except OSError:
+            return False
+        return True
+
+    assert wait_for(up, timeout=15), "the class service did not start"
+    return service, url, "teacher-token"
+
+
+@pytest.fixture
+def service(tmp_path):
+    port = free_port()
+    proc, url, token = start_service(str(tmp_path / "class.sqlite"), port)
+    yield {"url": url, "token": token, "port": port, "path": str(tmp_path / "class.sqlite"), "proc": proc}
+    proc.kill()
+    proc.wait()
+
+
+def call(url: str, path: str, body: dict | None = None, token: str = "") -> tuple[int, object]:
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+    request = urllib.request.Request(f"{url}{path}", data, headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            text = answer.read().decode()
+            return answer.status, json.loads(text) if answer.headers.get_content_type() == "application/json" else text
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def test_an_attendee_progress_reaches_the_board(service, tmp_path):
+    runner = Runner(data_dir=str(tmp_path / "attendee"))
+    client.join(runner.progress.directory, service["url"], "abc123", "  Ada   Lovelace ")
+    runner.start("chroot", force=True)
+    try:
+        runner.hint("chroot")
+        assert not runner.check("chroot").passed  # nothing done yet: a failed check
+        assert wait_for(lambda: not client.pending(runner.progress.directory), timeout=10)
+        status, board = call(service["url"], "/api/board", token=service["token"])
+        assert status == 200
+        (ada,) = board["attendees"]
+        assert (
+            ada["name"] == "Ada Lovelace" and ada["lab"] == "chroot" and ada["failed_checks"] == 1 and ada["hints"] == 1
+        )
+        assert board["histogram"] == {f"chroot/{runner.lab('chroot').steps[0].id}": 1}
+    finally:
+        runner.reset("chroot", remove_workdir=True)
+
+
+def test_the_board_pacing_and_export_need_the_instructor_token(service):
+    for path in ("/api/board", "/api/export.csv"):
+        assert call(service["url"], path)[0] == 401
+        assert call(service["url"], path, token="guess")[0] == 401
+    assert call(service["url"], "/api/pace", {"lab": "uts", "step": "x"})[0] == 401
+    assert call(service["url"], "/api/pace", {"lab": "uts", "step": "rename-inside"}, service["token"])[0] == 200
+    assert call(service["url"], "/api/broadcast", {"message": "Break until 11:00"}, service["token"])[0] == 200
+    assert call(service["url"], "/api/broadcast", {"message": "x" * 281}, service["token"])[0] == 400
+
+
+def test_pace_and_broadcast_reach_the_attendee(service, tmp_path):
+    data = str(tmp_path / "attendee")
+    client.join(data, service["url"], "abc123", "Grace")
+    call(service["url"], "/api/pace", {"lab": "pid", "step": "two-numbers"}, service["token"])
+    call(service["url"], "/api/broadcast", {"message": "Look at the board"}, service["token"])
+    assert client.news(data) == {"pace": "pid/two-numbers", "message": "Look at the board"}
+
+
+def test_bad_input_is_refused_and_not_stored(service, tmp_path):
+    url = service["url"]
+    assert call(url, "/api/join", {"code": "wrong", "name": "Eve"})[0] == 401
+    assert call(url, "/api/join", {"code": "abc123", "name": "<script>"})[0] == 400
+    assert call(url, "/api/join", {"code": "abc123", "name": "x" * 41})[0] == 400
+    status, member = call(url, "/api/join", {"code": "abc123", "name": "Mallory"})
+    assert status == 200
+    send = lambda events, token=member["token"]: call(
+        url, "/api/events", {"attendee": member["attendee"], "token": token, "events": events}
+    )  # noqa: E501, E731
+    event = {"kind": "step_started", "lab": "uts", "step": "own-hostname", "seq": 1, "time": time.time()}
+    assert send([event])[0] == 200
+    assert send([event])[0] == 400  # replayed: the same seq again
+    assert send([{**event, "seq": 2, "kind": "rm -rf /"}])[0] == 400
+    assert send([{**event, "seq": 2}], token="forged")[0] == 401
+    assert send([{**event, "seq": 2 + i} for i in range(101)])[0] == 400  # more than 100 at once
+    big = urllib.request.Request(
+        f"{url}/api/events", b'{"x": "' + b"y" * 70000 + b'"}', {"Content-Type": "application/json"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as too_big:
+        urllib.request.urlopen(big, timeout=10)
+    assert too_big.value.code == 413
+    codes = [send([{**event, "seq": 10 + i}])[0] for i in range(30)]  # a flood in one second
+    assert 429 in codes
+    status, board = call(url, "/api/board", token=service["token"])
+    assert [a["name"] for a in board["attendees"]] == ["Mallory"]
+
+
+def test_events_wait_while_the_service_is_away_and_none_is_lost(tmp_path):
+    port = free_port()
+    path = str(tmp_path / "class.sqlite")
+    proc, url, token = start_service(path, port)
+    data = str(tmp_path / "attendee")
+    client.join(data, url, "abc123", "Linus")
+    proc.kill()
+    proc.wait()
+    for _ in range(250):  # the service is down: all of these queue up
+        client.record(data, "hint_used", "uts", "own-hostname", send=False)
+    assert client.flush(data, timeout=0.5) == 0 and len(client.pending(data)) == 250
+    proc, url, token = start_service(path, port)  # back, with the same file: same class
+    try:
+        assert client.flush(data) == 250 and client.pending(data) == []
+        status, board = call(url, "/api/board", token=token)
+        assert board["attendees"][0]["hints"] == 250
+        status, csv_text = call(url, "/api/export.csv", token=token)
+        assert status == 200 and csv_text.splitlines()[0].startswith("name,") and "Linus" in csv_text
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_join_errors_are_one_line(tmp_path):
+    argv = [sys.executable, "-m", "workshop_tui", "join", "http://127.0.0.1:1", "abc", "Ann"]
+    result = subprocess.run(
+        argv, capture_output=True, text=True, env={**os.environ, "WORKSHOP_DATA_DIR": str(tmp_path)}
+    )
+    assert result.returncode == 1 and "cannot reach the class service" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
