@@ -162,3 +162,65 @@ def test_join_errors_are_one_line(tmp_path):
     )
     assert result.returncode == 1 and "cannot reach the class service" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_board_app_shows_attendees_and_sends_a_broadcast(service, tmp_path):
+    import asyncio
+
+    from workshop_tui.board import BoardApp
+
+    data = str(tmp_path / "attendee")
+    client.join(data, service["url"], "abc123", "Barbara")
+    for _ in range(3):
+        client.record(data, "check_failed", "uts", "own-hostname", send=False)
+    client.flush(data)
+
+    async def scenario() -> None:
+        app = BoardApp(service["url"], service["token"], refresh_seconds=0.2)
+        async with app.run_test(size=(120, 30)) as pilot:
+            for _ in range(50):
+                await pilot.pause(0.05)
+                if app.query_one("#attendees").row_count:
+                    break
+            table = app.query_one("#attendees")
+            row = table.get_row_at(0)
+            assert str(row[0]) == "Barbara" and row[1] == "(not started)" and row[3] == "3" and str(row[6]) == "stuck"
+            await pilot.press("b", *"Lunch at 12", "enter")
+            for _ in range(50):
+                await pilot.pause(0.05)
+                if client.news(data).get("message"):
+                    break
+
+    asyncio.run(scenario())
+    assert client.news(data)["message"] == "Lunch at 12"
+
+
+def test_the_attendee_workshop_shows_the_broadcast_and_keeps_the_pace(service, tmp_path):
+    import asyncio
+
+    from workshop_tui.app import WorkshopApp
+
+    runner = Runner(data_dir=str(tmp_path / "attendee"))
+    client.join(runner.progress.directory, service["url"], "abc123", "Ken")
+    first = runner.lab("uts").steps[0].id
+    call(service["url"], "/api/pace", {"lab": "uts", "step": first}, service["token"])
+    call(service["url"], "/api/broadcast", {"message": "Stay on step one"}, service["token"])
+
+    async def scenario() -> None:
+        app = WorkshopApp(runner, open_lab="uts")
+        async with app.run_test(size=(120, 40)) as pilot:
+            for _ in range(60):
+                await pilot.pause(0.05)
+                if "paced" in app.screen.sub_title:
+                    break
+            assert f"paced up to uts/{first}" in app.screen.sub_title
+            assert any("Stay on step one" in n.message for n in app._notifications)
+            await pilot.press("n")
+            await pilot.pause(0.1)
+            assert app.screen.step.id == first  # the next step is not unlocked yet
+            assert any("not unlocked" in n.message for n in app._notifications)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        runner.reset("uts", remove_workdir=True)

@@ -53,9 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     q.add_argument("--port", type=int, default=8100)
     q.add_argument("--file", default="", help="the class's SQLite file (default: class.sqlite in the data directory)")
-    q = class_sub.add_parser("board", help="who is on which step, who is stuck (text; --watch refreshes)")
+    q = class_sub.add_parser("board", help="the class board: who is on which step, who is stuck; pace, broadcast")
     q.add_argument("url")
     q.add_argument("--token", required=True, help="the instructor token `workshop class serve` printed")
+    q.add_argument("--text", action="store_true", help="print the board once as text (with --watch: every 2 s)")
     q.add_argument("--watch", action="store_true")
     p = sub.add_parser("notebook", help="the lab as a Jupyter notebook: write it, then open Jupyter")
     p.add_argument("lab", nargs="?", default="", help="a lab (default: the current one; all with --export)")
@@ -132,7 +133,12 @@ def class_command(runner, args: argparse.Namespace) -> int:  # noqa: ANN001 -- l
         os.makedirs(data, exist_ok=True)
         serve(args.file or os.path.join(data, "class.sqlite"), args.host, args.port)
         return 0
-    return board_text(args.url, args.token, args.watch)
+    if args.text:
+        return board_text(args.url, args.token, args.watch)
+    from workshop_tui.board import BoardApp
+
+    BoardApp(args.url, args.token).run()
+    return 0
 
 
 def board_text(url: str, token: str, watch: bool) -> int:

@@ -110,6 +110,36 @@ class LabScreen(Screen):
         self.sub_title = self.lab.title
         self.show_step(runner.current_step(self.lab) or self.lab.steps[-1])
         self.set_interval(2.0, self.refresh_views)
+        self.class_news: dict = {}
+        if os.path.exists(os.path.join(runner.progress.directory, "class.json")):  # joined a class
+            self.poll_class()
+            self.set_interval(10.0, self.poll_class)
+
+    @work(thread=True, exclusive=True, group="class", exit_on_error=False)
+    def poll_class(self) -> None:
+        """The instructor's broadcast and pace, from the class service (labs/classroom)."""
+        from labs.classroom.client import news
+
+        fresh = news(self.app.runner.progress.directory)
+        if fresh:
+            self.app.call_from_thread(self.show_class_news, fresh)
+
+    def show_class_news(self, fresh: dict) -> None:
+        if fresh.get("message") and fresh["message"] != self.class_news.get("message"):
+            self.notify(fresh["message"], title="From the instructor", timeout=30)
+        self.class_news = fresh
+        pace = fresh.get("pace") or ""
+        self.sub_title = f"{self.lab.title} · the class is paced up to {pace}" if pace else self.lab.title
+
+    def _paced_out(self, index: int) -> bool:
+        """Is step ``index`` beyond what the instructor has unlocked (same lab only)?"""
+        lab, _, step = (getattr(self, "class_news", {}).get("pace") or "").partition("/")
+        if lab != self.lab.id or not step:
+            return False
+        try:
+            return index > self.lab.index(step)
+        except (KeyError, ValueError, LookupError):
+            return False
 
     def show_step(self, step: Step) -> None:
         lab, runner = self.lab, self.app.runner
@@ -253,6 +283,9 @@ class LabScreen(Screen):
 
     def action_step(self, delta: int) -> None:
         index = self.lab.index(self.step.id) + delta
+        if delta > 0 and self._paced_out(index):
+            self.notify("The instructor has not unlocked that step yet.", severity="warning")
+            return
         if 0 <= index < len(self.lab.steps):
             self.show_step(self.lab.steps[index])
 
