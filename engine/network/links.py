@@ -57,11 +57,19 @@ def ensure_bridge(name: str, gateway: str, prefixlen: int) -> None:
 @netns.outside_event_loop
 def delete_link(name: str) -> bool:
     """Delete a link (a bridge, or a veth and with it its peer); False if there was none."""
+    from pyroute2.netlink.exceptions import NetlinkError
+
     with _iproute() as ip:
         index = _index(ip, name)
         if index is None:
             return False
-        ip.link("del", index=index)
+        try:
+            ip.link("del", index=index)
+        except NetlinkError as e:
+            # A veth whose peer's namespace just died is being removed by the kernel at this very
+            # moment (network namespaces are torn down asynchronously): gone is what we wanted.
+            if e.code != errno.ENODEV:
+                raise
         return True
 
 

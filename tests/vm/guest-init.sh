@@ -72,11 +72,12 @@ stage2() {
     [ -f "$RESULTS/config" ] && . "$RESULTS/config"
     # A fresh /tmp, as on a booted machine; a repository that lives under the host's /tmp (a CI
     # clone) is kept visible at its own path.
+    keep_repo=""
     if [ -n "$VM_REPO" ] && [ "${VM_REPO#/tmp/}" != "$VM_REPO" ]; then
-        mkdir -p /run/minibox-repo && mount --bind "$VM_REPO" /run/minibox-repo
+        mkdir -p /run/minibox-repo && mount --bind "$VM_REPO" /run/minibox-repo && keep_repo=1
     fi
     mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
-    if mountpoint -q /run/minibox-repo 2>/dev/null; then
+    if [ -n "$keep_repo" ]; then  # (Debian's busybox has no `mountpoint`)
         mkdir -p "$VM_REPO" && mount --move /run/minibox-repo "$VM_REPO"
     fi
     if [ -n "$VM_CGROUP" ]; then
