@@ -23,3 +23,20 @@ def test_home_with_the_second_lab_highlighted(snap_compare, size):
 
 def test_help(snap_compare):
     assert snap_compare(APP, press=["question_mark"], terminal_size=(80, 24))
+
+
+LAB = os.path.join(os.path.dirname(__file__), "snapshot_apps", "lab_step.py")
+
+
+async def views_filled(pilot) -> None:
+    """Let the views' worker thread finish before the picture is taken."""
+    for _ in range(40):
+        await pilot.pause(0.05)
+        if pilot.app.screen.query_one("#table-namespaces").row_count:
+            break
+    await pilot.pause(0.2)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_lab_step(snap_compare, size):
+    assert snap_compare(LAB, terminal_size=size, run_before=views_filled)
