@@ -6,6 +6,8 @@ them. Nothing here calls the kernel: the app renders what the runner and the obs
 
 from __future__ import annotations
 
+import os
+
 from textual.app import App
 from textual.binding import Binding
 
@@ -13,7 +15,7 @@ from labs.runner import Runner
 
 
 class WorkshopApp(App):
-    CSS_PATH = "workshop.tcss"
+    CSS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "workshop.tcss")  # also for subclasses
     TITLE = "Container Internals Workshop"
     BINDINGS = [
         Binding("q", "quit", "Quit", id="quit"),
@@ -24,6 +26,17 @@ class WorkshopApp(App):
         super().__init__()
         self.runner = runner or Runner()
         self.open_lab = open_lab
+
+    # Where the side-by-side views come from; snapshot tests give fixed ones (PIDs, inodes).
+    @staticmethod
+    def observe(view: str, where: object) -> list[dict]:
+        from engine.observe import view as read
+
+        return read(view, where)
+
+    @staticmethod
+    def host_pid() -> int:
+        return os.getpid()
 
     def on_mount(self) -> None:
         from workshop_tui.screens.home import HomeScreen

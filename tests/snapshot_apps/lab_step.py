@@ -6,8 +6,6 @@ import os
 import shutil
 import tempfile
 
-import engine.observe
-import workshop_tui.screens.lab as lab_screen
 from labs.runner import Runner
 from workshop_tui.app import WorkshopApp
 
@@ -23,9 +21,12 @@ def fixed_view(name: str, pid: object) -> list[dict]:
     return []
 
 
-engine.observe.view = fixed_view
-lab_screen.host_pid = lambda: 1000
-app = WorkshopApp(Runner(data_dir=data), open_lab="uts")
+class PinnedApp(WorkshopApp):
+    observe = staticmethod(fixed_view)
+    host_pid = staticmethod(lambda: 1000)
+
+
+app = PinnedApp(Runner(data_dir=data), open_lab="uts")
 
 if __name__ == "__main__":
     app.run()

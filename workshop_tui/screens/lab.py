@@ -390,13 +390,13 @@ class LabScreen(Screen):
     @work(thread=True, exclusive=True, group="observe", exit_on_error=False)
     def collect_views(self, view: str) -> None:
         import engine
-        from engine.observe import view as observe
 
+        observe = self.app.observe
         try:
             name, pid = self.running_container()
             sandbox = self.app.runner.sandbox(self.lab)
             host_side = f"/run/netns/{sandbox}" if sandbox and view == "network" else os.getpid()
-            host_rows = observe(view, host_side if host_side != os.getpid() else host_pid())
+            host_rows = observe(view, host_side)
             container_rows = observe(view, pid) if pid else []
             stats = engine.inspect(name)["Cgroup"]["Stats"] if name and view == "cgroups" else {}
         except Exception as e:  # noqa: BLE001 -- a container may vanish while we look
@@ -430,7 +430,7 @@ class LabScreen(Screen):
         side = f"container [b]{name}[/b] (pid {pid})" if name else "[dim]no container of this lab is running[/]"
         sandbox = self.app.runner.sandbox(self.lab) if self.lab else ""
         host_side = f"host side: the practice namespace {sandbox}" if sandbox and view == "network" else "host"
-        self.query_one("#observed", Static).update(f"{host_side} (pid {host_pid()})  vs  {side}")
+        self.query_one("#observed", Static).update(f"{host_side} (pid {self.app.host_pid()})  vs  {side}")
         table = self.query_one(f"#table-{view}", DataTable)
         table.clear(columns=True)
         FILLERS[view](table, host, container)
@@ -450,11 +450,6 @@ class LabScreen(Screen):
             if veth:
                 owners[veth] = record.name
         return owners
-
-
-def host_pid() -> int:
-    """The host side's PID: the app's own (a function, so snapshot tests can pin it)."""
-    return os.getpid()
 
 
 def _fill_namespaces(table: DataTable, host: list[dict], container: list[dict]) -> None:
