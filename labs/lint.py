@@ -88,7 +88,8 @@ def lint_all(root: str = LABS_DIR) -> list[str]:
     folders = lab_folders(root)
     known = {FOLDER.match(os.path.basename(d)).group(2) for d in folders}
     stray = [d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not FOLDER.match(d)
-             and not d.startswith(("_", "."))]  # fmt: skip
+             and not d.startswith(("_", "."))
+             and not os.path.exists(os.path.join(root, d, "__init__.py"))]  # a Python package, not a lab  # fmt: skip
     problems = [f"{os.path.join(root, d)}: a lab folder is named NN-name" for d in stray]
     for directory in folders:
         problems += lint_lab(directory, known)
