@@ -224,3 +224,44 @@ def test_the_attendee_workshop_shows_the_broadcast_and_keeps_the_pace(service, t
         asyncio.run(scenario())
     finally:
         runner.reset("uts", remove_workdir=True)
+
+
+@pytest.mark.timeout(120)
+def test_the_board_in_a_browser(service, tmp_path):
+    """``workshop class board URL --serve``: behind a token of its own, the board app in Chromium."""
+    import re
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+    from test_browser import FLAGS
+    from test_serve import _status
+
+    data = str(tmp_path / "attendee")
+    client.join(data, service["url"], "abc123", "Dorothy")
+    client.flush(data)
+    port = free_port()
+    log = tmp_path / "board.log"
+    env = {**os.environ, "WORKSHOP_CLASS_TOKEN": service["token"]}
+    with open(log, "w") as out:
+        board = subprocess.Popen([sys.executable, "-m", "workshop_tui", "class", "board", service["url"], "--serve",
+                                  "--port", str(port)], stdout=out, stderr=subprocess.STDOUT, env=env,
+                                 start_new_session=True)  # fmt: skip
+    try:
+        assert wait_for(lambda: "token=" in log.read_text(), 15), log.read_text()
+        url = re.search(r"http://\S+", log.read_text()).group(0)
+        assert service["token"] not in log.read_text()  # the instructor token is not printed again
+        assert _status(f"http://127.0.0.1:{port}/") == 403
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=FLAGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(url)
+            assert "Class board" in page.title() + page.content()
+            page.mouse.click(640, 400)  # textual-serve's start screen: a click starts the app
+            time.sleep(4)
+            shot = str(tmp_path / "browser-board.png")
+            page.screenshot(path=shot)
+            assert os.path.getsize(shot) > 20_000
+            browser.close()
+    finally:
+        os.killpg(board.pid, 15)
+        board.wait(timeout=10)

@@ -95,7 +95,8 @@ class BoardApp(App):
         stuck = sum(a["stuck"] for a in board["attendees"])
         pace = board.get("pace") or "none"
         message = board.get("message") or "none"
-        self.show_status(f"{len(board['attendees'])} attendees, {stuck} stuck · pace: {pace} · message: {message}")
+        count = len(board["attendees"])
+        self.show_status(f"{count} attendee{'s' if count != 1 else ''}, {stuck} stuck · pace: {pace} · message: {message}")
 
     def show_status(self, text: str, error: bool = False) -> None:
         self.query_one("#status", Static).update(Text(text, "bold red" if error else ""))

@@ -17,6 +17,7 @@ terminal. Every action is a call into ``labs.runner``; this module only prints.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -55,8 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--file", default="", help="the class's SQLite file (default: class.sqlite in the data directory)")
     q = class_sub.add_parser("board", help="the class board: who is on which step, who is stuck; pace, broadcast")
     q.add_argument("url")
-    q.add_argument("--token", required=True, help="the instructor token `workshop class serve` printed")
+    q.add_argument(
+        "--token",
+        default=os.environ.get("WORKSHOP_CLASS_TOKEN", ""),
+        help="the instructor token `workshop class serve` printed (or WORKSHOP_CLASS_TOKEN)",
+    )
     q.add_argument("--text", action="store_true", help="print the board once as text (with --watch: every 2 s)")
+    q.add_argument("--serve", action="store_true", help="the board in a browser (textual-serve, behind its own token)")
+    q.add_argument("--port", type=int, default=8001, help="with --serve (default 8001)")
     q.add_argument("--watch", action="store_true")
     p = sub.add_parser("notebook", help="the lab as a Jupyter notebook: write it, then open Jupyter")
     p.add_argument("lab", nargs="?", default="", help="a lab (default: the current one; all with --export)")
@@ -133,6 +140,17 @@ def class_command(runner, args: argparse.Namespace) -> int:  # noqa: ANN001 -- l
         os.makedirs(data, exist_ok=True)
         serve(args.file or os.path.join(data, "class.sqlite"), args.host, args.port)
         return 0
+    if not args.token:
+        print("workshop: give the instructor token (--token, or WORKSHOP_CLASS_TOKEN)", file=sys.stderr)
+        return 2
+    if args.serve:
+        import shlex
+
+        from workshop_tui.serve import serve as serve_browser
+
+        os.environ["WORKSHOP_CLASS_TOKEN"] = args.token  # for each tab's board process; not on its command line
+        command = f"{shlex.quote(sys.executable)} -m workshop_tui class board {shlex.quote(args.url)}"
+        return serve_browser("127.0.0.1", args.port, "", command, "Class board")
     if args.text:
         return board_text(args.url, args.token, args.watch)
     from workshop_tui.board import BoardApp

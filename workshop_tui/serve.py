@@ -19,11 +19,12 @@ COOKIE = "workshop_token"
 
 
 class GuardedServer(Server):
-    def __init__(self, host: str, port: int, token: str, public_url: str) -> None:
+    def __init__(self, host: str, port: int, token: str, public_url: str, command: str = "",
+                 title: str = "Container Internals Workshop") -> None:  # fmt: skip
         # The page tells the browser where to open its websocket: public_url must be an address
         # the browser can reach (textual-serve builds every URL of the page from it).
-        super().__init__(f"{sys.executable} -m workshop_tui", host=host, port=port,
-                         title="Container Internals Workshop", public_url=public_url.rstrip("/"))  # fmt: skip
+        super().__init__(command or f"{sys.executable} -m workshop_tui", host=host, port=port, title=title,
+                         public_url=public_url.rstrip("/"))  # fmt: skip
         self.token = token
 
     async def on_startup(self, app: web.Application) -> None:
@@ -49,7 +50,9 @@ class GuardedServer(Server):
         return response
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000, public_url: str = "") -> int:
+def serve(host: str = "127.0.0.1", port: int = 8000, public_url: str = "", command: str = "",
+          title: str = "Container Internals Workshop") -> int:  # fmt: skip
+    """Serve the workshop (or ``command``, another Textual app) to browsers that have the token."""
     if not public_url:
         if host in ("0.0.0.0", "::"):
             print("workshop: with --host 0.0.0.0, give --public-url http://ADDRESS:PORT (what browsers will open)",
@@ -57,7 +60,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, public_url: str = "") -> in
             return 2
         public_url = f"http://{host}:{port}"
     token = secrets.token_urlsafe(16)
-    server = GuardedServer(host, port, token, public_url)
+    server = GuardedServer(host, port, token, public_url, command, title)
     print(f"workshop: open {public_url.rstrip('/')}/?token={token}")
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(f"workshop: listening on {host}: anyone who can reach it AND has the token can use this machine as root")
