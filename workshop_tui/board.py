@@ -96,7 +96,9 @@ class BoardApp(App):
         pace = board.get("pace") or "none"
         message = board.get("message") or "none"
         count = len(board["attendees"])
-        self.show_status(f"{count} attendee{'s' if count != 1 else ''}, {stuck} stuck · pace: {pace} · message: {message}")
+        self.show_status(
+            f"{count} attendee{'s' if count != 1 else ''}, {stuck} stuck · pace: {pace} · message: {message}"
+        )
 
     def show_status(self, text: str, error: bool = False) -> None:
         self.query_one("#status", Static).update(Text(text, "bold red" if error else ""))
