@@ -41,6 +41,7 @@ bench: test-setup ## compare minibox with runc and unshare; the TUI's start-up, 
 	$(VENV)/bin/python bench/tui_bench.py
 	$(VENV)/bin/python bench/net_bench.py
 	$(VENV)/bin/python bench/image_bench.py
+	$(VENV)/bin/python bench/class_bench.py
 
 lint: test-setup
 	$(VENV)/bin/ruff check engine labs workshop_tui tests bench
