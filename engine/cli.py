@@ -316,11 +316,11 @@ def _inspect_any(ref: str) -> dict:
         return engine.inspect(ref)
     except ContainerNotFound:
         from engine import images
-        from engine.errors import ImageNotFound
+        from engine.errors import BadValue, ImageNotFound
 
         try:
             return images.inspect(engine.Paths(), ref)
-        except (ImageNotFound, images.BadValue):
+        except (ImageNotFound, BadValue):
             raise ContainerNotFound(ref) from None
 
 

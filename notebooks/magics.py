@@ -139,9 +139,6 @@ def _pid(name: str) -> int:
 
 # --- tables ----------------------------------------------------------------------------------------
 
-KEYS = {"namespaces": ("type", "inode"), "processes": ("pid", "command"), "cgroups": ("file", "value"),
-        "mounts": ("target", "fstype"), "network": ("name", "kind")}  # fmt: skip
-
 
 def _table(view_name: str, host: list[dict], container: list[dict], name: str | None) -> tuple[str, str]:
     """(HTML, text) of one view. Namespaces are compared row by row; other views are listed."""

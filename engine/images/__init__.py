@@ -22,7 +22,7 @@ from engine.errors import BadValue, ImageNotFound, MiniboxError
 from engine.images.store import Store
 
 __all__ = ["BUILTIN", "Image", "MiniboxError", "Store", "create_image", "get", "list_images", "normalize",
-           "parse_ref", "remove", "set_tag", "shifted_layers", "size", "inspect", "BadValue"]  # fmt: skip
+           "parse_ref", "remove", "set_tag", "shifted_layers", "size", "inspect", "timestamp"]  # fmt: skip
 from engine.state import Lock, Paths
 
 BUILTIN = "busybox"
@@ -217,7 +217,7 @@ def create_image(
     """Record an image whose layers are in the store already; return its ID (and tag it)."""
     store = Store(paths)
     config = {
-        "created": _now(), "architecture": "amd64", "os": "linux", "config": settings,
+        "created": timestamp(), "architecture": "amd64", "os": "linux", "config": settings,
         "rootfs": {"type": "layers", "diff_ids": diff_ids}, "history": history,
     }  # fmt: skip
     config_bytes = json.dumps(config, indent=2, sort_keys=True).encode()
@@ -234,7 +234,8 @@ def create_image(
     return image_id
 
 
-def _now() -> str:
+def timestamp() -> str:
+    """Now, as image configs write times (RFC 3339, UTC)."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 

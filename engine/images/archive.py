@@ -65,7 +65,7 @@ def import_rootfs(paths: Paths, tar_path: str, tag: str = "", command: list[str]
             raise disk_error(e, "copying the tar into the image store") from None
         diff_id = store.add_layer(blob)
         settings = {"Cmd": command or ["sh"], "Env": [f"PATH={DEFAULT_PATH}"]}
-        history = [{"created": images._now(), "created_by": f"minibox import {os.path.basename(tar_path)}"}]
+        history = [{"created": images.timestamp(), "created_by": f"minibox import {os.path.basename(tar_path)}"}]
         return images.create_image(paths, [diff_id], [blob], settings, history, tag, media_types=[media])
 
 

@@ -177,7 +177,7 @@ class Builder:
             new_layer = self._copy(args, minifile, line, settings.get("WorkingDir") or "/")
         elif instruction == "RUN":
             new_layer = self._run(image, args)
-        step = {"created": images._now(), "created_by": created_by}
+        step = {"created": images.timestamp(), "created_by": created_by}
         if new_layer:
             diff_ids.append(new_layer[0])
             blobs.append(new_layer[1])

@@ -48,7 +48,7 @@ def commit(record: Record, tag: str = "", message: str = "", author: str = "") -
         f" ({' '.join(record.data['command'])})" if record.data.get("command") else ""
     )
     history = list(image.config.get("history") or [])
-    step = {"created": images._now(), "created_by": created_by}
+    step = {"created": images.timestamp(), "created_by": created_by}
     if message:
         step["comment"] = message
     if author:

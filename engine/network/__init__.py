@@ -33,10 +33,9 @@ from engine.state import STOPPED, Lock, Paths, Record
 
 __all__ = [
     "DEFAULT_NETWORK", "NetworkNotFound", "create", "remove", "list_networks", "inspect", "reserve",
-    "attach", "release", "collect", "rules", "parse_publish", "MODES", "MiniboxError",
+    "attach", "release", "collect", "rules", "parse_publish", "MiniboxError",
 ]  # fmt: skip
 
-MODES = ("none", "host")  # besides a network's name and container:NAME
 DEFAULT_BRIDGE = "minibox0"
 parse_publish = ports.parse
 
@@ -82,9 +81,11 @@ def create(name: str, subnet: str | None = None, paths: Paths | None = None, *, 
             _host_side(siblings[0])  # refuses if they live in another namespace than we run in now
         network_id = os.urandom(32).hex()
         device = bridge or f"mbbr-{network_id[:10]}"
+        from engine.network import links
+
         with netns.entered(where):
             taken = {f"network {n['name']}": ipaddress.IPv4Network(n["subnet"]) for n in siblings}
-            taken.update(_routes_except(siblings))
+            taken.update(links.host_routes({n["bridge"] for n in siblings}))
             if subnet:
                 chosen = ipam.parse_subnet(subnet)
                 clash = ipam.overlapping(chosen, taken)
@@ -92,7 +93,7 @@ def create(name: str, subnet: str | None = None, paths: Paths | None = None, *, 
                     raise BadValue("--subnet", subnet, f"a range that does not overlap {clash} ({taken[clash]})")
             else:
                 chosen = ipam.choose_subnet(taken)
-            if device in links_names():
+            if device in links.link_names():
                 raise MiniboxError(f"a link named {device} already exists", "remove it, or run `minibox gc`")
             net = {
                 "name": name, "id": network_id, "bridge": device, "subnet": str(chosen),
@@ -100,8 +101,6 @@ def create(name: str, subnet: str | None = None, paths: Paths | None = None, *, 
                 "created": time.time(),
                 "leases": {}, "last": None,
             }  # fmt: skip
-            from engine.network import links
-
             try:
                 links.ensure_bridge(device, net["gateway"], chosen.prefixlen)
                 if not siblings:
@@ -116,18 +115,6 @@ def create(name: str, subnet: str | None = None, paths: Paths | None = None, *, 
                     _forwarding_restore(paths, home)
                 raise
     return net
-
-
-def links_names() -> list[str]:
-    from engine.network import links
-
-    return links.link_names()
-
-
-def _routes_except(siblings: list[dict]) -> dict[str, ipaddress.IPv4Network]:
-    from engine.network import links
-
-    return links.host_routes({n["bridge"] for n in siblings})
 
 
 def ensure_default(paths: Paths) -> dict:

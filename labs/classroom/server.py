@@ -25,6 +25,7 @@ import time
 from aiohttp import web
 
 from labs.classroom.protocol import (
+    IDENT,
     MAX_BODY_BYTES,
     MAX_EVENTS_PER_REQUEST,
     MAX_MESSAGE,
@@ -196,7 +197,8 @@ async def pace(request: web.Request) -> web.Response:
     _instructor(request)
     data = await _body(request)
     lab, step = str(data.get("lab", "")), str(data.get("step", ""))
-    check_event({"kind": "step_started", "lab": lab, "step": step, "seq": 1, "time": 0}, 0)  # same id rules
+    if not (IDENT.fullmatch(lab) and IDENT.fullmatch(step)):
+        raise Refused("pace: a lab id and a step id")
     request.app["state"].set("pace", f"{lab}/{step}")
     return web.json_response({"pace": f"{lab}/{step}"})
 
