@@ -46,6 +46,12 @@ def start_service(path: str, port: int) -> tuple[subprocess.Popen, str, str]:
     return service, url, "teacher-token"
 
 
+@pytest.fixture(autouse=True)
+def lab_files_in_tmp(tmp_path, monkeypatch):
+    """Labs started here put their files under tmp_path, never in the real ~/workshop."""
+    monkeypatch.setenv("WORKSHOP_HOME", str(tmp_path / "home"))
+
+
 @pytest.fixture
 def service(tmp_path):
     port = free_port()
