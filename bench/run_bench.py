@@ -82,7 +82,7 @@ def main() -> int:
     from engine.state import Paths
 
     try:
-        rootfs = images.get(Paths(), "busybox").rootfs
+        rootfs = images.get(Paths(), "busybox").layers[-1]  # the built-in image is one layer
         tools = {
             "minibox run --rm busybox true": [MINIBOX, "run", "--rm", "busybox", "true"],
             "unshare --fork --pid --mount --uts --ipc chroot": [

@@ -194,8 +194,11 @@ def _spec_from(args: argparse.Namespace):
     network = "none" if args.net == "private" else args.net
     if network != "host" and not network.startswith("container:"):
         names.add("net")
-    from engine.network.ports import parse as parse_publish
+    publish = []
+    if args.publish:  # engine.network costs ~10 ms to import: only when ports are asked for
+        from engine.network.ports import parse as parse_publish
 
+        publish = [parse_publish(p) for p in args.publish]
     return ContainerSpec(
         args.image, args.command, name=args.name, hostname=args.hostname, env=args.env,
         workdir=args.workdir, user=args.user, namespaces=names,
@@ -208,7 +211,7 @@ def _spec_from(args: argparse.Namespace):
         gid_map=parse_id_map(args.gidmap, "--gidmap") if args.gidmap else DEFAULT_ID_MAP,
         monotonic_offset=args.monotonic_offset, boottime_offset=args.boottime_offset, init=args.init,
         capabilities=resolve_capabilities(args.cap_add, args.cap_drop, args.privileged),
-        network=network, publish=[parse_publish(p) for p in args.publish],
+        network=network, publish=publish,
     )  # fmt: skip
 
 

@@ -90,10 +90,11 @@ class Lock:
         Lock._threads.release()
 
 
-def write_json_atomic(path: str, data: dict) -> None:
+def write_json_atomic(path: str, data: dict, indent: int | None = 2) -> None:
+    """Write ``path`` whole or not at all: a temporary file, then rename(2) over the old one."""
     tmp = f"{path}.tmp{os.getpid()}-{threading.get_ident()}"  # unique per thread: the TUI has several
     with open(tmp, "w") as f:
-        json.dump(data, f, indent=2)
+        f.write(json.dumps(data, indent=indent))  # not json.dump: it never uses the C encoder
         f.write("\n")
     os.rename(tmp, path)
 
@@ -187,7 +188,9 @@ class Record:
         return self.paths.container(self.id, *parts)
 
     def save(self) -> None:
-        write_json_atomic(self.dir("state.json"), self.data)
+        # One line: json's C encoder is used only by dumps() without indent, and a record is written on every
+        # start and stop (an indented one cost 0.4 ms each time). `minibox inspect` pretty-prints it.
+        write_json_atomic(self.dir("state.json"), self.data, indent=None)
 
     def guard(self, operation: str, fix: str) -> None:
         """Raise InvalidState unless the lifecycle allows ``operation`` in the current state."""

@@ -24,6 +24,21 @@ def test_the_run_path_stays_free_of_heavy_imports():
     assert result.stdout.strip() == ""
 
 
+def test_running_a_container_from_the_cli_imports_nothing_heavy():
+    # The whole `minibox run --rm busybox true`, not just the import of engine.cli: a module that
+    # imports engine.network (10 ms) or hashlib (2 ms) on the way would slow every run down.
+    heavy = ("typing", "dataclasses", "shutil", "socket", "pathlib", "hashlib", "engine.network", "subprocess")
+    code = (
+        "import sys\nfrom engine.cli import main\n"
+        "code = main(['run', '--rm', 'busybox', 'true'])\n"
+        f"print(code, ','.join(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert first.stdout.startswith("0")  # this one may make the built-in image (that needs more)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "0"
+
+
 def test_the_notebook_front_end_does_not_load_textual():
     code = (
         "import sys, notebooks.magics, notebooks.generate, labs.runner, labs.checks\n"
