@@ -10,6 +10,9 @@ VENV ?= .venv
 APT_PACKAGES := busybox-static nftables iptables iproute2 conntrack tmux util-linux procps python3-venv \
 	docker-registry skopeo
 APT_TEST_PACKAGES := runc chromium qemu-system-x86 kmod vagrant vagrant-libvirt ruby debootstrap shellcheck
+# BUNDLE=path: set up from an offline bundle (`make offline-bundle`) instead of the network.
+BUNDLE ?=
+BUNDLE_OUT ?= dist/container-internals-workshop-bundle.tar
 STAMP_APT := $(VENV)/.apt-done
 STAMP_PIP := $(VENV)/.pip-done
 STAMP_TEST := $(VENV)/.test-deps-done
@@ -24,7 +27,7 @@ define apt_install
 	fi
 endef
 
-.PHONY: workshop test test-cgroup2-vm bench lint setup test-setup
+.PHONY: workshop test test-cgroup2-vm bench lint setup test-setup offline-bundle
 
 workshop: setup ## set up, then start the workshop
 	$(VENV)/bin/workshop
@@ -50,16 +53,30 @@ setup: $(STAMP_APT) $(STAMP_PIP)
 
 test-setup: setup $(STAMP_TEST)
 
+offline-bundle: setup ## one archive with everything a room with no internet needs (see vagrant/bundle.sh)
+	$(call apt_install,dpkg-dev git)
+	vagrant/bundle.sh make $(BUNDLE_OUT) $(VENV)/bin/python make $(APT_PACKAGES)
+
 $(STAMP_APT): Makefile
+ifeq ($(BUNDLE),)
 	$(call apt_install,$(APT_PACKAGES))
+else
+	@if [ "$$(id -u)" != 0 ]; then echo "make: run as root (sudo make ...): containers need root" >&2; exit 1; fi
+	vagrant/bundle.sh apt $(abspath $(BUNDLE)) $(APT_PACKAGES)
+endif
 	@# Debian starts docker-registry as a service on every address; the labs and tests run their own on loopback.
 	@if [ -d /run/systemd/system ]; then systemctl disable --now docker-registry 2>/dev/null || true; fi
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	@touch $@
 
 $(STAMP_PIP): pyproject.toml $(STAMP_APT)
+ifeq ($(BUNDLE),)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e .  # editable: edits to engine/ take effect at once
+else
+	vagrant/bundle.sh pip $(abspath $(BUNDLE)) $(VENV) $(CURDIR)
+	vagrant/bundle.sh images $(abspath $(BUNDLE)) $(VENV)
+endif
 	@touch $@
 
 $(STAMP_TEST): pyproject.toml Makefile $(STAMP_PIP)

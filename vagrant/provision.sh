@@ -4,6 +4,8 @@
 # a second run (`vagrant provision`) only checks that everything is there.
 #
 #   vagrant/provision.sh [REPO_DIR]      (as root; REPO_DIR defaults to this script's repository)
+#
+# WORKSHOP_BUNDLE=path: install from an offline bundle (`make offline-bundle`), no network used.
 set -euo pipefail
 
 REPO=${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)}
@@ -15,9 +17,16 @@ if [ "$(id -u)" != 0 ]; then
     echo "provision: run as root" >&2
     exit 1
 fi
-command -v make >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq make; }
+BUNDLE=${WORKSHOP_BUNDLE:-}
+if ! command -v make >/dev/null; then
+    if [ -n "$BUNDLE" ]; then
+        "$REPO/vagrant/bundle.sh" apt "$BUNDLE" make
+    else
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq make
+    fi
+fi
 mkdir -p "$(dirname "$VENV")"
-make -C "$REPO" setup VENV="$VENV"
+make -C "$REPO" setup VENV="$VENV" ${BUNDLE:+BUNDLE="$BUNDLE"}
 
 # `workshop` and `minibox` for every user, through sudo (containers need root).
 for tool in workshop minibox; do

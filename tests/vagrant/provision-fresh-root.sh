@@ -12,9 +12,8 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
-CACHE=${MINIBOX_VM_CACHE:-/var/cache/minibox-vm}
-SUITE=bookworm
-BASE="$CACHE/debootstrap-$SUITE-minbase.tar"
+# shellcheck source=tests/vagrant/debian-root.sh
+. "$REPO/tests/vagrant/debian-root.sh"
 WORK=$(mktemp -d /tmp/minibox-provision-XXXXXX)
 ROOT="$WORK/root"
 
@@ -28,16 +27,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ ! -f "$BASE" ]; then
-    log "making the cached Debian $SUITE root (once, a few minutes)"
-    mkdir -p "$CACHE"
-    debootstrap --variant=minbase --include=ca-certificates "$SUITE" "$WORK/base" http://deb.debian.org/debian >&2
-    tar -C "$WORK/base" -cf "$BASE.tmp" .
-    mv "$BASE.tmp" "$BASE"
-    rm -rf --one-file-system "$WORK/base"
-fi
-mkdir "$ROOT"
-tar -C "$ROOT" -xf "$BASE"
+fresh_debian_root "$ROOT"
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
 mkdir -p "$ROOT/repo" /var/cache/apt/archives/partial /root/.cache/pip "$ROOT/root/.cache/pip"
 
