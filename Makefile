@@ -9,7 +9,8 @@ VENV ?= .venv
 # does not need a browser or runc).
 APT_PACKAGES := busybox-static nftables iptables iproute2 conntrack tmux util-linux procps python3-venv \
 	docker-registry skopeo
-APT_TEST_PACKAGES := runc chromium qemu-system-x86 kmod vagrant vagrant-libvirt ruby debootstrap shellcheck
+APT_TEST_PACKAGES := runc chromium qemu-system-x86 kmod vagrant vagrant-libvirt ruby debootstrap shellcheck \
+	cloud-init
 # BUNDLE=path: set up from an offline bundle (`make offline-bundle`) instead of the network.
 BUNDLE ?=
 BUNDLE_OUT ?= dist/container-internals-workshop-bundle.tar
@@ -80,6 +81,9 @@ endif
 	@touch $@
 
 $(STAMP_TEST): pyproject.toml Makefile $(STAMP_PIP)
+	@# cloud-init is here only for `cloud-init schema` (tests/test_room.py): this file keeps it from
+	@# ever configuring this machine at boot (cloud-init's documented off switch).
+	@dpkg -s cloud-init >/dev/null 2>&1 || { mkdir -p /etc/cloud && touch /etc/cloud/cloud-init.disabled; }
 	$(call apt_install,$(APT_TEST_PACKAGES))
 	$(VENV)/bin/pip install -q -e '.[dev]'
 	@touch $@

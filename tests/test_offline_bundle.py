@@ -114,3 +114,31 @@ def test_a_missing_bundle_gets_one_line_naming_the_fix(tmp_path):
     result = run_bundle_sh("apt", str(tmp_path / "nowhere.tar"), "make")
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "no bundle at" in result.stderr and "offline-bundle" in result.stderr
+
+
+@pytest.mark.timeout(1800)
+def test_a_room_vm_first_boot_downloads_the_bundle_from_the_class_service_and_joins(bundle: str, tmp_path):
+    from labs.classroom import room
+    from labs.classroom.server import kept
+
+    class_file = str(tmp_path / "class.sqlite")
+    code, token = kept(class_file, "code", "c0ffee"), kept(class_file, "instructor_token", "t" * 32)
+    (tmp_path / "roster.csv").write_text("name\nGrace Hopper\n")
+    made = room.make_room(str(tmp_path / "roster.csv"), str(tmp_path / "room"), {
+        "bundle_url": "http://127.0.0.1:8100/bundle.tar", "class_url": "http://127.0.0.1:8100", "code": code,
+    })  # fmt: skip
+    user_data = tmp_path / "room" / "user-data" / f"{made['attendees'][0]['slug']}.yaml"
+    script = os.path.join(REPO, "tests", "vagrant", "room-first-boot.sh")
+    result = subprocess.run([script, str(user_data), bundle, class_file, "8100"], capture_output=True, text=True,
+                            timeout=1800, env={**os.environ, "PYTHON": sys.executable})  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    boot = output.split("== first boot ==")[1]
+    assert "installing from the bundle: make" in boot and "provision: done" in boot
+    assert "joined as Grace Hopper" in boot and "workshop-provision: done" in boot
+    assert "container-ok" in output.split("== the attendee logs in ==")[1]
+    # The class service recorded the attendee (read from its file: the service is gone now).
+    import sqlite3
+
+    names = [row[0] for row in sqlite3.connect(class_file).execute("SELECT name FROM attendees")]
+    assert names == ["Grace Hopper"] and token

@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     q.add_argument("--port", type=int, default=8100)
     q.add_argument("--file", default="", help="the class's SQLite file (default: class.sqlite in the data directory)")
+    q.add_argument("--bundle", default="", help="also serve this offline bundle at /bundle.tar (for `class room` VMs)")
     q = class_sub.add_parser("board", help="the class board: who is on which step, who is stuck; pace, broadcast")
     q.add_argument("url")
     q.add_argument(
@@ -65,6 +66,17 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--serve", action="store_true", help="the board in a browser (textual-serve, behind its own token)")
     q.add_argument("--port", type=int, default=8001, help="with --serve (default 8001)")
     q.add_argument("--watch", action="store_true")
+    q = class_sub.add_parser("room", help="a VM per attendee: cloud-init user-data for each, printable cards")
+    q.add_argument("roster", help="a CSV with a `name` column (`address` too, once known), or one name a line")
+    q.add_argument("--out", required=True, metavar="DIR", help="where to write user-data/, cards.html, room.json")
+    q.add_argument("--bundle-url", default="", help="the VMs install from this offline bundle (`class serve --bundle`)")
+    q.add_argument("--repo", default="", help="... or clone this git repository (needs internet in the VMs)")
+    q.add_argument("--ref", default="main", help="with --repo: the branch or tag (default main)")
+    q.add_argument("--class-url", default="", help="the class service the VMs join, e.g. http://10.0.0.5:8100")
+    q.add_argument("--code", default="", help="the class code `workshop class serve` printed")
+    q.add_argument("--login", default="learner", help="the attendees' user name on their VM (default learner)")
+    q.add_argument("--ssh-key", action="append", default=[], metavar="FILE", help="a public key allowed to log in")
+    q.add_argument("--pdf", action="store_true", help="also print the cards to cards.pdf (headless Chromium)")
     p = sub.add_parser("notebook", help="the lab as a Jupyter notebook: write it, then open Jupyter")
     p.add_argument("lab", nargs="?", default="", help="a lab (default: the current one; all with --export)")
     p.add_argument("--export", metavar="DIR", default="", help="only write the notebooks into DIR")
@@ -134,11 +146,16 @@ def class_command(runner, args: argparse.Namespace) -> int:  # noqa: ANN001 -- l
         client.leave(data)
         print("left the class")
         return 0
+    if args.class_cmd == "room":
+        return room_command(args)
     if args.class_cmd == "serve":
         from labs.classroom.server import serve
 
+        if args.bundle and not os.path.isfile(args.bundle):
+            print(f"workshop: no bundle at {args.bundle}: make one with `sudo make offline-bundle`", file=sys.stderr)
+            return 2
         os.makedirs(data, exist_ok=True)
-        serve(args.file or os.path.join(data, "class.sqlite"), args.host, args.port)
+        serve(args.file or os.path.join(data, "class.sqlite"), args.host, args.port, bundle=args.bundle)
         return 0
     if not args.token:
         print("workshop: give the instructor token (--token, or WORKSHOP_CLASS_TOKEN)", file=sys.stderr)
@@ -156,6 +173,38 @@ def class_command(runner, args: argparse.Namespace) -> int:  # noqa: ANN001 -- l
     from workshop_tui.board import BoardApp
 
     BoardApp(args.url, args.token).run()
+    return 0
+
+
+def room_command(args: argparse.Namespace) -> int:
+    import os
+
+    from labs.classroom import room
+
+    try:
+        keys = []
+        for path in args.ssh_key:
+            try:
+                with open(path) as f:
+                    keys.append(f.read().strip())
+            except OSError as e:
+                raise room.RoomError(f"cannot read the SSH key {path}: {e.strerror}") from None
+        made = room.make_room(args.roster, args.out, {
+            "bundle_url": args.bundle_url, "repo": args.repo, "ref": args.ref, "class_url": args.class_url,
+            "code": args.code, "login": args.login, "ssh_keys": keys,
+        })  # fmt: skip
+        cards = os.path.join(args.out, "cards.html")
+        if args.pdf:
+            room.print_to_pdf(cards, os.path.join(args.out, "cards.pdf"))
+            cards += " and cards.pdf"
+    except room.RoomError as e:
+        print(f"workshop: {e}", file=sys.stderr)
+        return 2
+    first = made["attendees"][0]["slug"]
+    print(f"{len(made['attendees'])} attendees: user-data in {args.out}/user-data/, cards in {cards}, "
+          f"passwords in {args.out}/room.json (root only).\n"
+          f"Give each VM its file, e.g. `multipass launch 24.04 --cloud-init {args.out}/user-data/{first}.yaml` "
+          f"or `virt-install ... --cloud-init user-data={args.out}/user-data/{first}.yaml`.")  # fmt: skip
     return 0
 
 

@@ -7,6 +7,7 @@
     POST /api/pace        {lab, step}             unlock up to that step      (instructor only:
     POST /api/broadcast   {message}               shown in every attendee's    Authorization:
     GET  /api/export.json, /api/export.csv         the results                 Bearer TOKEN)
+    GET  /bundle.tar      the offline bundle, with ``serve --bundle`` (what room VMs install from)
 
 Bound to 127.0.0.1 unless told otherwise. Bodies are at most 64 KiB, at most 100 events per
 request, each attendee at most 20 requests per second; a bad or replayed event is answered 400
@@ -224,9 +225,11 @@ async def export(request: web.Request) -> web.Response:
     return web.Response(text=out.getvalue(), content_type="text/csv")
 
 
-def make_app(state: ClassState) -> web.Application:
+def make_app(state: ClassState, bundle: str = "") -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[errors])
     app["state"] = state
+    if bundle:  # public like the workshop's source: it holds no secret, and VMs fetch it without one
+        app.add_routes([web.get("/bundle.tar", lambda _request: web.FileResponse(bundle))])
     app.add_routes([
         web.post("/api/join", join), web.post("/api/events", events), web.get("/api/news", news),
         web.get("/api/board", board), web.post("/api/pace", pace), web.post("/api/broadcast", broadcast),
@@ -235,7 +238,9 @@ def make_app(state: ClassState) -> web.Application:
     return app
 
 
-def serve(path: str, host: str = "127.0.0.1", port: int = 8100, code: str = "", token: str = "") -> None:
+def serve(
+    path: str, host: str = "127.0.0.1", port: int = 8100, code: str = "", token: str = "", bundle: str = ""
+) -> None:
     """Run the service (blocking); prints the class code and the instructor's token."""
     state = ClassState(
         path,
@@ -244,7 +249,9 @@ def serve(path: str, host: str = "127.0.0.1", port: int = 8100, code: str = "", 
     )
     print(f"class service on http://{host}:{port}\n  class code (for attendees): {state.code}\n"
           f"  instructor token (keep it): {state.instructor_token}", flush=True)  # fmt: skip
-    web.run_app(make_app(state), host=host, port=port, print=None)
+    if bundle:
+        print(f"  offline bundle for room VMs: http://{host}:{port}/bundle.tar", flush=True)
+    web.run_app(make_app(state, bundle), host=host, port=port, print=None)
 
 
 def kept(path: str, key: str, new: str) -> str:
