@@ -61,6 +61,7 @@ def test_options_are_checked_before_anything_is_written(tmp_path):
         (("--bundle-url", "http://x/b.tar", "--repo", "https://example.org/w.git"), "--bundle-url URL"),
         (("--bundle-url", "file:///etc/shadow"), "a URL such as"),
         (("--bundle-url", "http://x/b.tar", "--class-url", "http://x:8100", "--code", "nope"), "class code"),
+        (("--bundle-url", "http://x/b.tar", "--login", "Root Admin"), "a Linux user name"),
     ]:
         result = workshop("class", "room", path, "--out", out, *args)
         assert result.returncode == 2 and says in result.stderr, (args, result.stderr)

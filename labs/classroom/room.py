@@ -199,6 +199,8 @@ def make_room(roster: str, out: str, options: dict) -> dict:
             raise RoomError(f"--{key.replace('_', '-')} {value!r}: a URL such as http://10.0.0.5:8100/...")
     if options.get("class_url") and not re.fullmatch(r"[0-9a-f]{6}", options.get("code") or ""):
         raise RoomError("--code: the class code `workshop class serve` printed (6 hex digits)")
+    if not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", options.get("login") or LOGIN):
+        raise RoomError(f"--login {options.get('login')!r}: a Linux user name (lower case letters, digits, - and _)")
     attendees = read_roster(roster)
     os.makedirs(os.path.join(out, "user-data"), exist_ok=True)
     room_file = os.path.join(out, "room.json")
