@@ -10,7 +10,7 @@ VENV ?= .venv
 APT_PACKAGES := busybox-static nftables iptables iproute2 conntrack tmux util-linux procps python3-venv \
 	docker-registry skopeo
 APT_TEST_PACKAGES := runc chromium qemu-system-x86 kmod vagrant vagrant-libvirt ruby debootstrap shellcheck \
-	cloud-init
+	cloud-init podman conmon
 # BUNDLE=path: set up from an offline bundle (`make offline-bundle`) instead of the network.
 BUNDLE ?=
 BUNDLE_OUT ?= dist/container-internals-workshop-bundle.tar

@@ -57,3 +57,20 @@ def limit_bounding_set(keep: list[str]) -> None:
     for number in range(last + 1):
         if number not in wanted:
             syscalls.prctl(PR_CAPBSET_DROP, number)
+
+
+def mask(names: list[str]) -> int:
+    return sum(1 << CAPABILITIES[name] for name in names)
+
+
+def set_process_sets(effective: list[str], permitted: list[str], inheritable: list[str], ambient: list[str]) -> None:
+    """The OCI runtime's full control (engine/oci): the three sets with capset(2), then ambient.
+
+    Ambient capabilities are the ones a non-root user keeps across ``execve``; the kernel accepts
+    one only if it is in both the permitted and the inheritable set. One it refuses is left out,
+    as runc does (``runc spec`` itself lists ambient capabilities without inheritable ones).
+    """
+    syscalls.capset(mask(effective), mask(permitted), mask(inheritable))
+    for name in ambient:
+        if name in permitted and name in inheritable:
+            syscalls.prctl(syscalls.PR_CAP_AMBIENT, syscalls.PR_CAP_AMBIENT_RAISE, CAPABILITIES[name])

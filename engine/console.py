@@ -55,6 +55,10 @@ def receive_fd(sock_fd: int) -> int:
     return fds[0]
 
 
+def set_window_size(fd: int, rows: int, columns: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+
+
 def copy_window_size(from_fd: int, to_fd: int) -> None:
     try:
         size = fcntl.ioctl(from_fd, termios.TIOCGWINSZ, b"\0" * 8)

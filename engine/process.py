@@ -26,6 +26,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import resource
 import signal
 import struct
 import sys
@@ -44,6 +45,9 @@ class LaunchPlan:
         "gid_map", "monotonic_offset", "boottime_offset", "init", "tty", "image", "rootfs",
         "cgroup_join", "stdio", "join_pid", "console_socket", "capabilities", "net_join", "network_hook",
         "trace",
+        # Used by the OCI runtime (engine/oci), which gets all of these from config.json:
+        "ns_paths", "domainname", "start_fifo", "rlimits", "umask", "no_new_privileges", "oom_score_adj",
+        "seccomp", "capability_sets", "console_size",
     )  # fmt: skip
 
     def __init__(self, **fields: object) -> None:
@@ -97,6 +101,8 @@ def launch(plan: LaunchPlan) -> int:
                         os.write(go_w, b"n")
                 elif kind == "error":
                     raise rebuild(value)
+                elif kind == "created":  # OCI create: the init waits on its start fifo now
+                    break
     except BaseException:
         failed = True
         if init_pid:
@@ -214,6 +220,11 @@ def _intermediate(plan: LaunchPlan, report: int, go: int) -> None:
         syscalls.setns(fd, syscalls.CLONE_NEWNET)
         os.close(fd)
         _note(plan, report, "namespaces", f"setns(CLONE_NEWNET) into {plan.net_join}")
+    for ns in NAMESPACES:  # OCI: namespaces given by path are joined, user first
+        if ns.name in (plan.ns_paths or {}):
+            fd = os.open(plan.ns_paths[ns.name], os.O_RDONLY | os.O_CLOEXEC)
+            syscalls.setns(fd, ns.flag)
+            os.close(fd)
     # 3. All new namespaces in one call; those made with a user namespace belong to it.
     try:
         syscalls.unshare(flags_for(plan.namespaces))
@@ -242,6 +253,13 @@ def _intermediate(plan: LaunchPlan, report: int, go: int) -> None:
 
 def _init(plan: LaunchPlan, report: int, go: int) -> None:
     os.setsid()  # a session of its own: the container is not in the user's terminal's job control
+    if plan.oom_score_adj is not None:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(plan.oom_score_adj))
+    if plan.start_fifo:
+        # Opened (O_PATH: no waiting yet) while the host's files are still reachable; reopened
+        # for writing through /proc/self/fd just before execve (see _wait_for_start).
+        plan.start_fifo = os.open(plan.start_fifo, os.O_PATH | os.O_CLOEXEC)
     if "net" in plan.namespaces:
         bring_loopback_up()
     if plan.rootfs is not None:
@@ -249,6 +267,8 @@ def _init(plan: LaunchPlan, report: int, go: int) -> None:
     if plan.hostname:
         syscalls.sethostname(plan.hostname)
         _note(plan, report, "uts", f"sethostname({plan.hostname!r})")
+    if plan.domainname:
+        syscalls.setdomainname(plan.domainname)
     # The parent wires eth0 into our network namespace meanwhile; the command must find it there.
     if plan.network_hook and os.read(go, 1) != b"n":
         os._exit(1)  # the parent failed (it reports why) and is killing us
@@ -293,6 +313,8 @@ def _finish_and_exec(plan: LaunchPlan, report: int) -> None:
         from engine import console  # already imported by the parent (container.launch_with_console)
 
         master, slave = console.open_container_pty()
+        if plan.console_size:
+            console.set_window_size(slave, *plan.console_size)
         console.become_terminal_owner(slave)
         console.send_fd(plan.console_socket, master)
         os.close(master)
@@ -302,11 +324,21 @@ def _finish_and_exec(plan: LaunchPlan, report: int) -> None:
     path = find_executable(plan.argv[0], env.get("PATH", ""))
     if path is None:
         raise CommandNotFound(plan.argv[0], plan.image)
+    for kind, soft, hard in plan.rlimits or ():
+        resource.setrlimit(kind, (soft, hard))
+    if plan.no_new_privileges:
+        syscalls.prctl(syscalls.PR_SET_NO_NEW_PRIVS, 1)  # setuid binaries stop giving privileges
+    if plan.seccomp and not plan.no_new_privileges:
+        plan.seccomp.load()  # needs CAP_SYS_ADMIN without no_new_privs: still root here
     if plan.capabilities is not None:  # None: --privileged
         capabilities.limit_bounding_set(plan.capabilities)
+    if plan.capability_sets:
+        syscalls.prctl(syscalls.PR_SET_KEEPCAPS, 1)  # keep the permitted set across setresuid
     os.setgroups(plan.groups or [])
     os.setresgid(plan.gid, plan.gid, plan.gid)
     os.setresuid(plan.uid, plan.uid, plan.uid)
+    if plan.capability_sets:
+        capabilities.set_process_sets(*plan.capability_sets)
     try:
         os.makedirs(plan.workdir, exist_ok=True)
         os.chdir(plan.workdir)
@@ -316,11 +348,29 @@ def _finish_and_exec(plan: LaunchPlan, report: int) -> None:
     _note(plan, report, "exec", f"uid {plan.uid}, cwd {plan.workdir}: execve({path}, {plan.argv})")
     if plan.init:
         _run_as_reaper(path, plan, env, report)
+    if plan.start_fifo:
+        _wait_for_start(plan, report)
+    if plan.seccomp and plan.no_new_privileges:
+        plan.seccomp.load()  # as late as possible: the fewest of our own calls go through it
     _exec(path, plan, env)
 
 
+def _wait_for_start(plan: LaunchPlan, report: int) -> None:
+    """OCI ``create``: tell the runtime we are ready, then block until ``start`` reads the fifo.
+
+    Opening a fifo for writing blocks until someone opens it for reading: ``minibox-runc start``
+    does, so the container's command runs only then (runc's exec.fifo works the same way).
+    """
+    _report(report, "created")
+    os.close(report)
+    fd = os.open(f"/proc/self/fd/{plan.start_fifo}", os.O_WRONLY | os.O_CLOEXEC)
+    os.write(fd, b"0")
+    os.close(fd)
+    os.close(plan.start_fifo)
+
+
 def _exec(path: str, plan: LaunchPlan, env: dict[str, str]) -> None:
-    os.umask(0o022)
+    os.umask(0o022 if plan.umask is None else plan.umask)
     reset_signals()
     try:
         os.execve(path, plan.argv, env)

@@ -70,8 +70,9 @@ class Lock:
     _depth: dict[str, int] = {}
     _fds: dict[str, int] = {}
 
-    def __init__(self, paths: Paths) -> None:
-        self.path = os.path.join(paths.run, "lock")
+    def __init__(self, paths: Paths | str) -> None:
+        # a Paths (minibox's state), or a directory of its own (the OCI runtime's --root)
+        self.path = os.path.join(paths if isinstance(paths, str) else paths.run, "lock")
 
     def __enter__(self) -> Lock:
         Lock._threads.acquire()

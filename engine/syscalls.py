@@ -43,6 +43,9 @@ MNT_DETACH = 2  # umount2: lazy, detach now and clean up when no longer busy
 
 # --- prctl(2) options (linux/prctl.h) ------------------------------------------------------------
 PR_SET_PDEATHSIG = 1
+PR_SET_KEEPCAPS = 8
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE = 47, 2
 PR_SET_NAME = 15
 PR_SET_CHILD_SUBREAPER = 36
 PR_GET_CHILD_SUBREAPER = 37
@@ -55,6 +58,7 @@ _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 _libc.unshare.argtypes = [ctypes.c_int]
 _libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
 _libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+_libc.setdomainname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
 _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 
 
@@ -96,8 +100,24 @@ def sethostname(name: str) -> None:
     _check(_libc.sethostname(raw, len(raw)), "sethostname", name)
 
 
-def prctl(option: int, arg2: int = 0) -> None:
-    _check(_libc.prctl(option, arg2, 0, 0, 0), "prctl", str(option))
+def prctl(option: int, arg2: int = 0, arg3: int = 0) -> None:
+    _check(_libc.prctl(option, arg2, arg3, 0, 0), "prctl", str(option))
+
+
+def setdomainname(name: str) -> None:
+    raw = name.encode()
+    _check(_libc.setdomainname(raw, len(raw)), "setdomainname", name)
+
+
+def capset(effective: int, permitted: int, inheritable: int) -> None:
+    """Set this thread's capability sets (bit masks; version 3 of the interface: 64 bits each)."""
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
+    data = (ctypes.c_uint32 * 6)()  # two {effective, permitted, inheritable}: bits 0-31, then 32-63
+    for half in (0, 1):
+        data[half * 3 + 0] = (effective >> (32 * half)) & 0xFFFFFFFF
+        data[half * 3 + 1] = (permitted >> (32 * half)) & 0xFFFFFFFF
+        data[half * 3 + 2] = (inheritable >> (32 * half)) & 0xFFFFFFFF
+    _check(_libc.capset(header, data), "capset")
 
 
 def socket(family: int, kind: int) -> int:

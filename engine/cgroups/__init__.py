@@ -29,12 +29,19 @@ CGROUP_ROOT = "/sys/fs/cgroup"
 class Limits:
     """The resource limits minibox sets: None means "no limit"."""
 
-    __slots__ = ("memory", "cpus", "pids")
+    __slots__ = ("memory", "cpus", "pids", "cpu_period", "memory_and_swap")
 
-    def __init__(self, memory: int | None = None, cpus: float | None = None, pids: int | None = None) -> None:
+    def __init__(
+        self, memory: int | None = None, cpus: float | None = None, pids: int | None = None, cpu_period: int = 0,
+        memory_and_swap: int | None = None,
+    ) -> None:  # fmt: skip
         self.memory = memory  # bytes
         self.cpus = cpus  # CPUs' worth of time per period, 0.5 = half of one CPU
         self.pids = pids  # processes (and threads)
+        self.cpu_period = cpu_period  # microseconds; 0: the default 100 ms (an OCI config may say)
+        # memory + swap together, bytes (OCI's memory.swap, docker's --memory-swap); None: no swap
+        # at all, as minibox's own containers have; -1: unlimited swap
+        self.memory_and_swap = memory_and_swap
 
     def __str__(self) -> str:
         parts = [f"memory={self.memory}" if self.memory else "", f"cpus={self.cpus}" if self.cpus else "",

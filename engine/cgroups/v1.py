@@ -17,7 +17,7 @@ CONTROLLERS = ("memory", "cpu", "cpuacct", "pids")
 CFS_PERIOD_US = 100_000
 
 
-def _mount_points() -> dict[str, str]:
+def _mount_points(controllers: tuple[str, ...] = CONTROLLERS) -> dict[str, str]:
     """controller -> mount point, from /proc/self/mountinfo (co-mounted ones share a point)."""
     points: dict[str, str] = {}
     with open("/proc/self/mountinfo") as f:
@@ -28,7 +28,7 @@ def _mount_points() -> dict[str, str]:
                 continue
             mount_point = before.split()[4]
             for option in options.split(","):
-                if option in CONTROLLERS and option not in points:
+                if option in controllers and option not in points:
                     points[option] = mount_point
     return points
 
@@ -36,8 +36,9 @@ def _mount_points() -> dict[str, str]:
 class CgroupV1(CgroupDriver):
     version = "v1"
 
-    def __init__(self) -> None:
-        self.mounts = _mount_points()
+    def __init__(self, controllers: tuple[str, ...] = CONTROLLERS) -> None:
+        # The OCI runtime adds "devices" (device rules); `minibox run` needs only these four.
+        self.mounts = _mount_points(controllers)
         missing = [c for c in ("memory", "cpu", "pids") if c not in self.mounts]
         if missing:
             from engine.errors import KernelFeatureMissing
@@ -62,12 +63,25 @@ class CgroupV1(CgroupDriver):
             # accounting enabled.
             memsw = f"{dirs['memory']}/memory.memsw.limit_in_bytes"
             if os.path.exists(memsw):
-                write(memsw, limits.memory)
+                write(memsw, limits.memory_and_swap or limits.memory)
+            elif limits.memory_and_swap:
+                from engine.errors import KernelFeatureMissing
+
+                raise KernelFeatureMissing(
+                    "swap accounting (for a memory+swap limit)", "swapaccount=1 on the kernel command line"
+                )
         if limits.cpus:
-            write(f"{dirs['cpu']}/cpu.cfs_period_us", CFS_PERIOD_US)
-            write(f"{dirs['cpu']}/cpu.cfs_quota_us", limits.cfs_quota(CFS_PERIOD_US))
+            period = limits.cpu_period or CFS_PERIOD_US
+            write(f"{dirs['cpu']}/cpu.cfs_period_us", period)
+            write(f"{dirs['cpu']}/cpu.cfs_quota_us", limits.cfs_quota(period))
         if limits.pids:
             write(f"{dirs['pids']}/pids.max", limits.pids)
+
+    def set_device_rules(self, group: str, rules: list[tuple[bool, str]]) -> None:
+        """The devices controller: which device nodes the group may open (``c 1:3 rwm``...)."""
+        path = self.directories(group)["devices"]
+        for allow, rule in rules:
+            write(f"{path}/devices.{'allow' if allow else 'deny'}", rule)
 
     def procs_files(self, group: str) -> list[str]:
         return [os.path.join(d, "cgroup.procs") for d in self._unique_dirs(group)]

@@ -55,9 +55,11 @@ class CgroupV2(CgroupDriver):
         if limits.memory:
             write(f"{path}/memory.max", limits.memory)
             if os.path.exists(f"{path}/memory.swap.max"):
-                write(f"{path}/memory.swap.max", 0)
+                swap = limits.memory_and_swap
+                write(f"{path}/memory.swap.max", "max" if swap == -1 else max(0, (swap or 0) - limits.memory))
         if limits.cpus:
-            write(f"{path}/cpu.max", f"{limits.cfs_quota(CPU_PERIOD_US)} {CPU_PERIOD_US}")
+            period = limits.cpu_period or CPU_PERIOD_US
+            write(f"{path}/cpu.max", f"{limits.cfs_quota(period)} {period}")
         if limits.pids:
             write(f"{path}/pids.max", limits.pids)
 

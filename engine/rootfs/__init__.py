@@ -21,7 +21,7 @@ import os
 from collections.abc import Callable
 
 from engine import syscalls
-from engine.rootfs import devices, mounts
+from engine.rootfs import devices, mounts, oci
 
 
 class RootfsPlan:
@@ -35,8 +35,11 @@ class RootfsPlan:
             setattr(self, name, fields.get(name))
 
 
-def setup(plan: RootfsPlan, note: Callable[[str, str], None] = lambda stage, text: None) -> None:
+def setup(plan: RootfsPlan | oci.OciRootfsPlan, note: Callable[[str, str], None] = lambda stage, text: None) -> None:
     """Build the root filesystem; ``note`` is told each stage (``minibox run --trace``)."""
+    if isinstance(plan, oci.OciRootfsPlan):  # an OCI bundle's root and mount list (engine/oci)
+        oci.setup(plan, note)
+        return
     if plan.private_mounts:
         mounts.make_private("/")
         note("mounts", "mount --make-rprivate /: nothing mounted here reaches the host")
@@ -46,7 +49,7 @@ def setup(plan: RootfsPlan, note: Callable[[str, str], None] = lambda stage, tex
                    "upperdir = the container's own, on its rootfs directory")  # fmt: skip
     mounts.mount_proc(plan.target, new_pid_ns=plan.pid_ns)
     mounts.mount_sys(plan.target, own_net_ns=plan.net_ns)
-    mounts.mount_cgroups(plan.target, plan.cgroup_version, plan.cgroup_mounts or {})
+    mounts.mount_cgroups(os.path.join(plan.target, "sys/fs/cgroup"), plan.cgroup_version, plan.cgroup_mounts or {})
     devices.populate(plan.target, can_mknod=not plan.user_ns)
     mounts.protect_kernel_files(plan.target)
     note("mounts", "/proc, /sys (read-only), /sys/fs/cgroup (read-only), a small /dev; kernel files masked")

@@ -25,16 +25,8 @@ def populate(root: str, can_mknod: bool) -> None:
     dev = os.path.join(root, "dev")
     os.makedirs(dev, exist_ok=True)
     syscalls.mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k")
-    for name, major, minor in CHAR_DEVICES:
-        path = os.path.join(dev, name)
-        if can_mknod:
-            os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(major, minor))
-            os.chmod(path, 0o666)  # mknod's mode is filtered by the umask
-        else:
-            open(path, "w").close()  # an empty file to bind the host's node onto
-            syscalls.mount(f"/dev/{name}", path, None, syscalls.MS_BIND)
-    for name, target in LINKS:
-        os.symlink(target, os.path.join(dev, name))
+    make_nodes(dev, can_mknod)
+    make_links(dev)
     os.mkdir(os.path.join(dev, "pts"))
     # newinstance: this container's terminals are numbered from 0, and invisible to the host's.
     syscalls.mount("devpts", os.path.join(dev, "pts"), "devpts", MS_NOSUID | MS_NOEXEC,
@@ -43,3 +35,25 @@ def populate(root: str, can_mknod: bool) -> None:
     syscalls.mount("shm", os.path.join(dev, "shm"), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k")
     os.mkdir(os.path.join(dev, "mqueue"))
     syscalls.mount("mqueue", os.path.join(dev, "mqueue"), "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+
+
+def make_nodes(dev: str, can_mknod: bool) -> None:
+    """null, zero, full, random, urandom, tty: made, or bound from the host's in a user namespace."""
+    for name, major, minor in CHAR_DEVICES:
+        path = os.path.join(dev, name)
+        if os.path.lexists(path):  # an OCI root without a tmpfs on /dev may hold a file there
+            os.unlink(path)
+        if can_mknod:
+            os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(major, minor))
+            os.chmod(path, 0o666)  # mknod's mode is filtered by the umask
+        else:
+            open(path, "w").close()  # an empty file to bind the host's node onto
+            syscalls.mount(f"/dev/{name}", path, None, syscalls.MS_BIND)
+
+
+def make_links(dev: str) -> None:
+    """/dev/fd, stdin, stdout, stderr into /proc/self; ptmx into the devpts instance."""
+    for name, target in LINKS:
+        path = os.path.join(dev, name)
+        if not os.path.lexists(path):
+            os.symlink(target, path)

@@ -40,12 +40,19 @@ _KEPT_FLAGS = {
 def bind(source: str, target: str, readonly: bool = False, recursive: bool = True) -> None:
     syscalls.mount(source, target, None, MS_BIND | (MS_REC if recursive else 0))
     if readonly:
-        # A bind mount ignores MS_RDONLY until a remount, and the remount must repeat the flags the
-        # mount already has (nosuid, noexec...): in a user namespace they are locked, and leaving
-        # them out is refused (EPERM); elsewhere it would silently drop them.
-        current = os.statvfs(target).f_flag
-        kept = sum(flag for st, flag in _KEPT_FLAGS.items() if current & st)
-        syscalls.mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | kept)
+        remount_readonly(target)
+
+
+def remount_readonly(target: str) -> None:
+    """Make the mount at ``target`` read-only (a bind mount ignores MS_RDONLY until a remount).
+
+    The remount must repeat the flags the mount already has (nosuid, noexec...): in a user
+    namespace they are locked, and leaving them out is refused (EPERM); elsewhere it would
+    silently drop them.
+    """
+    current = os.statvfs(target).f_flag
+    kept = sum(flag for st, flag in _KEPT_FLAGS.items() if current & st)
+    syscalls.mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | kept)
 
 
 def mount_proc(root: str, new_pid_ns: bool) -> None:
@@ -70,15 +77,19 @@ MASKED_PATHS = ("proc/acpi", "proc/asound", "proc/kcore", "proc/keys", "proc/lat
 READONLY_PATHS = ("proc/bus", "proc/fs", "proc/irq", "proc/sys", "proc/sysrq-trigger")
 
 
-def protect_kernel_files(root: str) -> None:
-    """Mask (cover with an empty file or directory) and make read-only the paths listed above."""
-    for relative in MASKED_PATHS:
+def protect_kernel_files(
+    root: str,
+    masked: tuple[str, ...] | list[str] = MASKED_PATHS,
+    readonly: tuple[str, ...] | list[str] = READONLY_PATHS,
+) -> None:
+    """Mask (cover with an empty file or directory) and make read-only the paths listed (above)."""
+    for relative in masked:
         path = os.path.join(root, relative)
         if os.path.isdir(path):
             syscalls.mount("tmpfs", path, "tmpfs", MS_RDONLY, "size=0")
         elif os.path.exists(path):
             bind("/dev/null", path, recursive=False)
-    for relative in READONLY_PATHS:
+    for relative in readonly:
         path = os.path.join(root, relative)
         if os.path.exists(path):
             bind(path, path, readonly=True)
@@ -96,10 +107,10 @@ def mount_sys(root: str, own_net_ns: bool) -> None:
         bind("/sys", target, readonly=True)
 
 
-def mount_cgroups(root: str, version: str, v1_mounts: dict[str, str]) -> None:
-    """Read-only cgroup filesystems, so ``cat /sys/fs/cgroup/...`` works inside the container."""
-    base = os.path.join(root, "sys/fs/cgroup")
-    flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
+def mount_cgroups(base: str, version: str, v1_mounts: dict[str, str], readonly: bool = True) -> None:
+    """cgroup filesystems at ``base`` (the container's /sys/fs/cgroup), so ``cat /sys/fs/cgroup/...``
+    works inside the container. Read-only unless asked: a container must not change its limits."""
+    flags = (MS_RDONLY if readonly else 0) | MS_NOSUID | MS_NODEV | MS_NOEXEC
     if version == "v2":
         syscalls.mount("cgroup2", base, "cgroup2", flags)
         return
@@ -108,4 +119,4 @@ def mount_cgroups(root: str, version: str, v1_mounts: dict[str, str]) -> None:
         target = os.path.join(base, hierarchy)
         os.mkdir(target)
         syscalls.mount("cgroup", target, "cgroup", flags, hierarchy)  # e.g. "memory", "cpu,cpuacct"
-    syscalls.mount(None, base, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755")
+    syscalls.mount(None, base, None, MS_REMOUNT | flags, "mode=755")

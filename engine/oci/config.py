@@ -1,0 +1,116 @@
+"""A bundle's ``config.json`` (the OCI runtime spec), checked field by field.
+
+Every field minibox acts on is listed in ``SCHEMA`` below; anything else in the file is refused
+with its full name (``linux.intelRdt``, say). A runtime that skipped a field it did not know would
+run the container differently from what the manager asked for, silently: a missing seccomp
+filter or device rule is a security hole nobody sees.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from engine.errors import BadValue, MiniboxError
+
+
+class UnsupportedField(MiniboxError):
+    def __init__(self, field: str, why: str = "minibox does not implement it") -> None:
+        super().__init__(f"config.json field {field} is not supported: {why}",
+                         "remove it from the bundle's config.json, or run this container with runc")  # fmt: skip
+        self.exit_code = 1
+
+
+# A type, a dict (an object with these keys), or a one-item list (an array of these).
+# ANY_STRINGS: an object with any keys whose values are strings (annotations, sysctl).
+ANY_STRINGS = "strings"
+_ID_MAP = [{"containerID": int, "hostID": int, "size": int}]
+_OFFSET = {"secs": int, "nanosecs": int}
+SECCOMP_SCHEMA = {
+    "defaultAction": str, "defaultErrnoRet": int, "architectures": [str], "flags": [str],
+    "syscalls": [{"names": [str], "action": str, "errnoRet": int,
+                  "args": [{"index": int, "value": int, "valueTwo": int, "op": str}]}],
+}  # fmt: skip
+SCHEMA = {
+    "ociVersion": str, "hostname": str, "domainname": str, "annotations": ANY_STRINGS,
+    "hooks": {},  # none yet: any hook is refused by name
+    "root": {"path": str, "readonly": bool},
+    "mounts": [{"destination": str, "type": str, "source": str, "options": [str]}],
+    "process": {
+        "terminal": bool, "consoleSize": {"height": int, "width": int},
+        "user": {"uid": int, "gid": int, "umask": int, "additionalGids": [int]},
+        "args": [str], "env": [str], "cwd": str,
+        "capabilities": {"bounding": [str], "effective": [str], "permitted": [str], "inheritable": [str],
+                         "ambient": [str]},
+        "rlimits": [{"type": str, "soft": int, "hard": int}],
+        "noNewPrivileges": bool, "oomScoreAdj": int,
+        # Linux security modules: accepted only when empty (minibox loads no LSM profile).
+        "apparmorProfile": "", "selinuxLabel": "",
+    },
+    "linux": {
+        "namespaces": [{"type": str, "path": str}], "uidMappings": _ID_MAP, "gidMappings": _ID_MAP,
+        "sysctl": ANY_STRINGS, "cgroupsPath": str, "maskedPaths": [str], "readonlyPaths": [str],
+        "resources": {
+            "memory": {"limit": int, "swap": int}, "cpu": {"quota": int, "period": int}, "pids": {"limit": int},
+            "devices": [{"allow": bool, "type": str, "major": int, "minor": int, "access": str}],
+        },
+        "devices": [{"path": str, "type": str, "major": int, "minor": int, "fileMode": int, "uid": int, "gid": int}],
+        "seccomp": SECCOMP_SCHEMA, "rootfsPropagation": str, "mountLabel": "",
+        "timeOffsets": {"monotonic": _OFFSET, "boottime": _OFFSET},
+    },
+}  # fmt: skip
+
+
+def check(value: object, schema: object, field: str) -> None:
+    """Raise UnsupportedField/BadValue unless ``value`` fits ``schema`` (nulls count as absent)."""
+    if value is None:
+        return
+    if schema == "":  # a string field that may only be empty
+        if value != "":
+            raise UnsupportedField(field, "minibox loads no Linux security module profile")
+    elif schema == ANY_STRINGS:
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise BadValue(f"config.json {field}", value, "an object of strings")
+    elif isinstance(schema, dict):
+        if not isinstance(value, dict):
+            raise BadValue(f"config.json {field}", value, "an object")
+        for key, item in value.items():
+            if key not in schema:
+                raise UnsupportedField(f"{field}.{key}" if field else key)
+            check(item, schema[key], f"{field}.{key}" if field else key)
+    elif isinstance(schema, list):
+        if not isinstance(value, list):
+            raise BadValue(f"config.json {field}", value, "an array")
+        for index, item in enumerate(value):
+            check(item, schema[0], f"{field}[{index}]")
+    elif schema is int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise BadValue(f"config.json {field}", value, "an integer")
+    elif not isinstance(value, schema):  # str, bool
+        raise BadValue(f"config.json {field}", value, f"a {schema.__name__}")
+
+
+def load(bundle: str) -> dict:
+    """The bundle's config.json, checked; relative paths (root.path) resolved against the bundle."""
+    path = os.path.join(bundle, "config.json")
+    try:
+        with open(path) as f:
+            config = json.load(f)
+    except FileNotFoundError:
+        raise MiniboxError(
+            f"no config.json in the bundle {bundle}", "give --bundle the directory holding config.json"
+        ) from None
+    except (OSError, ValueError) as e:
+        raise MiniboxError(f"cannot read {path}: {e}", "write valid JSON (see `runc spec`)") from None
+    check(config, SCHEMA, "")
+    for required in ("root", "process"):
+        if not config.get(required):
+            raise BadValue("config.json", required, f"a {required} object (the runtime spec requires it)")
+    if not config["process"].get("args"):
+        raise BadValue("config.json process.args", [], "the command to run")
+    root = config["root"]["path"]
+    config["root"]["path"] = root if os.path.isabs(root) else os.path.join(bundle, root)
+    if not os.path.isdir(config["root"]["path"]):
+        raise MiniboxError(f"the root filesystem {config['root']['path']} is not a directory",
+                           "fix root.path in config.json")  # fmt: skip
+    return config

@@ -1,0 +1,274 @@
+"""minibox as an OCI runtime (`minibox-runc`): bundles made by `runc spec` itself, the runtime's
+life cycle (create waits, start runs, state, kill, delete), fields it does not support refused by
+name with nothing left behind, and podman running containers through it."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import PREFIX, wait_for
+
+RUNTIME = [sys.executable, "-m", "engine.oci.cli"]
+MINIBOX_RUNC = os.path.join(os.path.dirname(sys.executable), "minibox-runc")
+
+
+def busybox_rootfs(target: str) -> None:
+    from engine import images
+    from engine.state import Paths
+
+    layer = images.get(Paths(), "busybox").layers[-1]  # the built-in image is one layer
+    shutil.copytree(layer, target, symlinks=True)
+
+
+@pytest.fixture
+def bundle(tmp_path):
+    """A bundle as `runc spec` writes it (the reference tool's own defaults), on busybox."""
+    directory = tmp_path / "bundle"
+    directory.mkdir()
+    busybox_rootfs(str(directory / "rootfs"))
+    subprocess.run(["runc", "spec", "--bundle", str(directory)], check=True)
+    return directory
+
+
+def configure(bundle, args: list[str], **changes) -> None:
+    path = bundle / "config.json"
+    config = json.loads(path.read_text())
+    config["process"]["terminal"] = False
+    config["process"]["args"] = args
+    config["root"]["readonly"] = False  # runc spec's default is a read-only root; these tests write to it
+    for dotted, value in changes.items():
+        node = config
+        *parents, last = dotted.split("__")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = value
+    path.write_text(json.dumps(config))
+
+
+@pytest.fixture
+def runtime_root(tmp_path):
+    root = str(tmp_path / "runc-root")
+    yield root
+    for container_id in os.listdir(root) if os.path.isdir(root) else []:
+        if container_id != "lock":
+            runc(root, "delete", "--force", container_id)
+
+
+def runc(root: str, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    """The runtime's command line. Output goes through files, not pipes: a created container's
+    init inherits the runtime's stdout and stderr (as with runc), so pipes would stay open."""
+    import tempfile
+
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        result = subprocess.run([*RUNTIME, "--root", root, *args], stdout=out, stderr=err, timeout=timeout)
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(result.args, result.returncode, out.read(), err.read())
+
+
+def state(root: str, container_id: str) -> dict:
+    result = runc(root, "state", container_id)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def my_cgroups() -> list[str]:
+    return glob.glob(f"/sys/fs/cgroup/*/{PREFIX}-runc*") + glob.glob(f"/sys/fs/cgroup/{PREFIX}-runc*")
+
+
+def test_create_waits_start_runs_then_state_and_delete(bundle, runtime_root, tmp_path):
+    marker = bundle / "rootfs" / "ran"
+    configure(bundle, ["sh", "-c", "echo $(hostname) > /ran; sleep 30"], hostname="oci-box")
+    pid_file = tmp_path / "pid"
+    result = runc(runtime_root, "create", "--bundle", str(bundle), "--pid-file", str(pid_file), "c1")
+    assert result.returncode == 0, result.stderr
+    created = state(runtime_root, "c1")
+    assert created["status"] == "created" and created["pid"] == int(pid_file.read_text())
+    assert created["bundle"] == str(bundle) and created["ociVersion"].startswith("1.")
+    time.sleep(0.2)
+    assert not marker.exists()  # created: the command has not run yet
+    assert runc(runtime_root, "start", "c1").returncode == 0
+    assert wait_for(marker.exists) and marker.read_text() == "oci-box\n"
+    assert state(runtime_root, "c1")["status"] == "running"
+    # it runs in new namespaces and in its own cgroup
+    pid = created["pid"]
+    for ns in ("pid", "mnt", "uts", "ipc", "net"):
+        assert os.readlink(f"/proc/{pid}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}")
+    assert f"/{PREFIX}-runc/c1" in open(f"/proc/{pid}/cgroup").read()
+    refused = runc(runtime_root, "delete", "c1")
+    assert refused.returncode == 1 and "not stopped: running" in refused.stderr
+    assert runc(runtime_root, "start", "c1").returncode == 1  # only a created container starts
+    assert runc(runtime_root, "kill", "c1", "KILL").returncode == 0
+    assert wait_for(lambda: state(runtime_root, "c1")["status"] == "stopped")
+    assert state(runtime_root, "c1")["pid"] == 0
+    assert runc(runtime_root, "delete", "c1").returncode == 0
+    assert not os.path.exists(os.path.join(runtime_root, "c1")) and my_cgroups() == []
+    assert runc(runtime_root, "state", "c1").returncode == 1
+
+
+def test_the_init_gets_the_specs_capabilities_seccomp_rlimits_and_mounts(bundle, runtime_root):
+    out = bundle / "rootfs" / "report"
+    script = ("grep -E 'CapBnd|CapEff|NoNewPrivs|Seccomp:' /proc/self/status > /report; "
+              "ulimit -n >> /report; "
+              "grep -c ' /proc/keys ' /proc/self/mountinfo >> /report; "
+              "cat /dev/null && echo null-ok >> /report; echo done >> /report")  # fmt: skip
+    profile = {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+               "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}  # fmt: skip
+    configure(bundle, ["sh", "-c", script], linux__seccomp=profile)
+    assert runc(runtime_root, "create", "--bundle", str(bundle), "c2").returncode == 0
+    assert runc(runtime_root, "start", "c2").returncode == 0
+    assert wait_for(lambda: out.exists() and "done" in out.read_text())
+    report = out.read_text()
+    # runc spec's defaults: three capabilities, no_new_privs, 1024 files; /proc/keys masked
+    assert "CapBnd:\t0000000020000420" in report and "CapEff:\t0000000020000420" in report
+    assert "NoNewPrivs:\t1" in report and "Seccomp:\t2" in report
+    assert "\n1024\n1\n" in report and "null-ok" in report
+    runc(runtime_root, "delete", "--force", "c2")
+    # the seccomp filter is real: mkdir fails with EPERM (errnoRet 1) inside
+    configure(bundle, ["sh", "-c", "mkdir /x 2> /mkdir-error; echo $? >> /mkdir-error"], linux__seccomp=profile)
+    assert runc(runtime_root, "create", "--bundle", str(bundle), "c3").returncode == 0
+    assert runc(runtime_root, "start", "c3").returncode == 0
+    error = bundle / "rootfs" / "mkdir-error"
+    assert wait_for(lambda: error.exists() and error.read_text().strip().endswith("1"))
+    assert "Operation not permitted" in error.read_text() and not (bundle / "rootfs" / "x").exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"linux__intelRdt": {"closID": "x"}}, "linux.intelRdt"),
+        ({"hooks__prestart": [{"path": "/bin/true"}]}, "hooks.prestart"),
+        ({"process__apparmorProfile": "docker-default"}, "process.apparmorProfile"),
+        ({"linux__cgroupsPath": "system.slice:libpod:x"}, "linux.cgroupsPath"),
+    ],
+)
+def test_an_unsupported_field_is_refused_by_name_and_nothing_is_left(bundle, runtime_root, change, field):
+    configure(bundle, ["true"], **change)
+    result = runc(runtime_root, "create", "--bundle", str(bundle), "c4")
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and f"field {field} is not supported" in result.stderr
+    assert not os.path.exists(os.path.join(runtime_root, "c4")) and my_cgroups() == []
+
+
+def test_bad_input_gets_one_line_errors(bundle, runtime_root, tmp_path):
+    configure(bundle, ["true"])
+    assert runc(runtime_root, "create", "--bundle", str(bundle), "c5").returncode == 0
+    again = runc(runtime_root, "create", "--bundle", str(bundle), "c5")
+    assert again.returncode == 1 and "container with id exists: c5" in again.stderr
+    for args, says in [
+        (("create", "--bundle", str(tmp_path), "c6"), "no config.json"),
+        (("create", "--bundle", str(bundle), "bad/id"), "container id"),
+        (("kill", "c5", "NOSUCHSIGNAL"), "signal"),
+        (("state", "ghost"), "does not exist"),
+        (("--systemd-cgroup", "state", "c5"), "--cgroup-manager cgroupfs"),
+    ]:
+        result = runc(runtime_root, *args)
+        assert result.returncode == 1 and says in result.stderr and result.stderr.count("\n") == 1, (args, result)
+    assert runc(runtime_root, "delete", "--force", "c5").returncode == 0
+    assert runc(runtime_root, "delete", "--force", "c5").returncode == 0  # gone already: fine with --force
+
+
+def test_a_terminal_goes_to_the_console_socket(bundle, runtime_root, tmp_path):
+    configure(bundle, ["sh", "-c", "tty; stty size"], process__terminal=True,
+              process__consoleSize={"height": 30, "width": 100})  # fmt: skip
+    config = json.loads((bundle / "config.json").read_text())
+    config["process"]["terminal"] = True
+    (bundle / "config.json").write_text(json.dumps(config))
+    path = str(tmp_path / "console.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(path)
+        server.listen(1)
+        created = subprocess.Popen([*RUNTIME, "--root", runtime_root, "create", "--bundle", str(bundle),
+                                    "--console-socket", path, "c7"], stderr=subprocess.PIPE, text=True)  # fmt: skip
+        connection, _ = server.accept()
+        with connection:
+            _, fds, _, _ = socket.recv_fds(connection, 1024, 1)
+        assert created.wait(30) == 0, created.stderr.read()
+    master = fds[0]
+    try:
+        assert runc(runtime_root, "start", "c7").returncode == 0
+        output = b""
+        deadline = time.monotonic() + 10
+        while b"100" not in output and time.monotonic() < deadline:
+            try:
+                output += os.read(master, 1024)
+            except OSError:
+                break
+        assert b"/dev/pts/0" in output and b"30 100" in output
+    finally:
+        os.close(master)
+
+
+def test_features_lists_what_is_supported():
+    result = subprocess.run([*RUNTIME, "features"], capture_output=True, text=True, check=True)
+    features = json.loads(result.stdout)
+    assert "pid" in features["linux"]["namespaces"] and features["linux"]["seccomp"]["enabled"] is True
+    assert "rbind" in features["mountOptions"] and features["hooks"] == []
+
+
+# --- podman, with minibox-runc as its runtime --------------------------------------------------
+
+PODMAN_LIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]  # this machine's hard limits
+
+
+@pytest.fixture(scope="module")
+def podman(tmp_path_factory):
+    """podman with storage of its own (the machine's podman state is untouched) and busybox loaded."""
+    if not shutil.which("podman"):
+        pytest.skip("podman comes with make test")
+    base = tmp_path_factory.mktemp("podman")
+    archive = str(base / "busybox.tar")
+    subprocess.run([sys.executable, "-m", "engine.cli", "save", "-o", archive, "busybox"], check=True)
+    command = ["podman", "--root", str(base / "root"), "--runroot", str(base / "runroot"), "--storage-driver",
+               "overlay", "--cgroup-manager", "cgroupfs", "--events-backend", "file", "--tmpdir", str(base / "tmp"),
+               "--runtime", MINIBOX_RUNC]  # fmt: skip
+
+    def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        return subprocess.run([*command, *args], capture_output=True, text=True, timeout=timeout)
+
+    assert run("load", "-i", archive).returncode == 0
+    yield run
+    run("rm", "--all", "--force", "--time", "0")
+    run("rmi", "--all", "--force")
+    subprocess.run(["umount", "-R", str(base / "root" / "overlay")], capture_output=True)
+    # podman's cgroupfs parent, in every hierarchy (it leaves it behind itself)
+    for parent in sorted(glob.glob("/sys/fs/cgroup/*/libpod_parent") + glob.glob("/sys/fs/cgroup/libpod_parent"),
+                         reverse=True):  # fmt: skip
+        for child in glob.glob(f"{parent}/*/"):
+            os.rmdir(child)
+        os.rmdir(parent)
+
+
+def test_podman_runs_busybox_through_minibox(podman):
+    result = podman("run", "--rm", "--network", "none", *PODMAN_LIMITS, "busybox", "sh", "-c",
+                    "echo hello from podman; grep Seccomp: /proc/self/status; exit 3")  # fmt: skip
+    assert result.returncode == 3, result.stderr
+    assert "hello from podman" in result.stdout and "Seccomp:\t2" in result.stdout
+    assert podman("ps", "-a", "-q").stdout.strip() == ""  # --rm removed it
+
+
+def test_podman_detach_ps_exec_memory_stop_rm(podman):
+    started = podman("run", "-d", "--name", "oci-web", "--network", "none", "--memory", "64m", *PODMAN_LIMITS,
+                     "busybox", "sleep", "1000")  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    container_id = started.stdout.strip()
+    listed = podman("ps", "--format", "{{.Names}} {{.Status}}").stdout
+    assert "oci-web Up" in listed
+    limit = glob.glob(f"/sys/fs/cgroup/memory/libpod_parent/libpod-{container_id}/memory.limit_in_bytes") + glob.glob(
+        f"/sys/fs/cgroup/libpod_parent/libpod-{container_id}/memory.max"
+    )
+    assert limit and open(limit[0]).read().strip() == str(64 * 1024 * 1024)
+    executed = podman("exec", "oci-web", "sh", "-c", "echo exec-ok; ps -o pid,comm; exit 4")
+    assert executed.returncode == 4 and "exec-ok" in executed.stdout and "1 sleep" in executed.stdout
+    assert podman("stop", "-t", "1", "oci-web").returncode == 0
+    assert "oci-web Exited (137)" in podman("ps", "-a", "--format", "{{.Names}} {{.Status}}").stdout
+    assert podman("rm", "oci-web").returncode == 0
+    assert podman("ps", "-a", "-q").stdout.strip() == ""
