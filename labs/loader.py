@@ -125,6 +125,8 @@ def load(directory: str, language: str = "en") -> Lab:
         directory=directory,
         language=language,
         sandbox=bool(data.get("sandbox", False)),
+        env={str(k): str(v) for k, v in (data.get("env") or {}).items()},
+        observe_pid=str(data.get("observe_pid", "")),
     )
 
 

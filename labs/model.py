@@ -37,6 +37,11 @@ class Lab:
     # Network labs: host commands, checks and minibox run in a practice namespace playing the
     # host (engine/network/sandbox.py), so the learner's real network is never touched.
     sandbox: bool = False
+    # Variables every command of the lab gets, placeholders filled (lab 16: podman's config files).
+    env: dict[str, str] = field(default_factory=dict)
+    # A host command printing the PID of the container the side-by-side views show, for a lab
+    # whose containers are not minibox's own (lab 16: podman's, through minibox-runc).
+    observe_pid: str = ""
 
     def step(self, step_id: str) -> Step:
         for step in self.steps:

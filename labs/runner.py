@@ -78,7 +78,32 @@ class Runner:
 
     def context(self, lab: Lab) -> Context:
         sandbox = self.sandbox(lab)
-        return Context(self.workdir(lab), lab.directory, command_environment(sandbox), sandbox)
+        return Context(self.workdir(lab), lab.directory, self.environment(lab), sandbox)
+
+    def environment(self, lab: Lab) -> dict[str, str]:
+        """What the lab's commands run with: this install's PATH first, the lab's own variables."""
+        env = command_environment(self.sandbox(lab))
+        plain = Context(self.workdir(lab), lab.directory, {}, self.sandbox(lab))
+        env.update({name: plain.fill(value) for name, value in lab.env.items()})
+        return env
+
+    def observed_pid(self, lab: Lab) -> tuple[str | None, int | None]:
+        """(name, host PID) of the container the lab's views show: its first running minibox
+        container, else the process its ``observe_pid`` command names (lab 16: a podman one)."""
+        import engine
+
+        for name in lab.containers:
+            try:
+                record = engine.get(name)
+            except engine.MiniboxError:
+                continue
+            if record.state == "running":
+                return name, record.pid
+        if lab.observe_pid:
+            output = self.run_command(lab, lab.observe_pid, timeout=20).stdout.strip()
+            if output.isdigit() and int(output) > 0 and os.path.exists(f"/proc/{output}"):
+                return lab.observe_pid.split()[-1], int(output)
+        return None, None
 
     def sandbox(self, lab: Lab) -> str:
         """The practice namespace a network lab's host side runs in ("" for other labs)."""
@@ -204,7 +229,7 @@ class Runner:
         argv = shell_argv(self.render(lab, command), self.sandbox(lab))
         out = os.memfd_create("lab-command")
         try:
-            env = command_environment(self.sandbox(lab))
+            env = self.environment(lab)
             code = subprocess.run(argv, cwd=self.workdir(lab), env=env, stdin=subprocess.DEVNULL,
                                   stdout=out, stderr=out, timeout=timeout).returncode  # fmt: skip
             os.lseek(out, 0, os.SEEK_SET)
@@ -224,6 +249,7 @@ def stream_command(
     on_start: Callable[[subprocess.Popen], None] | None = None,
     timeout: float = 300.0,
     sandbox: str = "",
+    env: dict[str, str] | None = None,
 ) -> int:
     """Run ``sh -c COMMAND``, calling ``on_line`` for each line of output as it comes; return the
     exit code (-9 when killed at ``timeout``). For front ends that show output live (the TUI).
@@ -235,7 +261,7 @@ def stream_command(
     import select
     import signal
 
-    process = subprocess.Popen(shell_argv(command, sandbox), cwd=cwd, env=command_environment(sandbox),
+    process = subprocess.Popen(shell_argv(command, sandbox), cwd=cwd, env=env or command_environment(sandbox),
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                start_new_session=True)  # fmt: skip
     if on_start:

@@ -63,7 +63,7 @@ def shell(line: str, cell: str) -> None:
     if container:
         command = f"minibox exec {shlex.quote(container)} sh -c {shlex.quote(command)}"
     code = stream_command(command, runner.workdir(lab), lambda text: print(text, flush=True),
-                          sandbox=runner.sandbox(lab))  # fmt: skip
+                          sandbox=runner.sandbox(lab), env=runner.environment(lab))  # fmt: skip
     if code:
         print(f"(exit code {code})")
 
@@ -101,10 +101,10 @@ def view(line: str) -> None:
     words = line.split()
     if not words or words[0] not in observe.VIEWS:
         raise ValueError(f"%view VIEW [CONTAINER], VIEW one of: {', '.join(observe.VIEWS)}")
-    name = words[1] if len(words) > 1 else _first_running_container()
+    name, pid = (words[1], _pid(words[1])) if len(words) > 1 else _runner().observed_pid(_lab())
     host_side = _runner().sandbox(_lab()) if words[0] == "network" else ""
     host_rows = observe.view(words[0], f"/run/netns/{host_side}" if host_side else "self")
-    container_rows = observe.view(words[0], _pid(name)) if name else []
+    container_rows = observe.view(words[0], pid) if pid else []
     _display_html(*_table(words[0], host_rows, container_rows, name))
 
 
@@ -114,18 +114,6 @@ def lab_reset(line: str = "") -> None:
         print(text)
     _state["lab"] = _runner().start(lab.id, force=True)
     print(f"lab {lab.id} is back at its start")
-
-
-def _first_running_container() -> str | None:
-    import engine
-
-    for name in _lab().containers:
-        try:
-            if engine.get(name).state == "running":
-                return name
-        except engine.MiniboxError:
-            continue
-    return None
 
 
 def _pid(name: str) -> int:

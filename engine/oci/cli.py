@@ -6,6 +6,8 @@
 
 Managers read the runtime's errors from stderr, or from ``--log`` (JSON lines with
 ``--log-format json``, as runc writes them); exit status 1 means the operation failed.
+Every call is also noted in ``ROOT/calls.log`` (time, command line, exit status), so a learner
+can watch what podman asks of its runtime (lab 16).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import time
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="minibox-runc", description="minibox's OCI runtime (runc's command line)")
+    version = "minibox-runc version 0.1.0 (OCI runtime spec 1.0.2)"
+    parser.add_argument("--version", "-v", action="version", version=version)
     parser.add_argument("--root", default="/run/minibox-runc", help="where container state is kept")
     parser.add_argument("--log", default="", help="also write errors to this file")
     parser.add_argument("--log-format", choices=("text", "json"), default="text")
@@ -68,8 +72,33 @@ def log_error(args: argparse.Namespace, message: str) -> None:
         f.write(line + "\n")
 
 
+def note_call(root: str, argv: list[str], code: int, started: float) -> None:
+    """One line per call in ROOT/calls.log, the last 1000 calls kept."""
+    if not os.path.isdir(root):
+        return
+    path = os.path.join(root, "calls.log")
+    stamp = time.strftime("%H:%M:%S", time.localtime(started)) + f".{int(started % 1 * 1000):03d}"
+    with open(path, "a") as f:
+        f.write(f"{stamp} exit={code} {(time.time() - started) * 1000:.0f}ms minibox-runc {' '.join(argv)}\n")
+        size = f.tell()
+    if size > 256 * 1024:
+        with open(path) as f:
+            lines = f.readlines()[-1000:]
+        with open(path, "w") as f:
+            f.writelines(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
+    started = time.time()
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    code = run(args)
+    if args.command != "features":
+        note_call(args.root, argv, code, started)
+    return code
+
+
+def run(args: argparse.Namespace) -> int:
     from engine.errors import MiniboxError
     from engine.oci import runtime
 

@@ -127,15 +127,32 @@ def _cgroups(config: dict, container_id: str) -> tuple[object, str, object, list
             raise BadValue(f"config.json linux.resources.devices[{index}]", rule, "type a, b or c; access of r, w, m")
         rules.append((bool(rule.get("allow")), "a" if kind == "a" else f"{kind} {where} {access}"))
     driver = cgroups.driver()
+    if rules and driver.version == "v2":
+        _check_v2_device_rules(config, rules)
+        rules = []  # nothing to enforce: see _check_v2_device_rules
     if rules:
-        if driver.version == "v2":
-            raise UnsupportedField("linux.resources.devices", "on cgroup v2 device rules need an eBPF program, "
-                                   "which minibox does not have yet")  # fmt: skip
         from engine.cgroups.v1 import CONTROLLERS, CgroupV1
 
         driver = CgroupV1(CONTROLLERS + ("devices",))
         rules += [(True, r) for r in DEFAULT_DEVICE_RULES]
     return driver, group, limits, rules
+
+
+def _check_v2_device_rules(config: dict, rules: list[tuple[bool, str]]) -> None:
+    """On cgroup v2, accept device rules only where they cannot change what the container can do.
+
+    cgroup v2 enforces device rules with an eBPF program attached to the group; minibox has none
+    yet. But "deny every device" (what podman and ``runc spec`` ask for) changes nothing when the
+    container cannot make device nodes (no CAP_MKNOD), has none from config.json and no device
+    bound in from the host: then its only nodes are the default ones (null, zero, tty...), which
+    the rules allow anyway. Anything else is refused by name.
+    """
+    bounding = ((config.get("process") or {}).get("capabilities") or {}).get("bounding")
+    mounted_devices = [m for m in config.get("mounts") or [] if (m.get("source") or "").startswith("/dev/")]
+    if (rules != [(False, "a")] or bounding is None or "CAP_MKNOD" in bounding
+            or (config.get("linux") or {}).get("devices") or mounted_devices):  # fmt: skip
+        raise UnsupportedField("linux.resources.devices", "on cgroup v2 minibox has no eBPF device filter yet; "
+                               "only 'deny all' without CAP_MKNOD or extra devices is accepted")  # fmt: skip
 
 
 def _capabilities(config: dict) -> tuple[list[str] | None, tuple | None]:
@@ -217,7 +234,7 @@ def plan_for(config: dict, container: Container, driver: object, group: str) -> 
             masked=linux.get("maskedPaths") or [], readonly_paths=linux.get("readonlyPaths") or [],
             sysctl=linux.get("sysctl") or {}, propagation=linux.get("rootfsPropagation") or "",
             user_ns="user" in private or "user" in paths, cgroup_version=driver.version,
-            cgroup_mounts=getattr(driver, "mounts", None),
+            cgroup_mounts=getattr(driver, "mounts", None), cgroup_ns="cgroup" in private or "cgroup" in paths,
         ),
     )  # fmt: skip
 

@@ -107,16 +107,43 @@ def mount_sys(root: str, own_net_ns: bool) -> None:
         bind("/sys", target, readonly=True)
 
 
-def mount_cgroups(base: str, version: str, v1_mounts: dict[str, str], readonly: bool = True) -> None:
+def mount_cgroups(
+    base: str, version: str, v1_mounts: dict[str, str], readonly: bool = True, own_namespace: bool = True
+) -> None:
     """cgroup filesystems at ``base`` (the container's /sys/fs/cgroup), so ``cat /sys/fs/cgroup/...``
-    works inside the container. Read-only unless asked: a container must not change its limits."""
+    works inside the container. Read-only unless asked: a container must not change its limits.
+
+    A fresh cgroup mount shows the tree from the root of the mounting process's cgroup namespace:
+    in a container with its own, that is its own group. Without one (an OCI config may leave it
+    out) it would be the host's whole tree, so, as runc does, the container's own group
+    directories are bind-mounted instead.
+    """
     flags = (MS_RDONLY if readonly else 0) | MS_NOSUID | MS_NODEV | MS_NOEXEC
+    own = _own_cgroups() if not own_namespace else {}
     if version == "v2":
-        syscalls.mount("cgroup2", base, "cgroup2", flags)
+        if own:
+            bind(os.path.join("/sys/fs/cgroup", own[""].lstrip("/")), base, readonly=readonly)
+        else:
+            syscalls.mount("cgroup2", base, "cgroup2", flags)
         return
     syscalls.mount("tmpfs", base, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755,size=64k")
-    for hierarchy in sorted(set(os.path.basename(p) for p in v1_mounts.values())):
+    for point in sorted(set(v1_mounts.values())):
+        hierarchy = os.path.basename(point)  # e.g. "memory", "cpu,cpuacct"
         target = os.path.join(base, hierarchy)
         os.mkdir(target)
-        syscalls.mount("cgroup", target, "cgroup", flags, hierarchy)  # e.g. "memory", "cpu,cpuacct"
+        controllers = ",".join(sorted(c for c, p in v1_mounts.items() if p == point))
+        if own and controllers in own:
+            bind(os.path.join(point, own[controllers].lstrip("/")), target, readonly=readonly)
+        else:
+            syscalls.mount("cgroup", target, "cgroup", flags, hierarchy)
     syscalls.mount(None, base, None, MS_REMOUNT | flags, "mode=755")
+
+
+def _own_cgroups() -> dict[str, str]:
+    """This process's group in each hierarchy: sorted controllers ("" for v2) -> path."""
+    groups = {}
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            groups[",".join(sorted(controllers.split(","))) if controllers else ""] = path
+    return groups

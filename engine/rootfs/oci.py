@@ -48,7 +48,7 @@ class OciRootfsPlan:
     """What the init needs to build an OCI bundle's root (from config.json, by the parent)."""
 
     __slots__ = ("root", "readonly", "mounts", "devices", "masked", "readonly_paths", "sysctl", "propagation",
-                 "user_ns", "cgroup_version", "cgroup_mounts")  # fmt: skip
+                 "user_ns", "cgroup_version", "cgroup_mounts", "cgroup_ns")  # fmt: skip
 
     def __init__(self, **fields: object) -> None:
         for name in self.__slots__:
@@ -128,7 +128,8 @@ def mount_entry(root: str, entry: dict, plan: OciRootfsPlan) -> None:
             syscalls.mount(None, target, None, MS_REMOUNT | MS_BIND | extra)
     elif kind == "cgroup":
         _make_target(target, like_file=False)
-        mounts.mount_cgroups(target, plan.cgroup_version, plan.cgroup_mounts or {}, readonly=bool(flags & MS_RDONLY))
+        mounts.mount_cgroups(target, plan.cgroup_version, plan.cgroup_mounts or {}, readonly=bool(flags & MS_RDONLY),
+                             own_namespace=plan.cgroup_ns)  # fmt: skip
     else:
         _make_target(target, like_file=False)
         try:

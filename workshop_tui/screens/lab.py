@@ -37,7 +37,7 @@ from textual.widgets import (
 
 from engine.observe import VIEWS, diff_rows
 from labs.model import Lab, Step
-from labs.runner import command_environment, in_sandbox, stream_command
+from labs.runner import in_sandbox, stream_command
 
 VIEW_TITLES = {"namespaces": "Namespaces", "processes": "Processes", "cgroups": "cgroups", "mounts": "Mounts",
                "network": "Network"}  # fmt: skip
@@ -206,7 +206,8 @@ class LabScreen(Screen):
 
             try:
                 code = stream_command(command, workdir, lambda line: self.app.call_from_thread(self.log_line, line),
-                                      on_start=started, sandbox=self.app.runner.sandbox(self.lab))  # fmt: skip
+                                      on_start=started, sandbox=self.app.runner.sandbox(self.lab),
+                                      env=self.app.runner.environment(self.lab))  # fmt: skip
             except OSError as e:
                 code = None
                 self.app.call_from_thread(self.log_line, Text(f"cannot run: {e}", style="red"))
@@ -336,7 +337,7 @@ class LabScreen(Screen):
         try:
             with self.app.suspend():
                 print(f"\n{where} shell; `exit` returns to the workshop.\n")
-                subprocess.run(argv, cwd=self.app.runner.workdir(self.lab), env=command_environment(sandbox))
+                subprocess.run(argv, cwd=self.app.runner.workdir(self.lab), env=self.app.runner.environment(self.lab))
         except Exception:  # noqa: BLE001 -- suspend() is impossible in a browser or under tests
             self.open_command_line(name if in_container else None)
         self.refresh_views()
@@ -372,16 +373,7 @@ class LabScreen(Screen):
 
     def running_container(self) -> tuple[str | None, int | None]:
         """The lab's first running container and its init's PID: the "container" side of the views."""
-        import engine
-
-        for name in self.lab.containers if self.lab else []:
-            try:
-                record = engine.get(name)
-            except engine.MiniboxError:
-                continue
-            if record.state == "running":
-                return name, record.pid
-        return None, None
+        return self.app.runner.observed_pid(self.lab) if self.lab else (None, None)
 
     def refresh_views(self) -> None:
         if self.lab is not None:
