@@ -113,3 +113,30 @@ def test_streaming_a_command_ends_with_the_shell_not_with_its_background_childre
     timed_out: list[str] = []
     assert stream_command("sleep 20", str(tmp_path), timed_out.append, timeout=0.5) == -9
     assert timed_out == ["(stopped after 0.5 s)"]
+
+
+def test_a_labs_env_reaches_its_commands_and_observe_pid_names_the_viewed_process(runner, tmp_path):
+    # Lab 16's mechanism (podman's containers in the views), on a tiny lab: the variable is
+    # filled and given to every command; observe_pid's output is the container side of the views.
+    lab_dir = tmp_path / "01-tiny"
+    (lab_dir / "steps").mkdir(parents=True)
+    (lab_dir / "intro.md").write_text("---\ntitle: Tiny\ngoal: Try.\n---\nHello.\n")
+    (lab_dir / "finish.md").write_text("Done.\n")
+    (lab_dir / "steps" / "one.md").write_text("---\ntitle: One\n---\n```run\ntrue\n```\n\n## Hints\n- Run true.\n")
+    (lab_dir / "lab.toml").write_text(
+        'observe_pid = "cat $TINY_PID_FILE"\nenv = { TINY_PID_FILE = "{workdir}/pid" }\n'
+        '[[steps]]\nid = "one"\nsolution = ["true"]\nchecks = [{ kind = "host", command = "true" }]\n'
+    )
+    lab = load(str(lab_dir))
+    workdir = runner.workdir(lab)
+    os.makedirs(workdir, exist_ok=True)
+    assert runner.run_command(lab, "echo $TINY_PID_FILE").stdout.strip() == f"{workdir}/pid"
+    assert runner.observed_pid(lab) == (None, None)  # nothing to look at yet
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        with open(f"{workdir}/pid", "w") as f:
+            f.write(str(sleeper.pid))
+        assert runner.observed_pid(lab)[1] == sleeper.pid
+    finally:
+        sleeper.kill()
+        sleeper.wait()

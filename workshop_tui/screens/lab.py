@@ -390,7 +390,12 @@ class LabScreen(Screen):
             host_side = f"/run/netns/{sandbox}" if sandbox and view == "network" else os.getpid()
             host_rows = observe(view, host_side)
             container_rows = observe(view, pid) if pid else []
-            stats = engine.inspect(name)["Cgroup"]["Stats"] if name and view == "cgroups" else {}
+            stats = {}
+            if name and view == "cgroups":
+                try:
+                    stats = engine.inspect(name)["Cgroup"]["Stats"]
+                except engine.MiniboxError:
+                    pass  # not one of minibox's own containers (lab 16: podman's): the view only
         except Exception as e:  # noqa: BLE001 -- a container may vanish while we look
             name, pid, host_rows, container_rows, stats = None, None, [], [], {}
             self.app.call_from_thread(self.notify, f"{view}: {e}", severity="warning")
