@@ -8,9 +8,9 @@ VENV ?= .venv
 # What the workshop itself needs, and what only the tests and benchmarks add (a learner's laptop
 # does not need a browser or runc).
 APT_PACKAGES := busybox-static nftables iptables iproute2 conntrack tmux util-linux procps python3-venv \
-	docker-registry skopeo
+	docker-registry skopeo podman conmon libseccomp2
 APT_TEST_PACKAGES := runc chromium qemu-system-x86 kmod vagrant vagrant-libvirt ruby debootstrap shellcheck \
-	cloud-init podman conmon
+	cloud-init
 # BUNDLE=path: set up from an offline bundle (`make offline-bundle`) instead of the network.
 BUNDLE ?=
 BUNDLE_OUT ?= dist/container-internals-workshop-bundle.tar
