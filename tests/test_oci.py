@@ -272,3 +272,22 @@ def test_podman_detach_ps_exec_memory_stop_rm(podman):
     assert "oci-web Exited (137)" in podman("ps", "-a", "--format", "{{.Names}} {{.Status}}").stdout
     assert podman("rm", "oci-web").returncode == 0
     assert podman("ps", "-a", "-q").stdout.strip() == ""
+
+
+def test_on_cgroup_v2_device_rules_are_accepted_only_where_they_change_nothing():
+    from engine.oci.config import UnsupportedField
+    from engine.oci.runtime import _check_v2_device_rules
+
+    podman_like = {"process": {"capabilities": {"bounding": ["CAP_CHOWN", "CAP_KILL"]}},
+                   "mounts": [{"destination": "/dev/shm", "type": "bind", "source": "/var/lib/x/shm"}]}  # fmt: skip
+    _check_v2_device_rules(podman_like, [(False, "a")])  # deny all, no mknod, no devices: nothing to enforce
+    refused = [
+        (podman_like, [(False, "a"), (True, "c 10:200 rwm")]),  # a device allowed: needs a real filter
+        ({"process": {"capabilities": {"bounding": ["CAP_MKNOD"]}}}, [(False, "a")]),  # could make nodes
+        ({"process": {}}, [(False, "a")]),  # no capabilities listed: all kept, mknod too
+        ({**podman_like, "linux": {"devices": [{"path": "/dev/fuse", "type": "c"}]}}, [(False, "a")]),
+        ({**podman_like, "mounts": [{"destination": "/dev/sda", "source": "/dev/sda"}]}, [(False, "a")]),
+    ]
+    for config, rules in refused:
+        with pytest.raises(UnsupportedField, match="linux.resources.devices"):
+            _check_v2_device_rules(config, rules)
