@@ -35,6 +35,7 @@ from collections.abc import Callable
 from engine import capabilities, rootfs, syscalls
 from engine.errors import CommandNotExecutable, CommandNotFound, MiniboxError, SyscallError, rebuild
 from engine.namespaces import NAMESPACES, explain_unshare_failure, flags_for
+from engine.oci import hooks
 
 
 class LaunchPlan:
@@ -47,7 +48,7 @@ class LaunchPlan:
         "trace",
         # Used by the OCI runtime (engine/oci), which gets all of these from config.json:
         "ns_paths", "domainname", "start_fifo", "rlimits", "umask", "no_new_privileges", "oom_score_adj",
-        "seccomp", "capability_sets", "console_size",
+        "seccomp", "capability_sets", "console_size", "hooks",
     )  # fmt: skip
 
     def __init__(self, **fields: object) -> None:
@@ -78,6 +79,7 @@ def launch(plan: LaunchPlan) -> int:
     os.close(report_w)
     os.close(go_r)
     init_pid = 0
+    hooks_asked = False  # the init may ask before the intermediate has told us its PID
     failed = False
     try:
         with os.fdopen(report_r, "rb") as report:
@@ -99,6 +101,12 @@ def launch(plan: LaunchPlan) -> int:
                     if plan.network_hook:  # the init waits (see _init) while its network is wired
                         plan.network_hook(init_pid)
                         os.write(go_w, b"n")
+                    if hooks_asked:
+                        _answer_hooks(plan, init_pid, go_w)
+                elif kind == "hooks":  # OCI: the runtime's own hooks run now (engine/oci/hooks.py)
+                    hooks_asked = True
+                    if init_pid:
+                        _answer_hooks(plan, init_pid, go_w)
                 elif kind == "error":
                     raise rebuild(value)
                 elif kind == "created":  # OCI create: the init waits on its start fifo now
@@ -120,6 +128,24 @@ def launch(plan: LaunchPlan) -> int:
     if not init_pid:
         raise MiniboxError("the container's setup process exited without starting it", "run `minibox gc`")
     return init_pid
+
+
+def _answer_hooks(plan: LaunchPlan, init_pid: int, go: int) -> None:
+    """Run the runtime-side hooks, then hand the container's state (JSON) to the waiting init."""
+    state = plan.hooks["runtime"](init_pid)
+    os.write(go, b"h" + len(state).to_bytes(4, "big") + state)
+
+
+def _sync_hooks(plan: LaunchPlan, report: int, go: int) -> bytes:
+    """In the init: ask the runtime to run its hooks; wait; return the state JSON it sends."""
+    _report(report, "hooks")
+    head = os.read(go, 5)
+    if len(head) != 5 or head[:1] != b"h":
+        os._exit(1)  # the runtime failed (it reports why) and is killing us
+    size, state = int.from_bytes(head[1:], "big"), b""
+    while len(state) < size:
+        state += os.read(go, size - len(state))
+    return state
 
 
 def _close_fds_except(keep: set[int | None]) -> None:
@@ -262,8 +288,18 @@ def _init(plan: LaunchPlan, report: int, go: int) -> None:
         plan.start_fifo = os.open(plan.start_fifo, os.O_PATH | os.O_CLOEXEC)
     if "net" in plan.namespaces:
         bring_loopback_up()
+    state = b""
+
+    def before_pivot() -> None:  # OCI hooks: the runtime's, then createContainer's, in here
+        nonlocal state
+        state = _sync_hooks(plan, report, go)
+        hooks.run_here(plan.hooks["create_container"], state, "createContainer")
+
     if plan.rootfs is not None:
-        rootfs.setup(plan.rootfs, lambda stage, text: _note(plan, report, stage, text))
+        rootfs.setup(plan.rootfs, lambda stage, text: _note(plan, report, stage, text),
+                     before_pivot if plan.hooks else None)  # fmt: skip
+    if plan.hooks:
+        plan.hooks["state"] = state
     if plan.hostname:
         syscalls.sethostname(plan.hostname)
         _note(plan, report, "uts", f"sethostname({plan.hostname!r})")
@@ -350,6 +386,8 @@ def _finish_and_exec(plan: LaunchPlan, report: int) -> None:
         _run_as_reaper(path, plan, env, report)
     if plan.start_fifo:
         _wait_for_start(plan, report)
+    if plan.hooks:
+        hooks.run_here(plan.hooks["start_container"], plan.hooks["state"], "startContainer")
     if plan.seccomp and plan.no_new_privileges:
         plan.seccomp.load()  # as late as possible: the fewest of our own calls go through it
     _exec(path, plan, env)

@@ -98,14 +98,19 @@ class Filter:
                 if a.get("op") in OPERATORS else self._bad_operator(a.get("op"))
                 for a in rule.get("args") or []
             ]  # fmt: skip
-            array = (_ArgCompare * len(compares))(*compares)
+            # libseccomp takes one comparison per argument in a rule; several on the same argument
+            # mean "any of these" (docker's personality rule): one rule each, as runc does.
+            indexes = [c.arg for c in compares]
+            groups = [[c] for c in compares] if len(set(indexes)) < len(indexes) else [compares]
             for name in rule["names"]:
                 number = self.lib.seccomp_syscall_resolve_name(name.encode())
                 if number < 0:
                     continue  # a call this kernel/architecture does not have (as runc does)
-                result = self.lib.seccomp_rule_add_array(self.ctx, action, number, len(compares), array)
-                if result < 0 and result != -EEXIST:  # EEXIST: the same rule came twice (podman's has)
-                    raise SeccompError(f"the rule for {name} was refused by libseccomp (error {-result})")
+                for group in groups:
+                    array = (_ArgCompare * len(group))(*group)
+                    result = self.lib.seccomp_rule_add_array(self.ctx, action, number, len(group), array)
+                    if result < 0 and result != -EEXIST:  # EEXIST: the same rule came twice (podman's has)
+                        raise SeccompError(f"the rule for {name} was refused by libseccomp (error {-result})")
 
     @staticmethod
     def _bad_operator(op: object) -> _ArgCompare:

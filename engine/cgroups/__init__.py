@@ -29,7 +29,7 @@ CGROUP_ROOT = "/sys/fs/cgroup"
 class Limits:
     """The resource limits minibox sets: None means "no limit"."""
 
-    __slots__ = ("memory", "cpus", "pids", "cpu_period", "memory_and_swap")
+    __slots__ = ("memory", "cpus", "pids", "cpu_period", "memory_and_swap", "extra")
 
     def __init__(
         self, memory: int | None = None, cpus: float | None = None, pids: int | None = None, cpu_period: int = 0,
@@ -42,6 +42,9 @@ class Limits:
         # memory + swap together, bytes (OCI's memory.swap, docker's --memory-swap); None: no swap
         # at all, as minibox's own containers have; -1: unlimited swap
         self.memory_and_swap = memory_and_swap
+        # More knobs an OCI config may set, by their OCI names: reservation, swappiness,
+        # disableOOMKiller, shares (each driver writes the files it has, or refuses).
+        self.extra: dict[str, int | bool] = {}
 
     def __str__(self) -> str:
         parts = [f"memory={self.memory}" if self.memory else "", f"cpus={self.cpus}" if self.cpus else "",

@@ -76,6 +76,11 @@ class CgroupV1(CgroupDriver):
             write(f"{dirs['cpu']}/cpu.cfs_quota_us", limits.cfs_quota(period))
         if limits.pids:
             write(f"{dirs['pids']}/pids.max", limits.pids)
+        files = {"reservation": ("memory", "memory.soft_limit_in_bytes"), "swappiness": ("memory", "memory.swappiness"),
+                 "disableOOMKiller": ("memory", "memory.oom_control"), "shares": ("cpu", "cpu.shares")}  # fmt: skip
+        for name, value in limits.extra.items():
+            controller, file_name = files[name]
+            write(f"{dirs[controller]}/{file_name}", int(value))
 
     def set_device_rules(self, group: str, rules: list[tuple[bool, str]]) -> None:
         """The devices controller: which device nodes the group may open (``c 1:3 rwm``...)."""

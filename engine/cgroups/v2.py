@@ -62,6 +62,15 @@ class CgroupV2(CgroupDriver):
             write(f"{path}/cpu.max", f"{limits.cfs_quota(period)} {period}")
         if limits.pids:
             write(f"{path}/pids.max", limits.pids)
+        for name, value in limits.extra.items():
+            if name == "reservation":
+                write(f"{path}/memory.low", value)
+            elif name == "shares":  # cpu.shares 2..262144 -> cpu.weight 1..10000, as runc converts
+                write(f"{path}/cpu.weight", 1 + ((int(value) - 2) * 9999) // 262142)
+            else:
+                from engine.errors import Unsupported
+
+                raise Unsupported(f"cgroup v2 has no {name} setting", "leave it out of the container's resources")
 
     def procs_files(self, group: str) -> list[str]:
         return [os.path.join(self.path(group), "cgroup.procs")]

@@ -1,15 +1,17 @@
 """A bundle's ``config.json`` (the OCI runtime spec), checked field by field.
 
-Every field minibox acts on is listed in ``SCHEMA`` below; anything else in the file is refused
-with its full name (``linux.intelRdt``, say). A runtime that skipped a field it did not know would
-run the container differently from what the manager asked for, silently: a missing seccomp
-filter or device rule is a security hole nobody sees.
+Every field minibox acts on is listed in ``SCHEMA`` below. A field the runtime spec defines but
+minibox does not implement (``SPEC_ONLY``: ``linux.intelRdt``, say) is refused with its full
+name: a runtime that skipped it would run the container differently from what the manager asked
+for, silently -- a missing limit or device rule is a hole nobody sees. A property the spec does
+not define at all is ignored, as the spec requires of runtimes (an extension for another tool).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 
 from engine.errors import BadValue, MiniboxError
 
@@ -21,6 +23,20 @@ class UnsupportedField(MiniboxError):
         self.exit_code = 1
 
 
+# Fields of the runtime spec (up to 1.2) that minibox does not implement (array indexes left out).
+SPEC_ONLY = {
+    "solaris", "windows", "vm", "zos",
+    "process.ioPriority", "process.scheduler", "process.execCPUAffinity", "process.commandLine",
+    "process.user.username", "mounts.uidMappings", "mounts.gidMappings",
+    "linux.intelRdt", "linux.personality", "linux.memoryPolicy", "linux.netDevices",
+    "linux.resources.blockIO", "linux.resources.hugepageLimits", "linux.resources.network",
+    "linux.resources.rdma", "linux.resources.unified",
+    "linux.resources.memory.kernel", "linux.resources.memory.kernelTCP", "linux.resources.memory.useHierarchy",
+    "linux.resources.memory.checkBeforeUpdate",
+    "linux.resources.cpu.realtimeRuntime", "linux.resources.cpu.realtimePeriod", "linux.resources.cpu.cpus",
+    "linux.resources.cpu.mems", "linux.resources.cpu.idle", "linux.resources.cpu.burst",
+    "linux.seccomp.listenerPath", "linux.seccomp.listenerMetadata",
+}  # fmt: skip
 # A type, a dict (an object with these keys), or a one-item list (an array of these).
 # ANY_STRINGS: an object with any keys whose values are strings (annotations, sysctl).
 ANY_STRINGS = "strings"
@@ -33,7 +49,8 @@ SECCOMP_SCHEMA = {
 }  # fmt: skip
 SCHEMA = {
     "ociVersion": str, "hostname": str, "domainname": str, "annotations": ANY_STRINGS,
-    "hooks": {},  # none yet: any hook is refused by name
+    "hooks": {name: [{"path": str, "args": [str], "env": [str], "timeout": int}]
+              for name in ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")},
     "root": {"path": str, "readonly": bool},
     "mounts": [{"destination": str, "type": str, "source": str, "options": [str]}],
     "process": {
@@ -51,7 +68,8 @@ SCHEMA = {
         "namespaces": [{"type": str, "path": str}], "uidMappings": _ID_MAP, "gidMappings": _ID_MAP,
         "sysctl": ANY_STRINGS, "cgroupsPath": str, "maskedPaths": [str], "readonlyPaths": [str],
         "resources": {
-            "memory": {"limit": int, "swap": int}, "cpu": {"quota": int, "period": int}, "pids": {"limit": int},
+            "memory": {"limit": int, "swap": int, "reservation": int, "swappiness": int, "disableOOMKiller": bool},
+            "cpu": {"quota": int, "period": int, "shares": int}, "pids": {"limit": int},
             "devices": [{"allow": bool, "type": str, "major": int, "minor": int, "access": str}],
         },
         "devices": [{"path": str, "type": str, "major": int, "minor": int, "fileMode": int, "uid": int, "gid": int}],
@@ -75,9 +93,12 @@ def check(value: object, schema: object, field: str) -> None:
         if not isinstance(value, dict):
             raise BadValue(f"config.json {field}", value, "an object")
         for key, item in value.items():
+            name = f"{field}.{key}" if field else key
             if key not in schema:
-                raise UnsupportedField(f"{field}.{key}" if field else key)
-            check(item, schema[key], f"{field}.{key}" if field else key)
+                if re.sub(r"\[\d+\]", "", name) in SPEC_ONLY:
+                    raise UnsupportedField(name)
+                continue  # not in the runtime spec: ignored, as the spec requires
+            check(item, schema[key], name)
     elif isinstance(schema, list):
         if not isinstance(value, list):
             raise BadValue(f"config.json {field}", value, "an array")

@@ -30,6 +30,7 @@ from engine.errors import BadValue, MiniboxError
 from engine.oci.config import UnsupportedField, load
 
 DEFAULT_ROOT = "/run/minibox-runc"
+HOOKS = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]
 OCI_VERSION = "1.0.2"
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,1023}")
 # OCI namespace type -> minibox's name for it (engine/namespaces.py)
@@ -117,6 +118,9 @@ def _cgroups(config: dict, container_id: str) -> tuple[object, str, object, list
         cpu_period=period,
         memory_and_swap=swap if memory.get("limit") else None,
     )
+    more = {"reservation": memory.get("reservation"), "swappiness": memory.get("swappiness"),
+            "disableOOMKiller": memory.get("disableOOMKiller"), "shares": cpu.get("shares")}  # fmt: skip
+    limits.extra = {name: value for name, value in more.items() if value is not None and value is not False}
     rules: list[tuple[bool, str]] = []
     for index, rule in enumerate(resources.get("devices") or []):
         kind = rule.get("type") or "a"
@@ -273,19 +277,26 @@ def create(root: str, container_id: str, bundle: str, pid_file: str = "", consol
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.connect(console_socket)
             plan.console_socket = sock.fileno()
-        pid = process.launch(plan)
         container.data = {
-            "id": container_id, "pid": pid, "pid_start_time": state.process_start_time(pid), "bundle": bundle,
-            "rootfs": config["root"]["path"], "created": _rfc3339(time.time()), "cgroup": group,
-            "cgroup_devices": bool(rules), "annotations": config.get("annotations") or {},
+            "id": container_id, "pid": 0, "bundle": bundle, "rootfs": config["root"]["path"],
+            "created": _rfc3339(time.time()), "cgroup": group, "cgroup_devices": bool(rules),
+            "annotations": config.get("annotations") or {}, "hooks": config.get("hooks") or {},
         }  # fmt: skip
+        if any(config.get("hooks") or {}):
+            plan.hooks = {
+                "runtime": lambda pid: _runtime_hooks(container, pid),
+                "create_container": config["hooks"].get("createContainer") or [],
+                "start_container": config["hooks"].get("startContainer") or [],
+            }
+        pid = process.launch(plan)
+        container.data.update(pid=pid, pid_start_time=state.process_start_time(pid))
         container.save()
         if pid_file:
             _write_atomically(pid_file, str(pid))
     except BaseException:
         if driver is not None and group is not None and driver.exists(group):
             driver.kill_all(group)
-            driver.remove(group)
+            _remove_cgroup(root, driver, group)
         state.remove_tree(container.dir)
         raise
     finally:
@@ -351,6 +362,27 @@ def exec_process(root: str, container_id: str, proc: dict, detach: bool = False,
     return process.wait_exit_code(pid)
 
 
+def _hook_state(container: Container, pid: int, status: str) -> dict:
+    return {"ociVersion": OCI_VERSION, "id": container.id, "status": status, "pid": pid,
+            "bundle": container.data["bundle"], "annotations": container.data.get("annotations") or {}}  # fmt: skip
+
+
+def _runtime_hooks(container: Container, pid: int) -> bytes:
+    """prestart and createRuntime (in create, while the init waits before pivot_root)."""
+    from engine.oci import hooks
+
+    hook_state = _hook_state(container, pid, "created")
+    for kind in ("prestart", "createRuntime"):
+        hooks.run(container.data["hooks"].get(kind) or [], hook_state, kind)
+    return json.dumps(hook_state).encode()
+
+
+def _warn(message: str) -> None:
+    import sys
+
+    print(f"minibox-runc: warning: {message}", file=sys.stderr)
+
+
 def start(root: str, container_id: str) -> None:
     """Let the created container's command run: read the fifo its init is blocked writing to."""
     container = Container(root, container_id).load()
@@ -374,6 +406,14 @@ def start(root: str, container_id: str) -> None:
     finally:
         os.close(fd)
     os.unlink(container.fifo)
+    poststart = container.data.get("hooks", {}).get("poststart")
+    if poststart:  # a failure here is reported, not fatal: the command runs already
+        from engine.oci import hooks
+
+        try:
+            hooks.run(poststart, _hook_state(container, container.data["pid"], "running"), "poststart")
+        except hooks.HookFailed as e:
+            _warn(e.what)
 
 
 def state_of(root: str, container_id: str) -> dict:
@@ -413,13 +453,25 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
     deadline = time.monotonic() + 5
     while driver.exists(group) and driver.processes(group) and time.monotonic() < deadline:
         time.sleep(0.005)  # a killed process leaves its cgroup only when it is fully gone
+    _remove_cgroup(root, driver, group)
+    state.remove_tree(container.dir)
+    poststop = container.data.get("hooks", {}).get("poststop")
+    if poststop:  # reported, not fatal: the container is gone already
+        from engine.oci import hooks
+
+        try:
+            hooks.run(poststop, _hook_state(container, 0, "stopped"), "poststop")
+        except hooks.HookFailed as e:
+            _warn(e.what)
+
+
+def _remove_cgroup(root: str, driver: object, group: str) -> None:
     if driver.exists(group):
         driver.remove(group)
     parent = os.path.dirname(group)
     if parent == f"{state.prefix()}-runc":  # the default place (no cgroupsPath): leave nothing behind
         with state.Lock(root):
             driver.remove_if_empty(parent)
-    state.remove_tree(container.dir)
 
 
 def list_containers(root: str) -> list[dict]:
@@ -440,7 +492,7 @@ def features() -> dict:
     from engine.seccomp import ACTIONS, OPERATORS
 
     return {
-        "ociVersionMin": "1.0.0", "ociVersionMax": OCI_VERSION, "hooks": [],
+        "ociVersionMin": "1.0.0", "ociVersionMax": OCI_VERSION, "hooks": HOOKS,
         "mountOptions": sorted([*FLAG_OPTIONS, *PROPAGATION_OPTIONS]),
         "linux": {
             "namespaces": sorted(NAMESPACE_NAMES), "capabilities": [f"CAP_{c}" for c in CAPABILITIES],

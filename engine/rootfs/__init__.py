@@ -35,10 +35,14 @@ class RootfsPlan:
             setattr(self, name, fields.get(name))
 
 
-def setup(plan: RootfsPlan | oci.OciRootfsPlan, note: Callable[[str, str], None] = lambda stage, text: None) -> None:
+def setup(
+    plan: RootfsPlan | oci.OciRootfsPlan,
+    note: Callable[[str, str], None] = lambda stage, text: None,
+    before_pivot: Callable[[], None] | None = None,
+) -> None:
     """Build the root filesystem; ``note`` is told each stage (``minibox run --trace``)."""
     if isinstance(plan, oci.OciRootfsPlan):  # an OCI bundle's root and mount list (engine/oci)
-        oci.setup(plan, note)
+        oci.setup(plan, note, before_pivot)
         return
     if plan.private_mounts:
         mounts.make_private("/")

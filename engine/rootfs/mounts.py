@@ -11,6 +11,18 @@ from engine.syscalls import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE,
 EPERM, ENODEV = 1, 19
 
 
+def mount_point_of(path: str) -> str:
+    """The mount point of the filesystem ``path`` is on (the longest one above it in mountinfo)."""
+    path = os.path.realpath(path)
+    best = "/"
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            point = line.split()[4].replace("\\040", " ")
+            if (path == point or path.startswith(point.rstrip("/") + "/")) and len(point) > len(best):
+                best = point
+    return best
+
+
 def make_private(path: str) -> None:
     """Stop mount events crossing between this namespace and the host's, for every mount below."""
     syscalls.mount(None, path, None, MS_REC | MS_PRIVATE)

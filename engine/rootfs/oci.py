@@ -174,13 +174,20 @@ def write_sysctls(root: str, settings: dict[str, str]) -> None:
             f.write(value)
 
 
-def setup(plan: OciRootfsPlan, note: Callable[[str, str], None]) -> None:
-    """Build the bundle's root in the current (new) mount namespace, then pivot_root into it."""
+def setup(plan: OciRootfsPlan, note: Callable[[str, str], None], before_pivot: Callable[[], None] | None) -> None:
+    """Build the bundle's root in the current (new) mount namespace, then pivot_root into it.
+
+    ``before_pivot``: the hooks' moment (createRuntime and createContainer, engine/oci/hooks.py):
+    the namespaces and mounts exist, the root is not switched yet.
+    """
     propagation = PROPAGATION_OPTIONS.get(f"r{plan.propagation}" if plan.propagation else "rprivate")
     if propagation is None:
         raise BadValue("config.json linux.rootfsPropagation", plan.propagation, "private, slave, shared or unbindable")
     syscalls.mount(None, "/", None, propagation)
     root = plan.root
+    # pivot_root refuses a new root whose parent mount is shared (rootfsPropagation "shared"
+    # makes every mount shared): make just that one private first, as runc does.
+    syscalls.mount(None, mounts.mount_point_of(os.path.dirname(root)), None, MS_PRIVATE)
     syscalls.mount(root, root, None, MS_BIND | MS_REC)  # pivot_root needs the new root to be a mount
     note("mounts", f"{plan.propagation or 'private'} propagation; {root} bound onto itself")
     for entry in plan.mounts:
@@ -192,6 +199,8 @@ def setup(plan: OciRootfsPlan, note: Callable[[str, str], None]) -> None:
     mounts.protect_kernel_files(
         root, [p.lstrip("/") for p in plan.masked], [p.lstrip("/") for p in plan.readonly_paths]
     )
+    if before_pivot:
+        before_pivot()
     from engine.rootfs import enter_with_pivot_root
 
     enter_with_pivot_root(root)
