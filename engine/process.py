@@ -74,7 +74,7 @@ def launch(plan: LaunchPlan) -> int:
         # Keep only what the container needs: a forked child inherits every open file of the
         # caller (a TUI's sockets, a shim's pipe to `minibox run -d`) and an --init reaper never
         # execs, so O_CLOEXEC alone would not close them.
-        _close_fds_except({0, 1, 2, report_w, go_r, plan.console_socket, *(plan.stdio or ())})
+        _close_fds_except({0, 1, 2, report_w, go_r, plan.console_socket, plan.start_fifo, *(plan.stdio or ())})
         _child_main(_join if plan.join_pid else _intermediate, plan, report_w, go_r)
     os.close(report_w)
     os.close(go_r)
@@ -205,7 +205,10 @@ def _child_main(step: Callable[[LaunchPlan, int, int], None], plan: LaunchPlan, 
         step(plan, report, go)
         code = 0
     except BaseException as e:  # noqa: BLE001 -- everything must reach the parent as one line
-        _report(report, "error " + _describe(e))
+        try:
+            _report(report, "error " + _describe(e))
+        except OSError:  # the parent is gone (OCI: after `create`): the container's stderr it is
+            os.write(2, f"minibox: the container's process failed: {_describe(e)}\n".encode())
     finally:
         os._exit(code)
 
@@ -282,10 +285,6 @@ def _init(plan: LaunchPlan, report: int, go: int) -> None:
     if plan.oom_score_adj is not None:
         with open("/proc/self/oom_score_adj", "w") as f:
             f.write(str(plan.oom_score_adj))
-    if plan.start_fifo:
-        # Opened (O_PATH: no waiting yet) while the host's files are still reachable; reopened
-        # for writing through /proc/self/fd just before execve (see _wait_for_start).
-        plan.start_fifo = os.open(plan.start_fifo, os.O_PATH | os.O_CLOEXEC)
     if "net" in plan.namespaces:
         bring_loopback_up()
     state = b""
@@ -397,7 +396,9 @@ def _wait_for_start(plan: LaunchPlan, report: int) -> None:
     """OCI ``create``: tell the runtime we are ready, then block until ``start`` reads the fifo.
 
     Opening a fifo for writing blocks until someone opens it for reading: ``minibox-runc start``
-    does, so the container's command runs only then (runc's exec.fifo works the same way).
+    does, so the container's command runs only then (runc's exec.fifo works the same way). The
+    runtime opened it (O_PATH: no waiting) and passed the descriptor down: from a user namespace
+    the path itself may be out of reach; ``/proc/self/fd/N`` reopens it for writing.
     """
     _report(report, "created")
     os.close(report)

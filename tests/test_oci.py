@@ -7,6 +7,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import pathlib
 import shutil
 import socket
 import subprocess
@@ -348,3 +349,33 @@ def test_properties_outside_the_spec_are_ignored_and_extra_resources_are_set(bun
     else:
         assert open(f"/sys/fs/cgroup/{group}/memory.low").read().strip() == str(32 << 20)
     assert runc(runtime_root, "delete", "--force", "r1").returncode == 0
+
+
+def test_a_user_namespace_and_another_user_can_still_be_started(runtime_root):
+    # The init switches to the mapped user before it waits on the start fifo: the runtime hands
+    # the fifo down already open, and its mode lets another user write (found by runtime-tools).
+    # The bundle must be reachable by the mapped IDs, as with runc: not under pytest's 0700 dir.
+    import tempfile
+
+    bundle = pathlib.Path(tempfile.mkdtemp(prefix="minibox-oci-userns-"))
+    try:
+        bundle.chmod(0o755)
+        busybox_rootfs(str(bundle / "rootfs"))
+        (bundle / "rootfs").chmod(0o777)
+        subprocess.run(["runc", "spec", "--bundle", str(bundle)], check=True)
+        out = bundle / "rootfs" / "ids"
+        configure(bundle, ["sh", "-c", "id > /ids; cat /proc/self/uid_map >> /ids"],
+                  linux__uidMappings=[{"containerID": 0, "hostID": 100000, "size": 65536}],
+                  linux__gidMappings=[{"containerID": 0, "hostID": 100000, "size": 65536}],
+                  process__user={"uid": 1000, "gid": 1000})  # fmt: skip
+        config = json.loads((bundle / "config.json").read_text())
+        config["linux"]["namespaces"].append({"type": "user"})
+        (bundle / "config.json").write_text(json.dumps(config))
+        result = runc(runtime_root, "create", "--bundle", str(bundle), "u1")
+        assert result.returncode == 0, result.stderr
+        assert runc(runtime_root, "start", "u1").returncode == 0
+        assert wait_for(lambda: out.exists() and "100000" in out.read_text())
+        assert out.read_text().startswith("uid=1000 gid=1000")
+    finally:
+        runc(runtime_root, "delete", "--force", "u1")
+        shutil.rmtree(bundle)

@@ -76,11 +76,33 @@ class CgroupV1(CgroupDriver):
             write(f"{dirs['cpu']}/cpu.cfs_quota_us", limits.cfs_quota(period))
         if limits.pids:
             write(f"{dirs['pids']}/pids.max", limits.pids)
-        files = {"reservation": ("memory", "memory.soft_limit_in_bytes"), "swappiness": ("memory", "memory.swappiness"),
-                 "disableOOMKiller": ("memory", "memory.oom_control"), "shares": ("cpu", "cpu.shares")}  # fmt: skip
-        for name, value in limits.extra.items():
+        if "cpuset" in dirs:
+            self._inherit_cpuset(group)
+        files = {"reservation": ("memory", "memory.soft_limit_in_bytes"),
+                 "swappiness": ("memory", "memory.swappiness"),
+                 "disableOOMKiller": ("memory", "memory.oom_control"), "shares": ("cpu", "cpu.shares"),
+                 "cpus": ("cpuset", "cpuset.cpus"), "mems": ("cpuset", "cpuset.mems"),
+                 "realtimeRuntime": ("cpu", "cpu.rt_runtime_us"),
+                 "realtimePeriod": ("cpu", "cpu.rt_period_us")}  # fmt: skip
+        # the real-time period first: the kernel refuses a runtime longer than the current period
+        for name in sorted(limits.extra, key=lambda n: n != "realtimePeriod"):
             controller, file_name = files[name]
-            write(f"{dirs[controller]}/{file_name}", int(value))
+            value = limits.extra[name]
+            write(f"{dirs[controller]}/{file_name}", value if isinstance(value, str) else int(value))
+
+    def _inherit_cpuset(self, group: str) -> None:
+        """A new v1 cpuset group starts with no CPUs and no memory nodes, and takes no process
+        until it has both: copy them down from its parent, level by level."""
+        point = self.mounts["cpuset"]
+        path = point
+        for part in group.split("/"):
+            parent, path = path, os.path.join(path, part)
+            for name in ("cpuset.cpus", "cpuset.mems"):
+                with open(os.path.join(path, name)) as f:
+                    if f.read().strip():
+                        continue
+                with open(os.path.join(parent, name)) as f:
+                    write(os.path.join(path, name), f.read().strip())
 
     def set_device_rules(self, group: str, rules: list[tuple[bool, str]]) -> None:
         """The devices controller: which device nodes the group may open (``c 1:3 rwm``...)."""

@@ -29,27 +29,28 @@ class CgroupV2(CgroupDriver):
     def directories(self, group: str) -> dict[str, str]:
         return {"unified": self.path(group)}
 
-    def _enable_controllers(self, group: str) -> None:
-        """Turn on memory, cpu and pids for the children of every ancestor of ``group``."""
+    def _enable_controllers(self, group: str, controllers: tuple[str, ...] = CONTROLLERS) -> None:
+        """Turn on memory, cpu and pids (and cpuset if asked) for the children of every ancestor of ``group``."""
         available = (read(os.path.join(self.root, "cgroup.controllers")) or "").split()
-        missing = [c for c in CONTROLLERS if c not in available]
+        missing = [c for c in controllers if c not in available]
         if missing:
             raise KernelFeatureMissing(f"the cgroup v2 controller(s) {', '.join(missing)}")
         parent = self.root
         for part in os.path.dirname(group).split("/"):
             enabled = (read(os.path.join(parent, "cgroup.subtree_control")) or "").split()
-            wanted = " ".join(f"+{c}" for c in CONTROLLERS if c not in enabled)
+            wanted = " ".join(f"+{c}" for c in controllers if c not in enabled)
             if wanted:
                 write(os.path.join(parent, "cgroup.subtree_control"), wanted)
             parent = os.path.join(parent, part)
             make_dir(parent)
         enabled = (read(os.path.join(parent, "cgroup.subtree_control")) or "").split()
-        wanted = " ".join(f"+{c}" for c in CONTROLLERS if c not in enabled)
+        wanted = " ".join(f"+{c}" for c in controllers if c not in enabled)
         if wanted:
             write(os.path.join(parent, "cgroup.subtree_control"), wanted)
 
     def create(self, group: str, limits: Limits) -> None:
-        self._enable_controllers(group)
+        cpuset = ("cpuset",) if "cpus" in limits.extra or "mems" in limits.extra else ()
+        self._enable_controllers(group, CONTROLLERS + cpuset)
         path = self.path(group)
         make_dir(path)
         if limits.memory:
@@ -67,6 +68,8 @@ class CgroupV2(CgroupDriver):
                 write(f"{path}/memory.low", value)
             elif name == "shares":  # cpu.shares 2..262144 -> cpu.weight 1..10000, as runc converts
                 write(f"{path}/cpu.weight", 1 + ((int(value) - 2) * 9999) // 262142)
+            elif name in ("cpus", "mems"):
+                write(f"{path}/cpuset.{name}", value)
             else:
                 from engine.errors import Unsupported
 

@@ -33,8 +33,7 @@ SPEC_ONLY = {
     "linux.resources.rdma", "linux.resources.unified",
     "linux.resources.memory.kernel", "linux.resources.memory.kernelTCP", "linux.resources.memory.useHierarchy",
     "linux.resources.memory.checkBeforeUpdate",
-    "linux.resources.cpu.realtimeRuntime", "linux.resources.cpu.realtimePeriod", "linux.resources.cpu.cpus",
-    "linux.resources.cpu.mems", "linux.resources.cpu.idle", "linux.resources.cpu.burst",
+    "linux.resources.cpu.idle", "linux.resources.cpu.burst",
     "linux.seccomp.listenerPath", "linux.seccomp.listenerMetadata",
 }  # fmt: skip
 # A type, a dict (an object with these keys), or a one-item list (an array of these).
@@ -69,7 +68,9 @@ SCHEMA = {
         "sysctl": ANY_STRINGS, "cgroupsPath": str, "maskedPaths": [str], "readonlyPaths": [str],
         "resources": {
             "memory": {"limit": int, "swap": int, "reservation": int, "swappiness": int, "disableOOMKiller": bool},
-            "cpu": {"quota": int, "period": int, "shares": int}, "pids": {"limit": int},
+            "cpu": {"quota": int, "period": int, "shares": int, "cpus": str, "mems": str, "realtimeRuntime": int,
+                    "realtimePeriod": int},
+            "pids": {"limit": int},
             "devices": [{"allow": bool, "type": str, "major": int, "minor": int, "access": str}],
         },
         "devices": [{"path": str, "type": str, "major": int, "minor": int, "fileMode": int, "uid": int, "gid": int}],

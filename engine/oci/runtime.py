@@ -119,7 +119,9 @@ def _cgroups(config: dict, container_id: str) -> tuple[object, str, object, list
         memory_and_swap=swap if memory.get("limit") else None,
     )
     more = {"reservation": memory.get("reservation"), "swappiness": memory.get("swappiness"),
-            "disableOOMKiller": memory.get("disableOOMKiller"), "shares": cpu.get("shares")}  # fmt: skip
+            "disableOOMKiller": memory.get("disableOOMKiller"), "shares": cpu.get("shares"), "cpus": cpu.get("cpus"),
+            "mems": cpu.get("mems"), "realtimeRuntime": cpu.get("realtimeRuntime"),
+            "realtimePeriod": cpu.get("realtimePeriod")}  # fmt: skip
     limits.extra = {name: value for name, value in more.items() if value is not None and value is not False}
     rules: list[tuple[bool, str]] = []
     for index, rule in enumerate(resources.get("devices") or []):
@@ -131,13 +133,21 @@ def _cgroups(config: dict, container_id: str) -> tuple[object, str, object, list
             raise BadValue(f"config.json linux.resources.devices[{index}]", rule, "type a, b or c; access of r, w, m")
         rules.append((bool(rule.get("allow")), "a" if kind == "a" else f"{kind} {where} {access}"))
     driver = cgroups.driver()
+    for index, device in enumerate(linux.get("devices") or []):  # a listed device is one it may use
+        if rules and device.get("type") in ("c", "b", "u"):
+            kind = "b" if device["type"] == "b" else "c"
+            rules.append((True, f"{kind} {device.get('major', 0)}:{device.get('minor', 0)} rwm"))
+        elif not device.get("path"):
+            raise BadValue(f"config.json linux.devices[{index}].path", "", "the device's path in the container")
     if rules and driver.version == "v2":
         _check_v2_device_rules(config, rules)
         rules = []  # nothing to enforce: see _check_v2_device_rules
-    if rules:
+    extra = (("devices",) if rules else ()) + (("cpuset",) if "cpus" in limits.extra or "mems" in limits.extra else ())
+    if extra and driver.version == "v1":
         from engine.cgroups.v1 import CONTROLLERS, CgroupV1
 
-        driver = CgroupV1(CONTROLLERS + ("devices",))
+        driver = CgroupV1(CONTROLLERS + extra)
+    if rules:
         rules += [(True, r) for r in DEFAULT_DEVICE_RULES]
     return driver, group, limits, rules
 
@@ -207,7 +217,7 @@ def plan_for(config: dict, container: Container, driver: object, group: str) -> 
     if "mnt" not in private:
         raise UnsupportedField("linux.namespaces", "minibox needs a new mount namespace (type mount, no path)")
     hostname = config.get("hostname") or ""
-    if (hostname or config.get("domainname")) and "uts" not in private:
+    if (hostname or config.get("domainname")) and "uts" not in private and "uts" not in paths:
         raise BadValue("config.json hostname", hostname, "a private uts namespace to set it in")
     user = proc.get("user") or {}
     cwd = proc.get("cwd") or "/"
@@ -231,7 +241,7 @@ def plan_for(config: dict, container: Container, driver: object, group: str) -> 
         tty=bool(proc.get("terminal")), console_size=_console_size(proc), image="the bundle",
         cgroup_join=driver.self_join_files(group), capabilities=bounding, capability_sets=sets,
         rlimits=_rlimits(config), no_new_privileges=bool(proc.get("noNewPrivileges")),
-        oom_score_adj=proc.get("oomScoreAdj"), seccomp=seccomp, start_fifo=container.fifo,
+        oom_score_adj=proc.get("oomScoreAdj"), seccomp=seccomp,
         rootfs=OciRootfsPlan(
             root=config["root"]["path"], readonly=bool(config["root"].get("readonly")),
             mounts=config.get("mounts") or [], devices=linux.get("devices") or [],
@@ -262,10 +272,13 @@ def create(root: str, container_id: str, bundle: str, pid_file: str = "", consol
         os.makedirs(container.dir, mode=0o711)
     driver = group = None
     sock = None
+    fifo_fd = -1
     try:
         driver, group, limits, rules = _cgroups(config, container_id)
         plan = plan_for(config, container, driver, group)
-        os.mkfifo(container.fifo, 0o622)  # 622: the init may have switched to another user already
+        os.mkfifo(container.fifo)
+        os.chmod(container.fifo, 0o622)  # not through mkfifo (the umask): the init may be another user by then
+        plan.start_fifo = fifo_fd = os.open(container.fifo, os.O_PATH | os.O_CLOEXEC)
         driver.create(group, limits)
         if rules:
             driver.set_device_rules(group, rules)
@@ -279,7 +292,8 @@ def create(root: str, container_id: str, bundle: str, pid_file: str = "", consol
             plan.console_socket = sock.fileno()
         container.data = {
             "id": container_id, "pid": 0, "bundle": bundle, "rootfs": config["root"]["path"],
-            "created": _rfc3339(time.time()), "cgroup": group, "cgroup_devices": bool(rules),
+            "created": _rfc3339(time.time()), "cgroup": group,
+            "cgroup_controllers": list(getattr(driver, "mounts", {})),
             "annotations": config.get("annotations") or {}, "hooks": config.get("hooks") or {},
         }  # fmt: skip
         if any(config.get("hooks") or {}):
@@ -302,6 +316,8 @@ def create(root: str, container_id: str, bundle: str, pid_file: str = "", consol
     finally:
         if sock is not None:
             sock.close()
+        if fifo_fd >= 0:
+            os.close(fifo_fd)
     return container
 
 
@@ -377,6 +393,17 @@ def _runtime_hooks(container: Container, pid: int) -> bytes:
     return json.dumps(hook_state).encode()
 
 
+def _run_reporting_failures(container: Container, kind: str, pid: int, status: str) -> None:
+    """poststart and poststop: each hook runs; a failing one is a warning, as the spec says."""
+    from engine.oci import hooks
+
+    for hook in container.data.get("hooks", {}).get(kind) or []:
+        try:
+            hooks.run([hook], _hook_state(container, pid, status), kind)
+        except hooks.HookFailed as e:
+            _warn(e.what)
+
+
 def _warn(message: str) -> None:
     import sys
 
@@ -406,14 +433,8 @@ def start(root: str, container_id: str) -> None:
     finally:
         os.close(fd)
     os.unlink(container.fifo)
-    poststart = container.data.get("hooks", {}).get("poststart")
-    if poststart:  # a failure here is reported, not fatal: the command runs already
-        from engine.oci import hooks
-
-        try:
-            hooks.run(poststart, _hook_state(container, container.data["pid"], "running"), "poststart")
-        except hooks.HookFailed as e:
-            _warn(e.what)
+    # a failure here is reported, not fatal (the command runs already); the other hooks still run
+    _run_reporting_failures(container, "poststart", container.data["pid"], "running")
 
 
 def state_of(root: str, container_id: str) -> dict:
@@ -455,14 +476,7 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
         time.sleep(0.005)  # a killed process leaves its cgroup only when it is fully gone
     _remove_cgroup(root, driver, group)
     state.remove_tree(container.dir)
-    poststop = container.data.get("hooks", {}).get("poststop")
-    if poststop:  # reported, not fatal: the container is gone already
-        from engine.oci import hooks
-
-        try:
-            hooks.run(poststop, _hook_state(container, 0, "stopped"), "poststop")
-        except hooks.HookFailed as e:
-            _warn(e.what)
+    _run_reporting_failures(container, "poststop", 0, "stopped")  # the container is gone already
 
 
 def _remove_cgroup(root: str, driver: object, group: str) -> None:
@@ -528,10 +542,10 @@ def _driver_for(container: Container) -> object:
     from engine import cgroups
 
     driver = cgroups.driver()
-    if container.data.get("cgroup_devices") and driver.version == "v1":
-        from engine.cgroups.v1 import CONTROLLERS, CgroupV1
+    if driver.version == "v1" and container.data.get("cgroup_controllers"):
+        from engine.cgroups.v1 import CgroupV1
 
-        driver = CgroupV1(CONTROLLERS + ("devices",))
+        driver = CgroupV1(tuple(container.data["cgroup_controllers"]))
     return driver
 
 
