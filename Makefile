@@ -10,7 +10,7 @@ VENV ?= .venv
 APT_PACKAGES := busybox-static nftables iptables iproute2 conntrack tmux util-linux procps python3-venv \
 	docker-registry skopeo podman conmon libseccomp2
 APT_TEST_PACKAGES := runc chromium qemu-system-x86 kmod vagrant vagrant-libvirt ruby debootstrap shellcheck \
-	cloud-init
+	cloud-init golang-go golang-github-opencontainers-runtime-tools-dev golang-github-google-uuid-dev
 # BUNDLE=path: set up from an offline bundle (`make offline-bundle`) instead of the network.
 BUNDLE ?=
 BUNDLE_OUT ?= dist/container-internals-workshop-bundle.tar
@@ -28,7 +28,7 @@ define apt_install
 	fi
 endef
 
-.PHONY: workshop test test-cgroup2-vm bench lint setup test-setup offline-bundle
+.PHONY: workshop test test-cgroup2-vm bench lint setup test-setup offline-bundle conformance
 
 workshop: setup ## set up, then start the workshop
 	$(VENV)/bin/workshop
@@ -46,6 +46,10 @@ bench: test-setup ## compare minibox with runc and unshare; the TUI's start-up, 
 	$(VENV)/bin/python bench/net_bench.py
 	$(VENV)/bin/python bench/image_bench.py
 	$(VENV)/bin/python bench/class_bench.py
+
+conformance: test-setup ## runtime-tools' OCI validation tests against runc, then minibox-runc (tests/oci/)
+	tests/oci/runtime-tools.sh runc
+	tests/oci/runtime-tools.sh $(VENV)/bin/minibox-runc
 
 lint: test-setup
 	$(VENV)/bin/ruff check engine labs workshop_tui tests bench
