@@ -60,6 +60,9 @@ class CommandNotFound(MiniboxError):
     exit_code = 127  # the shell's (and docker's) code for "command not found"
 
     def __init__(self, command: str, image: str) -> None:
+        if image in ("the bundle", "the container"):  # the OCI runtime (engine/oci)
+            super().__init__(f"command {command!r} not found in {image}", "check process.args and process.env's PATH")
+            return
         super().__init__(
             f"command {command!r} not found in image {image!r}",
             "check the name (busybox has `sh`, `ls`, `ps`, ...) or give an absolute path",

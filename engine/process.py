@@ -208,7 +208,10 @@ def _child_main(step: Callable[[LaunchPlan, int, int], None], plan: LaunchPlan, 
         try:
             _report(report, "error " + _describe(e))
         except OSError:  # the parent is gone (OCI: after `create`): the container's stderr it is
-            os.write(2, f"minibox: the container's process failed: {_describe(e)}\n".encode())
+            what = e.what if isinstance(e, MiniboxError) else f"{type(e).__name__}: {e}"
+            os.write(2, f"minibox: the container's process failed: {what}\n".encode())
+            code = e.exit_code if isinstance(e, MiniboxError) and e.exit_code in (126, 127) else 1
+            os._exit(code)
     finally:
         os._exit(code)
 

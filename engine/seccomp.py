@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import json
 
 from engine.errors import MiniboxError
 
@@ -59,11 +60,12 @@ def _library() -> ctypes.CDLL:
     return lib
 
 
-def _action(name: str, errno_ret: int | None, default_errno: int) -> int:
+def _action(name: str, errno_ret: int | None) -> int:
+    """libseccomp's action number; ERRNO carries the errno (EPERM unless the profile says)."""
     if name not in ACTIONS:
         raise SeccompError(f"unknown action {name!r} (known: {', '.join(ACTIONS)})")
     if name == "SCMP_ACT_ERRNO":
-        return ACTIONS[name] | ((errno_ret if errno_ret is not None else default_errno) & 0xFFFF)
+        return ACTIONS[name] | ((errno_ret if errno_ret is not None else EPERM) & 0xFFFF)
     return ACTIONS[name]
 
 
@@ -72,8 +74,9 @@ class Filter:
 
     def __init__(self, profile: dict, no_new_privileges: bool) -> None:
         self.lib = _library()
-        default_errno = profile.get("defaultErrnoRet") or EPERM
-        default = _action(profile["defaultAction"], profile.get("defaultErrnoRet"), default_errno)
+        if "defaultAction" not in profile:
+            raise SeccompError("defaultAction is missing")
+        default = _action(profile["defaultAction"], profile.get("defaultErrnoRet"))
         if profile.get("flags"):
             raise SeccompError(f"flags {profile['flags']} are not supported")
         self.ctx = self.lib.seccomp_init(default)
@@ -90,7 +93,9 @@ class Filter:
             if result < 0 and result != -EEXIST:
                 raise SeccompError(f"cannot add architecture {arch} (error {-result})")
         for rule in profile.get("syscalls") or []:
-            action = _action(rule["action"], rule.get("errnoRet"), default_errno)
+            if not rule.get("names") or "action" not in rule:
+                raise SeccompError(f"a rule needs names and an action: {json.dumps(rule)[:100]}")
+            action = _action(rule["action"], rule.get("errnoRet"))
             if action == default:
                 continue  # libseccomp refuses a rule that says what the default says
             compares = [

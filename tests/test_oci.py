@@ -379,3 +379,45 @@ def test_a_user_namespace_and_another_user_can_still_be_started(runtime_root):
     finally:
         runc(runtime_root, "delete", "--force", "u1")
         shutil.rmtree(bundle)
+
+
+def test_an_image_cannot_move_proc_away_from_the_masks_nor_set_machine_wide_sysctls(bundle, runtime_root):
+    rootfs = bundle / "rootfs"
+    (rootfs / "proc").rmdir()
+    (rootfs / "xproc").mkdir()
+    (rootfs / "proc").symlink_to("/xproc")  # /proc would land at /xproc, where no mask is
+    configure(bundle, ["true"])
+    result = runc(runtime_root, "create", "--bundle", str(bundle), "s1")
+    assert result.returncode == 1 and "must be mounted on an ordinary directory" in result.stderr
+    (rootfs / "proc").unlink()
+    (rootfs / "proc").mkdir()
+    configure(bundle, ["true"], linux__sysctl={"kernel.printk_ratelimit": "5"})  # the whole machine's
+    result = runc(runtime_root, "create", "--bundle", str(bundle), "s2")
+    assert result.returncode == 1 and "kernel.printk_ratelimit" in result.stderr
+    assert my_cgroups() == [] and not os.path.exists(os.path.join(runtime_root, "s2"))
+
+
+def test_exec_without_a_process_file_gets_the_containers_own_limits(bundle, runtime_root):
+    configure(bundle, ["sleep", "30"])
+    assert runc(runtime_root, "create", "--bundle", str(bundle), "e1").returncode == 0
+    assert runc(runtime_root, "start", "e1").returncode == 0
+    result = runc(runtime_root, "exec", "e1", "sh", "-c", "grep -E 'CapEff|NoNewPrivs' /proc/self/status")
+    assert result.returncode == 0, result.stderr
+    assert "CapEff:\t0000000020000420" in result.stdout and "NoNewPrivs:\t1" in result.stdout  # runc spec's
+    missing = runc(runtime_root, "exec", "e1", "no-such-command")
+    assert missing.returncode == 127 and missing.stderr.count("\n") == 1
+
+
+def test_podman_pause_read_only_privileged(podman):
+    started = podman("run", "-d", "--name", "oci-frozen", "--network", "none", *PODMAN_LIMITS, "busybox",
+                     "sleep", "1000")  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    assert podman("pause", "oci-frozen").returncode == 0
+    assert podman("inspect", "-f", "{{.State.Status}}", "oci-frozen").stdout.strip() == "paused"
+    assert podman("unpause", "oci-frozen").returncode == 0
+    assert podman("rm", "-f", "-t", "0", "oci-frozen").returncode == 0
+    read_only = podman("run", "--rm", "--network", "none", *PODMAN_LIMITS, "--read-only", "busybox", "sh", "-c",
+                       "touch /tmp/ok && touch /etc/no")  # fmt: skip
+    assert read_only.returncode == 1 and "Read-only file system" in read_only.stderr  # /tmp is a tmpfs
+    privileged = podman("run", "--rm", "--network", "none", *PODMAN_LIMITS, "--privileged", "busybox", "true")
+    assert privileged.returncode == 0, privileged.stderr

@@ -36,7 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-pivot", action="store_true", help="refused: minibox always uses pivot_root")
     p.add_argument("--no-new-keyring", action="store_true", help="accepted: minibox makes no session keyring")
     p.add_argument("id")
-    for name, text in (("start", "run the created container's command"), ("state", "print the state as JSON")):
+    for name, text in (
+        ("start", "run the created container's command"),
+        ("state", "print the state as JSON"),
+        ("pause", "freeze every process of the container"),
+        ("resume", "thaw a paused container"),
+    ):
         sub.add_parser(name, help=text).add_argument("id")
     p = sub.add_parser("exec", help="run another process in a running container")
     p.add_argument("--process", "-p", default="", help="a JSON file with the process (as config.json's)")
@@ -114,15 +119,20 @@ def run(args: argparse.Namespace) -> int:
             runtime.create(args.root, args.id, args.bundle, args.pid_file, args.console_socket)
         elif args.command == "exec":
             if args.process:
-                with open(args.process) as f:
-                    proc = json.load(f)
-            else:
-                env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", *args.env]
-                proc = {"args": args.argv, "env": env, "cwd": args.cwd, "terminal": args.tty}
+                try:
+                    with open(args.process) as f:
+                        proc = json.load(f)
+                except (OSError, ValueError) as e:
+                    raise MiniboxError(f"cannot read the process file {args.process}: {e}",
+                                       "give --process a JSON file with a process object") from None  # fmt: skip
+            else:  # as runc: the container's own process settings, with this command
+                proc = runtime.process_like_the_init(args.root, args.id, args.argv, args.env, args.cwd, args.tty)
             result = runtime.exec_process(args.root, args.id, proc, args.detach, args.pid_file, args.console_socket)
             return 0 if args.detach else result
         elif args.command == "start":
             runtime.start(args.root, args.id)
+        elif args.command in ("pause", "resume"):
+            runtime.pause(args.root, args.id, resume=args.command == "resume")
         elif args.command == "state":
             print(json.dumps(runtime.state_of(args.root, args.id), indent=2))
         elif args.command == "kill":
@@ -136,12 +146,13 @@ def run(args: argparse.Namespace) -> int:
             else:
                 print(f"{'ID':<24}{'PID':>8}  {'STATUS':<9}BUNDLE")
                 for c in found:
-                    print(f"{c['id'][:23]:<24}{c['pid']:>8}  {c['status']:<9}{c['bundle']}")
+                    print(f"{c['id']:<24}{c['pid']:>8}  {c['status']:<9}{c['bundle']}")
         elif args.command == "features":
             print(json.dumps(runtime.features(), indent=2))
     except MiniboxError as e:
-        log_error(args, f"{e.what}{f' ({e.fix})' if e.fix else ''}")
-        return 1
+        log_error(args, f"{e.what}{f'; {e.fix}' if e.fix else ''}")
+        # exec of a command that is not there, or not executable: the shell's 127 and 126, as runc
+        return e.exit_code if args.command == "exec" and e.exit_code in (126, 127) else 1
     return 0
 
 

@@ -63,6 +63,10 @@ class Container:
     def exists(self) -> bool:
         return os.path.exists(os.path.join(self.dir, "state.json"))
 
+    def is_ours(self) -> bool:
+        """A state.json minibox-runc wrote (a --root shared with another runtime holds others)."""
+        return self.exists() and {"bundle", "cgroup", "pid"} <= set(self.load().data)
+
     def load(self) -> Container:
         try:
             with open(os.path.join(self.dir, "state.json")) as f:
@@ -81,7 +85,9 @@ class Container:
     def status(self) -> str:
         if not self.alive():
             return "stopped"
-        return "created" if os.path.exists(self.fifo) else "running"
+        if os.path.exists(self.fifo):
+            return "created"
+        return "paused" if _frozen(self) else "running"
 
     def report(self) -> dict:
         """The state the runtime spec defines (``runc state`` prints the same fields)."""
@@ -142,8 +148,13 @@ def _cgroups(config: dict, container_id: str) -> tuple[object, str, object, list
     if rules and driver.version == "v2":
         _check_v2_device_rules(config, rules)
         rules = []  # nothing to enforce: see _check_v2_device_rules
-    extra = (("devices",) if rules else ()) + (("cpuset",) if "cpus" in limits.extra or "mems" in limits.extra else ())
-    if extra and driver.version == "v1":
+    # freezer: `pause` (podman pause) freezes the group's processes, as runc does
+    extra = (
+        ("freezer",)
+        + (("devices",) if rules else ())
+        + (("cpuset",) if "cpus" in limits.extra or "mems" in limits.extra else ())
+    )
+    if driver.version == "v1":
         from engine.cgroups.v1 import CONTROLLERS, CgroupV1
 
         driver = CgroupV1(CONTROLLERS + extra)
@@ -195,7 +206,10 @@ def _rlimits(config: dict) -> list[tuple[int, int, int]]:
         number = getattr(resource, rlimit.get("type") or "", None)
         if not isinstance(number, int) or not rlimit["type"].startswith("RLIMIT_"):
             raise BadValue(f"config.json process.rlimits[{index}].type", rlimit.get("type"), "RLIMIT_NOFILE or another")
-        limits.append((number, rlimit.get("soft", 0), rlimit.get("hard", 0)))
+        soft, hard = rlimit.get("soft"), rlimit.get("hard")
+        if soft is None or hard is None or soft > hard:
+            raise BadValue(f"config.json process.rlimits[{index}]", rlimit, "a soft and a hard limit, soft <= hard")
+        limits.append((number, soft, hard))
     return limits
 
 
@@ -249,6 +263,7 @@ def plan_for(config: dict, container: Container, driver: object, group: str) -> 
             sysctl=linux.get("sysctl") or {}, propagation=linux.get("rootfsPropagation") or "",
             user_ns="user" in private or "user" in paths, cgroup_version=driver.version,
             cgroup_mounts=getattr(driver, "mounts", None), cgroup_ns="cgroup" in private or "cgroup" in paths,
+            own_namespaces=private | set(paths),
         ),
     )  # fmt: skip
 
@@ -283,12 +298,9 @@ def create(root: str, container_id: str, bundle: str, pid_file: str = "", consol
         if rules:
             driver.set_device_rules(group, rules)
         if console_socket:
-            import socket
-
             import engine.console  # noqa: F401 -- the init needs it, and cannot import once inside the root
 
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.connect(console_socket)
+            sock = _connect(console_socket)
             plan.console_socket = sock.fileno()
         container.data = {
             "id": container_id, "pid": 0, "bundle": bundle, "rootfs": config["root"]["path"],
@@ -319,6 +331,18 @@ def create(root: str, container_id: str, bundle: str, pid_file: str = "", consol
         if fifo_fd >= 0:
             os.close(fifo_fd)
     return container
+
+
+def process_like_the_init(root: str, container_id: str, argv: list[str], env: list[str], cwd: str, tty: bool) -> dict:
+    """``exec ID COMMAND`` without --process: the container's own process settings (user,
+    capabilities, no_new_privs, rlimits, environment), with this command, as runc does."""
+    container = Container(root, container_id).load()
+    proc = dict(load(container.data["bundle"])["process"])
+    if not argv:
+        raise BadValue("COMMAND", "", "a command to run in the container")
+    proc.update(args=argv, env=[*(proc.get("env") or []), *env], cwd=cwd, terminal=tty)
+    proc.pop("consoleSize", None)
+    return proc
 
 
 def exec_process(root: str, container_id: str, proc: dict, detach: bool = False, pid_file: str = "",
@@ -360,12 +384,9 @@ def exec_process(root: str, container_id: str, proc: dict, detach: bool = False,
     sock = None
     try:
         if console_socket:
-            import socket
-
             import engine.console  # noqa: F401 -- the init needs it, and cannot import once inside the root
 
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.connect(console_socket)
+            sock = _connect(console_socket)
             plan.console_socket = sock.fileno()
         pid = process.launch(plan)
     finally:
@@ -437,6 +458,41 @@ def start(root: str, container_id: str) -> None:
     _run_reporting_failures(container, "poststart", container.data["pid"], "running")
 
 
+def _freezer_file(container: Container) -> tuple[str, str, str]:
+    """(file, frozen value, thawed value) of the container's freezer: v1 freezer.state, v2 cgroup.freeze."""
+    driver = _driver_for(container)
+    group = container.data["cgroup"]
+    if driver.version == "v2":
+        return os.path.join(driver.path(group), "cgroup.freeze"), "1", "0"
+    return os.path.join(driver.directories(group).get("freezer", "/nonexistent"), "freezer.state"), "FROZEN", "THAWED"
+
+
+def _frozen(container: Container) -> bool:
+    path, frozen, _ = _freezer_file(container)
+    try:
+        with open(path) as f:
+            return f.read().strip() == frozen
+    except OSError:
+        return False
+
+
+def pause(root: str, container_id: str, resume: bool = False) -> None:
+    """Freeze every process of the container (``runc pause``), or thaw them (``resume``)."""
+    container = Container(root, container_id).load()
+    status = container.status()
+    if status != ("paused" if resume else "running"):
+        raise RuntimeError_(f"cannot {'resume' if resume else 'pause'} a container that is {status}",
+                            "see `minibox-runc state`")  # fmt: skip
+    path, frozen, thawed = _freezer_file(container)
+    if not os.path.exists(path):
+        raise RuntimeError_("this container has no freezer cgroup (made by an older minibox-runc)", "recreate it")
+    with open(path, "w") as f:
+        f.write(thawed if resume else frozen)
+    deadline = time.monotonic() + 5
+    while _frozen(container) == resume and time.monotonic() < deadline:  # v1 goes through FREEZING
+        time.sleep(0.005)
+
+
 def state_of(root: str, container_id: str) -> dict:
     return Container(root, container_id).load().report()
 
@@ -468,6 +524,10 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
         if not force:
             raise RuntimeError_(f"cannot delete container {container_id} that is not stopped: {status}",
                                 "stop it first, or use --force")  # fmt: skip
+        if status == "paused":  # a frozen process cannot die: thaw first (it is killed at once)
+            path, _, thawed = _freezer_file(container)
+            with open(path, "w") as f:
+                f.write(thawed)
         if driver.exists(group):
             driver.kill_all(group)
         _signal(container.data["pid"], signal.SIGKILL)
@@ -493,9 +553,12 @@ def list_containers(root: str) -> list[dict]:
         return []
     found = []
     for name in sorted(os.listdir(root)):
-        container = Container(root, name)
-        if container.exists():
-            found.append(container.load().report())
+        try:
+            container = Container(root, name)
+        except BadValue:
+            continue  # not a container's directory (the lock file, say)
+        if container.is_ours():
+            found.append(container.report())
     return found
 
 
@@ -555,6 +618,25 @@ def _rfc3339(when: float) -> str:
 
 def _write_atomically(path: str, text: str) -> None:
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.rename(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.rename(tmp, path)
+    except OSError as e:
+        raise MiniboxError(
+            f"cannot write {path}: {e.strerror}", "give --pid-file a path in a directory that exists"
+        ) from None
+
+
+def _connect(path: str) -> object:
+    """The manager's console socket (it receives the terminal's master side)."""
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except OSError as e:
+        sock.close()
+        raise MiniboxError(f"cannot connect to the console socket {path}: {e.strerror}",
+                           "give --console-socket the path of a listening Unix socket") from None  # fmt: skip
+    return sock

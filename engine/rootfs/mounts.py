@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from engine import syscalls
-from engine.errors import KernelFeatureMissing, SyscallError
+from engine.errors import KernelFeatureMissing, MiniboxError, SyscallError
 from engine.syscalls import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_REMOUNT
 
 EPERM, ENODEV = 1, 19
@@ -67,10 +67,23 @@ def remount_readonly(target: str) -> None:
     syscalls.mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | kept)
 
 
+def ordinary_directory(root: str, relative: str) -> str:
+    """``root/relative``, made if missing; refused if the image made it a symbolic link.
+
+    Before pivot_root a link in the image (``proc -> /elsewhere``) would be followed on the host's
+    side, and /proc would end up where the masked paths do not cover it.
+    """
+    target = os.path.join(root, relative)
+    if os.path.islink(target):
+        raise MiniboxError(f"/{relative} is a symbolic link in the container's root: /proc and /sys must be "
+                           "ordinary directories", "fix the image (no link at /proc or /sys)")  # fmt: skip
+    os.makedirs(target, exist_ok=True)
+    return target
+
+
 def mount_proc(root: str, new_pid_ns: bool) -> None:
     """A proc filesystem shows the PID namespace of whoever mounts it: here, the container's."""
-    target = os.path.join(root, "proc")
-    os.makedirs(target, exist_ok=True)
+    target = ordinary_directory(root, "proc")
     try:
         syscalls.mount("proc", target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     except SyscallError as e:
@@ -109,8 +122,7 @@ def protect_kernel_files(
 
 def mount_sys(root: str, own_net_ns: bool) -> None:
     """sysfs, read-only: containers may look at devices and network interfaces, not change them."""
-    target = os.path.join(root, "sys")
-    os.makedirs(target, exist_ok=True)
+    target = ordinary_directory(root, "sys")
     try:
         syscalls.mount("sysfs", target, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
     except SyscallError as e:

@@ -48,7 +48,7 @@ class OciRootfsPlan:
     """What the init needs to build an OCI bundle's root (from config.json, by the parent)."""
 
     __slots__ = ("root", "readonly", "mounts", "devices", "masked", "readonly_paths", "sysctl", "propagation",
-                 "user_ns", "cgroup_version", "cgroup_mounts", "cgroup_ns")  # fmt: skip
+                 "user_ns", "cgroup_version", "cgroup_mounts", "cgroup_ns", "own_namespaces")  # fmt: skip
 
     def __init__(self, **fields: object) -> None:
         for name in self.__slots__:
@@ -118,6 +118,17 @@ def mount_entry(root: str, entry: dict, plan: OciRootfsPlan) -> None:
     source = entry.get("source") or kind
     flags, propagation, data = parse_options(entry.get("options") or [])
     target = resolve_in_root(root, destination)
+    if kind in ("proc", "sysfs") and target != os.path.join(root, os.path.normpath(destination).lstrip("/")):
+        # A symlink on the way (an image's `proc -> /elsewhere`) would put /proc somewhere the
+        # masked paths below do not cover: refused, as runc refuses it.
+        raise MiniboxError(f"{kind} must be mounted on an ordinary directory, and {destination} is a symbolic link "
+                           "in the container's root", "fix the image's root filesystem")  # fmt: skip
+    if "tmpcopyup" in data.split(","):
+        data = ",".join(d for d in data.split(",") if d != "tmpcopyup")
+        _mount_tmpfs_copying_up(root, target, flags, data)
+        if propagation:
+            syscalls.mount(None, target, None, propagation)
+        return
     if kind == "bind" or flags & MS_BIND:
         if not os.path.exists(source):
             raise MiniboxError(f"bind mount source {source} does not exist", "fix mounts[].source in config.json")
@@ -150,7 +161,8 @@ def make_devices(root: str, listed: list[dict], can_mknod: bool) -> None:
     devices.make_links(dev)
     kinds = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
     for device in listed:
-        path = resolve_in_root(root, device["path"])
+        # the directory resolved inside the root, the node itself not followed (/dev/ptmx is a link)
+        path = os.path.join(resolve_in_root(root, os.path.dirname(device["path"])), os.path.basename(device["path"]))
         if device.get("type") not in kinds:
             raise BadValue("config.json linux.devices[].type", device.get("type"), "c, u, b or p")
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -162,16 +174,62 @@ def make_devices(root: str, listed: list[dict], can_mknod: bool) -> None:
         os.chown(path, device.get("uid", 0), device.get("gid", 0))
 
 
-def write_sysctls(root: str, settings: dict[str, str]) -> None:
-    """``net.ipv4.ping_group_range`` -> ``/proc/sys/net/ipv4/ping_group_range`` (the container's own /proc)."""
+# sysctls that belong to a namespace (runc's list): the others are the whole machine's.
+IPC_SYSCTLS = {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax",
+               "kernel.shmmni", "kernel.shm_rmid_forced"}  # fmt: skip
+
+
+def namespace_of_sysctl(key: str) -> str | None:
+    """The namespace a sysctl belongs to ("net", "ipc", "uts"), or None for a machine-wide one."""
+    if key.startswith("net."):
+        return "net"
+    if key in IPC_SYSCTLS or key.startswith("fs.mqueue."):
+        return "ipc"
+    if key in ("kernel.hostname", "kernel.domainname"):
+        return "uts"
+    return None
+
+
+def write_sysctls(root: str, settings: dict[str, str], own: set[str]) -> None:
+    """``net.ipv4.ping_group_range`` -> ``/proc/sys/net/ipv4/ping_group_range`` (the container's own /proc).
+
+    Only a sysctl of a namespace the container has of its own: written from here, any other
+    would change the whole machine (``kernel.core_pattern``...).
+    """
     for key, value in settings.items():
+        namespace = namespace_of_sysctl(key)
+        if namespace is None or namespace not in own or ".." in key.split("."):
+            expected = "a sysctl of a namespace the container has its own of (net.*, kernel.shm*, fs.mqueue.*)"
+            raise BadValue("config.json linux.sysctl", key, expected)
         path = os.path.join(root, "proc/sys", key.replace(".", "/"))
-        if ".." in key.split(".") or not os.path.exists(path):
-            raise BadValue(
-                "config.json linux.sysctl", key, "a sysctl of a namespace the container has (net.*, kernel.shm*...)"
-            )
+        if not os.path.exists(path):
+            raise BadValue("config.json linux.sysctl", key, "a sysctl this kernel has")
         with open(path, "w") as f:
             f.write(value)
+
+
+def _below_root(root: str, path: str) -> str:
+    """A masked or read-only path, resolved inside the root, relative to it (never the root itself)."""
+    relative = os.path.relpath(resolve_in_root(root, path), root)
+    if relative == "." or relative.startswith(".."):
+        raise BadValue("config.json linux.maskedPaths/readonlyPaths", path, "a path below the container's root")
+    return relative
+
+
+def _mount_tmpfs_copying_up(root: str, target: str, flags: int, data: str) -> None:
+    """``tmpcopyup`` (runc's extension, podman's --read-only and --tmpfs use it): a fresh tmpfs
+    that starts with what the directory held, so /tmp or /run keep their files."""
+    import shutil
+    import tempfile
+
+    _make_target(target, like_file=False)
+    staging = tempfile.mkdtemp(prefix="minibox-tmpcopyup-")
+    try:
+        syscalls.mount("tmpfs", staging, "tmpfs", flags, data or None)
+        shutil.copytree(target, staging, symlinks=True, dirs_exist_ok=True)
+        syscalls.mount(staging, target, None, syscalls.MS_MOVE)
+    finally:
+        os.rmdir(staging)
 
 
 def setup(plan: OciRootfsPlan, note: Callable[[str, str], None], before_pivot: Callable[[], None] | None) -> None:
@@ -195,9 +253,11 @@ def setup(plan: OciRootfsPlan, note: Callable[[str, str], None], before_pivot: C
     note("mounts", f"{len(plan.mounts)} mount(s) from config.json")
     make_devices(root, plan.devices, can_mknod=not plan.user_ns)
     if plan.sysctl:
-        write_sysctls(root, plan.sysctl)
+        write_sysctls(root, plan.sysctl, plan.own_namespaces or set())
     mounts.protect_kernel_files(
-        root, [p.lstrip("/") for p in plan.masked], [p.lstrip("/") for p in plan.readonly_paths]
+        root,
+        [_below_root(root, p) for p in plan.masked],
+        [_below_root(root, p) for p in plan.readonly_paths],
     )
     if before_pivot:
         before_pivot()
