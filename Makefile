@@ -49,7 +49,7 @@ bench: test-setup ## compare minibox with runc and unshare; the TUI's start-up, 
 
 conformance: test-setup ## runtime-tools' OCI validation tests against runc, then minibox-runc (tests/oci/)
 	tests/oci/runtime-tools.sh runc
-	tests/oci/runtime-tools.sh $(VENV)/bin/minibox-runc
+	RUNTIME_ROOT=/var/cache/minibox-runtime-tools/minibox-runc-state tests/oci/runtime-tools.sh $(VENV)/bin/minibox-runc
 
 lint: test-setup
 	$(VENV)/bin/ruff check engine labs workshop_tui tests bench

@@ -226,11 +226,17 @@ def podman(tmp_path_factory):
     if not shutil.which("podman"):
         pytest.skip("podman comes with make test")
     base = tmp_path_factory.mktemp("podman")
+    # The runtime with its state in the test's directory, for every call (podman's clean-up
+    # processes too: they do not get --runtime-flag), as lab 16's wrapper does.
+    wrapper = str(base / "minibox-runc")
+    with open(wrapper, "w") as f:
+        f.write(f'#!/bin/sh\nexec "{MINIBOX_RUNC}" --root "{base}/runtime" "$@"\n')
+    os.chmod(wrapper, 0o755)
     archive = str(base / "busybox.tar")
     subprocess.run([sys.executable, "-m", "engine.cli", "save", "-o", archive, "busybox"], check=True)
     command = ["podman", "--root", str(base / "root"), "--runroot", str(base / "runroot"), "--storage-driver",
                "overlay", "--cgroup-manager", "cgroupfs", "--events-backend", "file", "--tmpdir", str(base / "tmp"),
-               "--runtime", MINIBOX_RUNC]  # fmt: skip
+               "--runtime", wrapper]  # fmt: skip
 
     def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
         return subprocess.run([*command, *args], capture_output=True, text=True, timeout=timeout)
@@ -284,6 +290,8 @@ def test_on_cgroup_v2_device_rules_are_accepted_only_where_they_change_nothing()
     podman_like = {"process": {"capabilities": {"bounding": ["CAP_CHOWN", "CAP_KILL"]}},
                    "mounts": [{"destination": "/dev/shm", "type": "bind", "source": "/var/lib/x/shm"}]}  # fmt: skip
     _check_v2_device_rules(podman_like, [(False, "a")])  # deny all, no mknod, no devices: nothing to enforce
+    privileged = {**podman_like, "linux": {"devices": [{"path": "/dev/sda", "type": "b"}]}}
+    _check_v2_device_rules(privileged, [(False, "a"), (True, "a"), (True, "b 8:0 rwm")])  # all allowed: no filter
     refused = [
         (podman_like, [(False, "a"), (True, "c 10:200 rwm")]),  # a device allowed: needs a real filter
         ({"process": {"capabilities": {"bounding": ["CAP_MKNOD"]}}}, [(False, "a")]),  # could make nodes

@@ -21,8 +21,9 @@ CACHE = "/var/cache/minibox-runtime-tools"  # the source, the Go build cache and
 FLOOR_PROGRAMS, FLOOR_ASSERTIONS = 36, 2900
 
 
-def run_suite(runtime: str) -> dict:
-    result = subprocess.run([SCRIPT, runtime, CACHE], capture_output=True, text=True, timeout=1800)
+def run_suite(runtime: str, root: str = "") -> dict:
+    env = {**os.environ, "RUNTIME_ROOT": root} if root else None
+    result = subprocess.run([SCRIPT, runtime, CACHE], capture_output=True, text=True, timeout=1800, env=env)
     if result.returncode == 3:
         pytest.skip(f"runtime-tools could not be built here: {result.stderr.strip().splitlines()[-1]}")
     assert result.returncode == 0, result.stderr[-2000:]
@@ -36,9 +37,9 @@ def run_suite(runtime: str) -> dict:
 
 @pytest.mark.skipif(not shutil.which("runc"), reason="runc comes with make test")
 @pytest.mark.timeout(3600)
-def test_runtime_tools_validation_minibox_runc_beside_runc():
+def test_runtime_tools_validation_minibox_runc_beside_runc(tmp_path):
     runc = run_suite("runc")
-    minibox = run_suite(MINIBOX_RUNC)
+    minibox = run_suite(MINIBOX_RUNC, root=str(tmp_path / "minibox-runc"))
     print(f"runc: {runc['programs']}/{runc['of']} programs, {runc['pass']} assertions passed, {runc['fail']} failed")
     print(f"minibox-runc: {minibox['programs']}/{minibox['of']} programs, {minibox['pass']} passed, "
           f"{minibox['fail']} failed")  # fmt: skip

@@ -170,8 +170,12 @@ def _check_v2_device_rules(config: dict, rules: list[tuple[bool, str]]) -> None:
     yet. But "deny every device" (what podman and ``runc spec`` ask for) changes nothing when the
     container cannot make device nodes (no CAP_MKNOD), has none from config.json and no device
     bound in from the host: then its only nodes are the default ones (null, zero, tty...), which
-    the rules allow anyway. Anything else is refused by name.
+    the rules allow anyway. Rules that end by allowing everything (``--privileged``) need no
+    filter either. Anything else is refused by name.
     """
+    last_all = max((i for i, (_, rule) in enumerate(rules) if rule == "a"), default=-1)
+    if last_all >= 0 and rules[last_all][0] and all(allow for allow, _ in rules[last_all:]):
+        return
     bounding = ((config.get("process") or {}).get("capabilities") or {}).get("bounding")
     mounted_devices = [m for m in config.get("mounts") or [] if (m.get("source") or "").startswith("/dev/")]
     if (rules != [(False, "a")] or bounding is None or "CAP_MKNOD" in bounding

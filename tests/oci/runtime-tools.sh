@@ -14,7 +14,9 @@
 # (the runtime refused the invalid config, as it must).
 #
 # Environment: RUNTIME_TOOLS_SRC (an unpacked runtime-tools source tree to use instead of
-# Debian's), TEST_TIMEOUT (seconds per test, default 60), TESTS (names to run, default all).
+# Debian's), TEST_TIMEOUT (seconds per test, default 60), TESTS (names to run, default all),
+# RUNTIME_ROOT (give the runtime --root DIR on every call: the suite itself passes none, and
+# minibox-runc should not keep the suite's containers in /run/minibox-runc).
 # Exit status 3: the source or the build tools could not be had (the caller may skip).
 set -u -o pipefail
 
@@ -28,6 +30,12 @@ RUNTIME=$(readlink -f "$RUNTIME")
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 OUT=$(mkdir -p "${2:-/var/cache/minibox-runtime-tools}" && cd "${2:-/var/cache/minibox-runtime-tools}" && pwd -P)
 TIMEOUT=${TEST_TIMEOUT:-60}
+if [ -n "${RUNTIME_ROOT:-}" ]; then
+    mkdir -p "$OUT/wrapped"
+    printf '#!/bin/sh\nexec "%s" --root "%s" "$@"\n' "$RUNTIME" "$RUNTIME_ROOT" >"$OUT/wrapped/$(basename "$RUNTIME")"
+    chmod 755 "$OUT/wrapped/$(basename "$RUNTIME")"
+    RUNTIME="$OUT/wrapped/$(basename "$RUNTIME")"
+fi
 # The validation tests import these; golang-github-opencontainers-runtime-tools-dev brings most.
 PACKAGES="golang-go golang-github-opencontainers-runtime-tools-dev golang-github-google-uuid-dev dpkg-dev"
 SOURCE_PACKAGE=golang-github-opencontainers-runtime-tools
