@@ -217,7 +217,7 @@ QEMU_PID_FILE="$RUN/qemu.pid"
         echo 'test "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs && ! grep -q " cgroup " /proc/mounts || exit 125'
         # shellcheck disable=SC2016
         echo 'echo "guest: pure cgroup v2 ($(cat /sys/fs/cgroup/cgroup.controllers))"'
-        echo 'exec .venv/bin/python -m pytest -q -p no:cacheprovider tests/test_cgroups.py tests/test_namespaces.py tests/test_labs.py -k "cgroups or namespaces or not walk"'
+        echo 'exec .venv/bin/python -m pytest -q -p no:cacheprovider tests/test_cgroups.py tests/test_namespaces.py tests/test_oci.py tests/test_labs.py -k "cgroups or namespaces or oci or plug or not walk"'
     fi
 } >"$RUN/share/cmd.sh"
 printf 'VM_CGROUP=%q\nVM_REPO=%q\n' "${MINIBOX_VM_CGROUP:-}" "$REPO" >"$RUN/share/config"
