@@ -29,10 +29,15 @@ LAB = os.path.join(os.path.dirname(__file__), "snapshot_apps", "lab_step.py")
 
 
 async def views_filled(pilot) -> None:
-    """Let the views' worker thread finish before the picture is taken."""
-    for _ in range(40):
+    """Let the views' worker threads finish before the picture is taken: the views are filled
+    more than once at start (mount, then the tab's activation), and a picture taken between a
+    clear and a refill has narrow columns (seen on a loaded machine)."""
+    table = pilot.app.screen.query_one("#table-namespaces")
+    for _ in range(100):
         await pilot.pause(0.05)
-        if pilot.app.screen.query_one("#table-namespaces").row_count:
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause(0.05)
+        if table.row_count and not any(w.is_running for w in pilot.app.workers):
             break
     await pilot.pause(0.2)
 
