@@ -81,6 +81,12 @@ def state(root: str, container_id: str) -> dict:
     return json.loads(result.stdout)
 
 
+def cgroups_version() -> str:
+    from engine import cgroups
+
+    return cgroups.driver().version
+
+
 def my_cgroups() -> list[str]:
     return glob.glob(f"/sys/fs/cgroup/*/{PREFIX}-runc*") + glob.glob(f"/sys/fs/cgroup/{PREFIX}-runc*")
 
@@ -343,6 +349,8 @@ def test_a_failing_prestart_hook_stops_create_and_leaves_nothing(bundle, runtime
 
 def test_properties_outside_the_spec_are_ignored_and_extra_resources_are_set(bundle, runtime_root):
     resources = {"memory": {"limit": 64 << 20, "reservation": 32 << 20}, "cpu": {"shares": 512}}
+    if cgroups_version() == "v1":
+        resources["memory"]["kernelTCP"] = 16 << 20  # v1 only (v2 refuses it by name)
     configure(bundle, ["sleep", "30"], org_example_extension={"anything": 1}, linux__resources=resources)
     result = runc(runtime_root, "create", "--bundle", str(bundle), "r1")
     assert result.returncode == 0, result.stderr
@@ -354,6 +362,7 @@ def test_properties_outside_the_spec_are_ignored_and_extra_resources_are_set(bun
         memory, cpu = driver.directories(group)["memory"], driver.directories(group)["cpu"]
         assert open(f"{memory}/memory.soft_limit_in_bytes").read().strip() == str(32 << 20)
         assert open(f"{cpu}/cpu.shares").read().strip() == "512"
+        assert open(f"{memory}/memory.kmem.tcp.limit_in_bytes").read().strip() == str(16 << 20)
     else:
         assert open(f"/sys/fs/cgroup/{group}/memory.low").read().strip() == str(32 << 20)
     assert runc(runtime_root, "delete", "--force", "r1").returncode == 0

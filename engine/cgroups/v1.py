@@ -81,6 +81,9 @@ class CgroupV1(CgroupDriver):
         files = {"reservation": ("memory", "memory.soft_limit_in_bytes"),
                  "swappiness": ("memory", "memory.swappiness"),
                  "disableOOMKiller": ("memory", "memory.oom_control"), "shares": ("cpu", "cpu.shares"),
+                 # kernel memory: since Linux 5.16 the kernel accepts this file and enforces nothing
+                 "kernel": ("memory", "memory.kmem.limit_in_bytes"),
+                 "kernelTCP": ("memory", "memory.kmem.tcp.limit_in_bytes"),
                  "cpus": ("cpuset", "cpuset.cpus"), "mems": ("cpuset", "cpuset.mems"),
                  "realtimeRuntime": ("cpu", "cpu.rt_runtime_us"),
                  "realtimePeriod": ("cpu", "cpu.rt_period_us")}  # fmt: skip

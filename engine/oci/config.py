@@ -31,7 +31,7 @@ SPEC_ONLY = {
     "linux.intelRdt", "linux.personality", "linux.memoryPolicy", "linux.netDevices",
     "linux.resources.blockIO", "linux.resources.hugepageLimits", "linux.resources.network",
     "linux.resources.rdma", "linux.resources.unified",
-    "linux.resources.memory.kernel", "linux.resources.memory.kernelTCP", "linux.resources.memory.useHierarchy",
+    "linux.resources.memory.useHierarchy",
     "linux.resources.memory.checkBeforeUpdate",
     "linux.resources.cpu.idle", "linux.resources.cpu.burst",
     "linux.seccomp.listenerPath", "linux.seccomp.listenerMetadata",
@@ -67,7 +67,8 @@ SCHEMA = {
         "namespaces": [{"type": str, "path": str}], "uidMappings": _ID_MAP, "gidMappings": _ID_MAP,
         "sysctl": ANY_STRINGS, "cgroupsPath": str, "maskedPaths": [str], "readonlyPaths": [str],
         "resources": {
-            "memory": {"limit": int, "swap": int, "reservation": int, "swappiness": int, "disableOOMKiller": bool},
+            "memory": {"limit": int, "swap": int, "reservation": int, "swappiness": int, "disableOOMKiller": bool,
+                       "kernel": int, "kernelTCP": int},
             "cpu": {"quota": int, "period": int, "shares": int, "cpus": str, "mems": str, "realtimeRuntime": int,
                     "realtimePeriod": int},
             "pids": {"limit": int},

@@ -125,7 +125,8 @@ def _cgroups(config: dict, container_id: str) -> tuple[object, str, object, list
         memory_and_swap=swap if memory.get("limit") else None,
     )
     more = {"reservation": memory.get("reservation"), "swappiness": memory.get("swappiness"),
-            "disableOOMKiller": memory.get("disableOOMKiller"), "shares": cpu.get("shares"), "cpus": cpu.get("cpus"),
+            "disableOOMKiller": memory.get("disableOOMKiller"), "kernel": memory.get("kernel"),
+            "kernelTCP": memory.get("kernelTCP"), "shares": cpu.get("shares"), "cpus": cpu.get("cpus"),
             "mems": cpu.get("mems"), "realtimeRuntime": cpu.get("realtimeRuntime"),
             "realtimePeriod": cpu.get("realtimePeriod")}  # fmt: skip
     limits.extra = {name: value for name, value in more.items() if value is not None and value is not False}
