@@ -78,13 +78,18 @@ def test_lint_names_file_and_line_of_each_problem(tmp_path):
     assert "no `goal:`" in problems
 
 
-def test_a_translation_replaces_only_the_text(tmp_path):
-    lab = tmp_path / "01-tiny"
+def write_tiny_lab(lab) -> None:  # noqa: ANN001 -- a pathlib.Path
+    """A one-step lab's text files (its lab.toml is each test's own)."""
     (lab / "steps").mkdir(parents=True)
-    (lab / "i18n" / "zh-CN" / "steps").mkdir(parents=True)
     (lab / "intro.md").write_text("---\ntitle: Tiny\ngoal: Try.\n---\nHello.\n")
     (lab / "finish.md").write_text("Done.\n")
     (lab / "steps" / "one.md").write_text("---\ntitle: One\n---\n```run\ntrue\n```\n\n## Hints\n- Run true.\n")
+
+
+def test_a_translation_replaces_only_the_text(tmp_path):
+    lab = tmp_path / "01-tiny"
+    write_tiny_lab(lab)
+    (lab / "i18n" / "zh-CN" / "steps").mkdir(parents=True)
     (lab / "i18n" / "zh-CN" / "intro.md").write_text("---\ntitle: 小实验\ngoal: 试试。\n---\n你好。\n")
     (lab / "i18n" / "zh-CN" / "steps" / "one.md").write_text(
         "---\ntitle: 第一步\n---\n```run\ntrue\n```\n\n## Hints\n- 运行 true。\n"
@@ -119,10 +124,7 @@ def test_a_labs_env_reaches_its_commands_and_observe_pid_names_the_viewed_proces
     # Lab 16's mechanism (podman's containers in the views), on a tiny lab: the variable is
     # filled and given to every command; observe_pid's output is the container side of the views.
     lab_dir = tmp_path / "01-tiny"
-    (lab_dir / "steps").mkdir(parents=True)
-    (lab_dir / "intro.md").write_text("---\ntitle: Tiny\ngoal: Try.\n---\nHello.\n")
-    (lab_dir / "finish.md").write_text("Done.\n")
-    (lab_dir / "steps" / "one.md").write_text("---\ntitle: One\n---\n```run\ntrue\n```\n\n## Hints\n- Run true.\n")
+    write_tiny_lab(lab_dir)
     (lab_dir / "lab.toml").write_text(
         'observe_pid = "cat $TINY_PID_FILE"\nenv = { TINY_PID_FILE = "{workdir}/pid" }\n'
         '[[steps]]\nid = "one"\nsolution = ["true"]\nchecks = [{ kind = "host", command = "true" }]\n'
