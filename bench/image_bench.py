@@ -41,6 +41,12 @@ def run(*argv: str) -> str:
     return result.stdout
 
 
+def quiet() -> None:
+    """Let the file system settle (writeback of what the last run wrote) before timing the next."""
+    os.sync()
+    time.sleep(0.2)
+
+
 def timed(function) -> float:  # noqa: ANN001
     start = time.perf_counter()
     function()
@@ -114,15 +120,17 @@ def pull_bench(runs: int) -> tuple[float, float]:
         ours, skopeos = [], []
         ref = f"{address}/bench/three:v1"
         for i in range(runs):
-            # Empty the store between pulls: every pull downloads all three layers.
-            run(MINIBOX, "rmi", "-f", "bench-three:v1") if i == 0 else None
-            ours.append(timed(lambda: run(MINIBOX, "pull", ref)))  # noqa: B023
-            run(MINIBOX, "rmi", "-f", ref)
-            run(MINIBOX, "rmi", "-f", "busybox")
+            # Every pull starts from an empty store, so all three layers come over the wire (the
+            # store the image was built in still holds them). Nothing is deleted between timed
+            # runs: on this machine, file system work left by a deletion slows the next run.
+            store = dict(os.environ, MINIBOX_ROOT=os.path.join(ROOT, f"pull-{i}"))
+            quiet()
+            ours.append(timed(lambda: subprocess.run([MINIBOX, "pull", ref], env=store, check=True,  # noqa: B023
+                                                     capture_output=True)))  # fmt: skip
             target = os.path.join(ROOT, f"skopeo-{i}")
+            quiet()
             skopeos.append(timed(lambda: run("skopeo", "copy", "-q", "--src-tls-verify=false",
                                              f"docker://{ref}", f"dir:{target}")))  # noqa: B023  # fmt: skip
-            shutil.rmtree(target)
         return statistics.median(ours), statistics.median(skopeos)
     finally:
         server.kill()

@@ -90,6 +90,8 @@ def pushed(registry, tmp_path_factory):
         push(str(work / "two.tar"), f"{address}/test/multi:v1")
         source_id = json.loads(subprocess.run(["tar", "-xOf", str(work / "two.tar"), "index.json"], capture_output=True,
                                               text=True, check=True).stdout)["manifests"][0]["digest"]  # fmt: skip
+        for source in ("reg-src:two", "reg-src:one"):  # so that pulls below download their layers for real
+            minibox("rmi", source, check=True)
         yield {"address": address, "tree": expected, "manifest": source_id, "work": work, "base": base}
     finally:
         minibox("rm", "-f", name)
@@ -100,6 +102,7 @@ def pushed(registry, tmp_path_factory):
 def test_pull_gives_the_same_image_and_files(pushed):
     ref = f"{pushed['address']}/test/multi:v1"
     out = minibox("pull", ref, check=True).stdout
+    assert out.count("pull complete") == 2  # busybox's layer was here already; the other two come
     assert f"Digest: {pushed['manifest']}" in out  # the very manifest skopeo pushed, checked by digest
     assert tree(ref) == pushed["tree"]  # whiteouts travelled: /opt/b and /etc/hostname stay deleted
     assert "pull complete" not in minibox("pull", ref, check=True).stdout  # layers shared: nothing fetched
@@ -208,15 +211,37 @@ def test_an_interrupted_download_resumes(pushed):
     assert open(store.blob_path(layer["digest"]), "rb").read() == full
 
 
-class _TokenGate(http.server.BaseHTTPRequestHandler):
-    """A registry front that wants a bearer token (as Docker Hub does), passing requests through."""
+class _Front(http.server.BaseHTTPRequestHandler):
+    """A server in front of the test registry, passing requests through (subclasses add a twist)."""
 
     upstream = ""
+
+    def pass_through(self, path: str) -> None:
+        headers = {k: v for k in ("Accept", "Range") if (v := self.headers.get(k))}
+        with urllib.request.urlopen(urllib.request.Request(f"http://{self.upstream}{path}", headers=headers)) as answer:
+            self.reply(answer.status, answer.read(), answer.headers)
+
+    def reply(self, code: int, body: bytes, headers: dict | None = None, send: int | None = None) -> None:
+        self.send_response(code)
+        for name in ("Content-Type", "Docker-Content-Digest", "Content-Range"):
+            if headers and headers.get(name):
+                self.send_header(name, headers[name])
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body[:send])
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class _TokenGate(_Front):
+    """Wants a bearer token, as Docker Hub does."""
+
     token = "let-me-in"
 
     def do_GET(self) -> None:  # noqa: N802 -- http.server's naming
         if self.path.startswith("/token"):
-            self._reply(200, json.dumps({"token": self.token}).encode(), "application/json")
+            self.reply(200, json.dumps({"token": self.token}).encode(), {"Content-Type": "application/json"})
             return
         if self.headers.get("Authorization") != f"Bearer {self.token}":
             realm = f"http://127.0.0.1:{self.server.server_address[1]}/token"
@@ -225,37 +250,86 @@ class _TokenGate(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        request = urllib.request.Request(
-            f"http://{self.upstream}{self.path}", headers={"Accept": self.headers.get("Accept", "")}
-        )
-        with urllib.request.urlopen(request) as answer:
-            self._reply(answer.status, answer.read(), answer.headers.get("Content-Type", ""),
-                        answer.headers.get("Docker-Content-Digest"))  # fmt: skip
+        self.pass_through(self.path)
 
-    def _reply(self, code: int, body: bytes, content_type: str, digest: str | None = None) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        if digest:
-            self.send_header("Docker-Content-Digest", digest)
-        self.end_headers()
-        self.wfile.write(body)
 
-    def log_message(self, *args: object) -> None:
-        pass
+class _Cdn(_Front):
+    """Serves blobs the gate redirects here; notes every request; breaks off the first transfer of ``cut``."""
+
+    seen: list[tuple[str, str | None, str | None]] = []
+    cut: set[str] = set()
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.seen.append((self.path, self.headers.get("Authorization"), self.headers.get("Range")))
+        digest = self.path.rsplit("/", 1)[-1]
+        if digest in self.cut:
+            self.cut.discard(digest)
+            with urllib.request.urlopen(f"http://{self.upstream}{self.path}") as answer:
+                body = answer.read()
+            self.reply(200, body, answer.headers, send=len(body) // 2)  # says it all comes; half does
+            return
+        self.pass_through(self.path)
+
+
+def _serve(handler: type[_Front], upstream: str) -> http.server.ThreadingHTTPServer:
+    handler.upstream = upstream
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
 
 
 def test_pull_fetches_a_bearer_token_when_asked(pushed):
-    _TokenGate.upstream = pushed["address"]
-    gate = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TokenGate)
-    threading.Thread(target=gate.serve_forever, daemon=True).start()
+    gate = _serve(_TokenGate, pushed["address"])
     try:
         ref = f"127.0.0.1:{gate.server_address[1]}/test/multi:v1"
-        minibox("pull", ref, check=True)
+        assert "pull complete" in minibox("pull", ref, check=True).stdout
         assert tree(ref) == pushed["tree"]
         minibox("rmi", ref, check=True)
     finally:
         gate.shutdown()
+
+
+def test_blobs_redirected_elsewhere_are_followed_and_a_broken_transfer_resumes(pushed):
+    """As on Docker Hub: the registry sends blobs to another host (a CDN), which must not get the
+    registry's token. The first transfer of the bigger new layer breaks off half-way: the pull fails
+    in one line and keeps what came; the next pull asks only for the rest."""
+
+    class Gate(_TokenGate):
+        def do_GET(self) -> None:  # noqa: N802
+            if "/blobs/" in self.path and self.headers.get("Authorization"):
+                self.send_response(307)
+                self.send_header("Location", f"http://127.0.0.1:{cdn.server_address[1]}{self.path}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            super().do_GET()
+
+    cdn = _serve(_Cdn, pushed["address"])
+    gate = _serve(Gate, pushed["address"])
+    ref = f"127.0.0.1:{gate.server_address[1]}/test/multi:v1"
+    try:
+        manifest = json.loads(urllib.request.urlopen(urllib.request.Request(
+            f"http://{pushed['address']}/v2/test/multi/manifests/v1",
+            headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})).read())  # fmt: skip
+        biggest = max(manifest["layers"][1:], key=lambda layer: layer["size"])["digest"]  # [0] is busybox's: here
+        _Cdn.seen.clear()
+        _Cdn.cut = {biggest}
+        broken = minibox("pull", ref)
+        assert broken.returncode != 0 and "broke off" in broken.stderr, broken.stderr
+        assert len(broken.stderr.strip().splitlines()) == 1
+        partial = os.path.join(ROOT, "lib", "images", "blobs", "sha256", biggest[7:] + ".partial")
+        assert os.path.getsize(partial) > 0
+        assert "test/multi" not in minibox("images", check=True).stdout
+        minibox("pull", ref, check=True)
+        assert tree(ref) == pushed["tree"]
+        assert not os.path.exists(partial)
+        ranges = [r for path, _auth, r in _Cdn.seen if path.endswith(biggest)]
+        assert ranges[0] is None and ranges[-1] and ranges[-1].startswith("bytes=") and ranges[-1] != "bytes=0-"
+        assert all(auth is None for _path, auth, _range in _Cdn.seen)  # the token stayed with the registry
+        minibox("rmi", ref, check=True)
+    finally:
+        gate.shutdown()
+        cdn.shutdown()
 
 
 @pytest.mark.parametrize(

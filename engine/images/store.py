@@ -13,17 +13,26 @@ or layer whole or not at all, and an interrupted import leaves nothing behind.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 
+from engine.errors import MiniboxError
 from engine.state import Paths, write_json_atomic
+
+
+class InterruptedDownload(MiniboxError):
+    """A blob's transfer broke off: what arrived stays as ``BLOB.partial``, and the next pull resumes it."""
+
+    def __init__(self, digest: str, received: int, cause: BaseException) -> None:
+        why = str(cause) or type(cause).__name__
+        super().__init__(f"the download of {digest[7:19]} broke off after {received} bytes ({why})",
+                         "run the same pull again: it resumes where this one stopped")  # fmt: skip
 
 
 def _hex(digest: str) -> str:
     algorithm, _, value = digest.partition(":")
     if algorithm != "sha256" or len(value) != 64 or not all(c in "0123456789abcdef" for c in value):
-        from engine.errors import MiniboxError
-
         raise MiniboxError(f"unsupported or malformed digest {digest!r}", "only sha256 digests are supported")
     return value
 
@@ -75,8 +84,13 @@ class Store:
     def has_layer(self, diff_id: str) -> bool:
         return os.path.exists(os.path.join(self.layer_dir(diff_id), "layer.json"))
 
-    def add_layer(self, blob_digest: str, diff_id: str | None = None) -> str:
-        """Unpack blob ``blob_digest`` as a layer (nothing to do if its diff_id is known)."""
+    def add_layer(self, blob_digest: str, diff_id: str | None = None, download: io.RawIOBase | None = None) -> str:
+        """Unpack blob ``blob_digest`` as a layer (nothing to do if its diff_id is known).
+
+        With ``download`` (the blob's bytes as they arrive), the blob is unpacked while it streams
+        in and written to the store on the way: one pass. If the transfer breaks off, what came
+        stays as ``.partial`` for the next pull to resume; anything else wrong leaves nothing.
+        """
         import shutil
 
         from engine.images.layers import unpack
@@ -86,8 +100,12 @@ class Store:
         staging = os.path.join(self.root, "layers", f"staging-{os.getpid()}-{blob_digest[7:19]}")
         shutil.rmtree(staging, ignore_errors=True)
         os.makedirs(staging)
+        diff = os.path.join(staging, "diff")
         try:
-            got = unpack(self.blob_path(blob_digest), os.path.join(staging, "diff"), blob_digest, diff_id)
+            if download is None:
+                got = unpack(self.blob_path(blob_digest), diff, blob_digest, diff_id)
+            else:
+                got = self._unpack_download(download, diff, blob_digest, diff_id)
             if self.has_layer(got):
                 return got
             size = os.path.getsize(self.blob_path(blob_digest))
@@ -100,6 +118,24 @@ class Store:
             return got
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+    def _unpack_download(self, download: io.RawIOBase, diff: str, blob_digest: str, diff_id: str | None) -> str:
+        from engine.images.layers import unpack_stream
+
+        final = self.blob_path(blob_digest)
+        partial = f"{final}.partial"
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        try:
+            with open(partial, "wb") as copy:
+                got = unpack_stream(download, diff, blob_digest, diff_id, copy_to=copy)
+        except InterruptedDownload:
+            raise  # keep the .partial file: the next pull resumes from it
+        except BaseException:
+            if os.path.exists(partial):
+                os.unlink(partial)
+            raise
+        os.rename(partial, final)
+        return got
 
     def layer_info(self, diff_id: str) -> dict:
         with open(os.path.join(self.layer_dir(diff_id), "layer.json")) as f:
