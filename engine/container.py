@@ -362,10 +362,7 @@ def run(spec: ContainerSpec, paths: Paths | None = None, stdio: tuple[int, int, 
 
 def kill_and_wait(pid: int) -> int:
     """SIGKILL our child ``pid`` (a container's init or an exec'd process) and collect its exit."""
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    process.signal_if_alive(pid, signal.SIGKILL)
     return process.wait_exit_code(pid)
 
 
@@ -395,10 +392,7 @@ class _forward_signals:
         sig = signal.SIGKILL if self.interrupts >= 3 else signum
         if sig == signal.SIGKILL:
             os.write(2, b"\nminibox: third Ctrl-C, killing the container\n")
-        try:
-            os.kill(self.pid, sig)
-        except ProcessLookupError:
-            pass
+        process.signal_if_alive(self.pid, sig)
 
     def __enter__(self) -> _forward_signals:
         try:
@@ -498,16 +492,8 @@ def kill(ref: str, sig: int = signal.SIGKILL, paths: Paths | None = None) -> Rec
     record = get(ref, paths)
     if record.state != RUNNING:
         raise NotRunning(record.name, record.state, "send it a signal")
-    _signal(record.pid, sig)
+    process.signal_if_alive(record.pid, sig)
     return record
-
-
-def _signal(pid: int, sig: int) -> None:
-    """kill(2), where "it has exited in the meantime" is not an error."""
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def stop(ref: str, timeout: float = 10.0, paths: Paths | None = None) -> Record:
@@ -517,9 +503,9 @@ def stop(ref: str, timeout: float = 10.0, paths: Paths | None = None) -> Record:
     record.guard("stop", "")
     if record.state == RUNNING:
         alive = lambda: state.process_alive(record.pid, record.data.get("pid_start_time"))  # noqa: E731
-        _signal(record.pid, signal.SIGTERM)
+        process.signal_if_alive(record.pid, signal.SIGTERM)
         if not _wait_until(lambda: not alive(), timeout):
-            _signal(record.pid, signal.SIGKILL)
+            process.signal_if_alive(record.pid, signal.SIGKILL)
             _wait_until(lambda: not alive(), 10.0)
     _await_supervisor(record)
     return record
@@ -541,7 +527,7 @@ def remove(ref: str, force: bool = False, paths: Paths | None = None) -> str:
     if record.state == RUNNING:
         if not force:
             record.guard("remove", f"stop it first (`minibox stop {record.name}`) or use `minibox rm -f`")
-        _signal(record.pid, signal.SIGKILL)
+        process.signal_if_alive(record.pid, signal.SIGKILL)
         _wait_until(lambda: not state.process_alive(record.pid, record.data.get("pid_start_time")), 10.0)
     _await_supervisor(record)
     _discard(record)

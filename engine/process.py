@@ -114,7 +114,7 @@ def launch(plan: LaunchPlan) -> int:
     except BaseException:
         failed = True
         if init_pid:
-            _kill(init_pid)
+            signal_if_alive(init_pid)
         raise
     finally:
         os.close(go_w)
@@ -170,9 +170,10 @@ def _write_id_maps(pid: int, plan: LaunchPlan) -> None:
             raise BadValue(f"--{name[0]}idmap", ranges, f"ranges the kernel accepts ({e.strerror})") from None
 
 
-def _kill(pid: int) -> None:
+def signal_if_alive(pid: int, sig: int = signal.SIGKILL) -> None:
+    """kill(2), where "it has exited in the meantime" is not an error."""
     try:
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, sig)
     except ProcessLookupError:
         pass
 

@@ -294,12 +294,14 @@ def _fetch_layers(client: Client, store: Store, missing: list[tuple[dict, str]],
     import threading
 
     failures: list[BaseException] = []
+    saying = threading.Lock()  # one line at a time: print() writes a line and its newline separately
 
     def one(layer: dict, diff_id: str) -> None:
         own = client.sibling()
         try:
             fetch_layer(own, store, layer, diff_id, progress)
-            say(f"{layer['digest'][7:19]}: pull complete")
+            with saying:
+                say(f"{layer['digest'][7:19]}: pull complete")
         except BaseException as e:  # noqa: BLE001 -- handed to the main thread, raised there
             failures.append(e)
         finally:

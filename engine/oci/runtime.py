@@ -41,7 +41,7 @@ DEFAULT_DEVICE_RULES = ["c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1
                         "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm"]  # fmt: skip
 
 
-class RuntimeError_(MiniboxError):  # noqa: N801 -- not the builtin RuntimeError
+class OciStateError(MiniboxError):
     """An operation refused in the container's current state (runc's wording where it has one)."""
 
     def __init__(self, what: str, fix: str = "") -> None:
@@ -72,7 +72,7 @@ class Container:
             with open(os.path.join(self.dir, "state.json")) as f:
                 self.data = json.load(f)
         except FileNotFoundError:
-            raise RuntimeError_(f"container {self.id} does not exist", "see `minibox-runc list`") from None
+            raise OciStateError(f"container {self.id} does not exist", "see `minibox-runc list`") from None
         return self
 
     def save(self) -> None:
@@ -288,7 +288,7 @@ def create(root: str, container_id: str, bundle: str, pid_file: str = "", consol
     os.makedirs(root, mode=0o711, exist_ok=True)
     with state.Lock(root):
         if os.path.exists(container.dir):
-            raise RuntimeError_(f"container with id exists: {container_id}", "pick another id, or `delete` it")
+            raise OciStateError(f"container with id exists: {container_id}", "pick another id, or `delete` it")
         os.makedirs(container.dir, mode=0o711)
     driver = group = None
     sock = None
@@ -363,7 +363,7 @@ def exec_process(root: str, container_id: str, proc: dict, detach: bool = False,
 
     container = Container(root, container_id).load()
     if container.status() != "running":
-        raise RuntimeError_(f"cannot exec in a container that is {container.status()}", "start it first")
+        raise OciStateError(f"cannot exec in a container that is {container.status()}", "start it first")
     check(proc, SCHEMA["process"], "process")
     if not proc.get("args"):
         raise BadValue("process.args", [], "the command to run")
@@ -441,7 +441,7 @@ def start(root: str, container_id: str) -> None:
     container = Container(root, container_id).load()
     status = container.status()
     if status != "created":
-        raise RuntimeError_(f"cannot start a container that is {status}", "create a new one")
+        raise OciStateError(f"cannot start a container that is {status}", "create a new one")
     fd = os.open(container.fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         deadline = time.monotonic() + 10
@@ -452,9 +452,9 @@ def start(root: str, container_id: str) -> None:
             except BlockingIOError:
                 pass
             if not container.alive():
-                raise RuntimeError_("the container's init died before it could start", "see its log; `delete` it")
+                raise OciStateError("the container's init died before it could start", "see its log; `delete` it")
             if time.monotonic() > deadline:
-                raise RuntimeError_("the container's init did not answer on its start fifo", "`delete --force` it")
+                raise OciStateError("the container's init did not answer on its start fifo", "`delete --force` it")
             time.sleep(0.001)
     finally:
         os.close(fd)
@@ -486,11 +486,11 @@ def pause(root: str, container_id: str, resume: bool = False) -> None:
     container = Container(root, container_id).load()
     status = container.status()
     if status != ("paused" if resume else "running"):
-        raise RuntimeError_(f"cannot {'resume' if resume else 'pause'} a container that is {status}",
+        raise OciStateError(f"cannot {'resume' if resume else 'pause'} a container that is {status}",
                             "see `minibox-runc state`")  # fmt: skip
     path, frozen, thawed = _freezer_file(container)
     if not os.path.exists(path):
-        raise RuntimeError_("this container has no freezer cgroup (made by an older minibox-runc)", "recreate it")
+        raise OciStateError("this container has no freezer cgroup (made by an older minibox-runc)", "recreate it")
     with open(path, "w") as f:
         f.write(thawed if resume else frozen)
     deadline = time.monotonic() + 5
@@ -506,13 +506,13 @@ def kill(root: str, container_id: str, signal_name: str, every_process: bool = F
     container = Container(root, container_id).load()
     number = parse_signal(signal_name)
     if container.status() == "stopped":
-        raise RuntimeError_("container not running", "nothing to signal")
+        raise OciStateError("container not running", "nothing to signal")
     if every_process:
         driver = _driver_for(container)
         for pid in driver.processes(container.data["cgroup"]):
-            _signal(pid, number)
+            process.signal_if_alive(pid, number)
     else:
-        _signal(container.data["pid"], number)
+        process.signal_if_alive(container.data["pid"], number)
 
 
 def delete(root: str, container_id: str, force: bool = False) -> None:
@@ -527,7 +527,7 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
     group = container.data["cgroup"]
     if status != "stopped":
         if not force:
-            raise RuntimeError_(f"cannot delete container {container_id} that is not stopped: {status}",
+            raise OciStateError(f"cannot delete container {container_id} that is not stopped: {status}",
                                 "stop it first, or use --force")  # fmt: skip
         if status == "paused":  # a frozen process cannot die: thaw first (it is killed at once)
             path, _, thawed = _freezer_file(container)
@@ -535,7 +535,7 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
                 f.write(thawed)
         if driver.exists(group):
             driver.kill_all(group)
-        _signal(container.data["pid"], signal.SIGKILL)
+        process.signal_if_alive(container.data["pid"], signal.SIGKILL)
     deadline = time.monotonic() + 5
     while driver.exists(group) and driver.processes(group) and time.monotonic() < deadline:
         time.sleep(0.005)  # a killed process leaves its cgroup only when it is fully gone
@@ -597,13 +597,6 @@ def parse_signal(name: str) -> int:
     if number not in {int(s) for s in signal.valid_signals()}:
         raise BadValue("signal", name, "a signal name or number such as TERM, SIGKILL or 9")
     return number
-
-
-def _signal(pid: int, number: int) -> None:
-    try:
-        os.kill(pid, number)
-    except ProcessLookupError:
-        pass
 
 
 def _driver_for(container: Container) -> object:

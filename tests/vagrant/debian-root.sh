@@ -24,3 +24,20 @@ fresh_debian_root() {
     mkdir -p "$root"
     tar -C "$root" -xf "$base"
 }
+
+# enter_debian_root DIR: inside a private mount namespace (`unshare --mount`), make DIR look like
+# a booted machine's root (its own mount point, /proc, /sys, /dev, an empty /run); then
+# `in_root CMD...` runs CMD chrooted there with a clean environment.
+enter_debian_root() {
+    DEBIAN_ROOT=$1
+    mount --bind "$DEBIAN_ROOT" "$DEBIAN_ROOT"
+    mount -t proc proc "$DEBIAN_ROOT/proc"
+    mount --rbind /sys "$DEBIAN_ROOT/sys"
+    mount --rbind /dev "$DEBIAN_ROOT/dev"
+    mount -t tmpfs tmpfs "$DEBIAN_ROOT/run"
+}
+
+in_root() {
+    chroot "$DEBIAN_ROOT" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+        HOME=/root LANG=C.UTF-8 "$@"
+}

@@ -29,15 +29,11 @@ fresh_debian_root "$ROOT"
 # As an attendee would: copy the bundle over (a USB stick), unpack it in their home.
 tar -xf "$BUNDLE" -C "$ROOT/root"
 
-unshare --net --mount --propagation private bash -euo pipefail -s "$ROOT" <<'INSIDE'
-ROOT=$1
-mount --bind "$ROOT" "$ROOT"  # a mount point of its own, as a machine's root is
-mount -t proc proc "$ROOT/proc"
-mount --rbind /sys "$ROOT/sys"
-mount --rbind /dev "$ROOT/dev"
-mount -t tmpfs tmpfs "$ROOT/run"
-in_root() { chroot "$ROOT" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    HOME=/root LANG=C.UTF-8 "$@"; }
+unshare --net --mount --propagation private bash -euo pipefail -s "$ROOT" "$REPO" <<'INSIDE'
+ROOT=$1 REPO=$2
+# shellcheck source=tests/vagrant/debian-root.sh
+. "$REPO/tests/vagrant/debian-root.sh"
+enter_debian_root "$ROOT"
 echo "== the network here =="
 cat /proc/net/dev
 for tool in python3 make; do

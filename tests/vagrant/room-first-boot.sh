@@ -47,13 +47,9 @@ for _ in $(seq 100); do
     "$PYTHON" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$PORT/bundle.tar', timeout=1).close()" 2>/dev/null && break
     sleep 0.1
 done
-mount --bind "$ROOT" "$ROOT"
-mount -t proc proc "$ROOT/proc"
-mount --rbind /sys "$ROOT/sys"
-mount --rbind /dev "$ROOT/dev"
-mount -t tmpfs tmpfs "$ROOT/run"
-in_root() { chroot "$ROOT" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    HOME=/root LANG=C.UTF-8 "$@"; }
+# shellcheck source=tests/vagrant/debian-root.sh
+. "$REPO/tests/vagrant/debian-root.sh"
+enter_debian_root "$ROOT"
 # A cloud image has python3 (cloud-init is Python); the minimal root does not: take it from the
 # bundle, then forget the bundle (the first boot must download its own).
 tar -xf "$BUNDLE" -C "$ROOT/tmp"
