@@ -76,6 +76,49 @@ def test_whiteouts_and_opaque_directories_translate_both_ways(tmp_path):
         ([("symlink", "up", "../../.."), ("file", "up/evil", b"x")], "symlink pointing outside"),
         ([("hardlink", "evil", "../outside/secret")], "'..'"),
         ([("hardlink", "evil", "not/here")], "not in the layer"),
+        # Found by a review of the fast unpacker (each wrote or deleted outside the layer):
+        # a hard link to a symlink is that symlink too
+        ([("symlink", "s", "{outside}"), ("hardlink", "h", "s"), ("file", "h/evil", b"x")], "symlink pointing outside"),
+        ([("symlink", "s", "{outside}"), ("hardlink", "h", "s"), ("file", "h/.wh.secret", b"")], "pointing outside"),
+        # a symlink reached through another name (l -> .) is still a symlink
+        ([("symlink", "l", "."), ("symlink", "l/s", "{outside}"), ("file", "s/evil", b"x")], "pointing outside"),
+        ([("symlink", "l", "."), ("symlink", "l/s", "{outside}"), ("file", "s/.wh..wh..opq", b"")], "pointing outside"),
+        ([("symlink", "l", "."), ("symlink", "l/s", "{outside}"), ("file", "s/.wh.secret", b"")], "pointing outside"),
+        # a path that was a directory, then a symlink leading out
+        (
+            [
+                ("dir", "d", b""),
+                ("symlink", "l", "d"),
+                ("dir", "l/sub", b""),
+                ("symlink", "l", "{outside}"),
+                ("file", "l/sub/evil", b"x"),
+            ],
+            "pointing outside|does not exist",
+        ),
+        (
+            [
+                ("dir", "d", b""),
+                ("symlink", "l", "d"),
+                ("dir", "l/sub", b""),
+                ("file", ".wh.d", b""),
+                ("symlink", "d", "{outside}"),
+                ("file", "l/sub/evil", b"x"),
+            ],
+            "pointing outside",
+        ),
+        # a hard link made through a directory that later leads out
+        (
+            [
+                ("dir", "d", b""),
+                ("symlink", "s", "d"),
+                ("hardlink", "h", "s"),
+                ("file", "h/victim", b"v"),
+                ("file", ".wh.d", b""),
+                ("symlink", "d", "{outside}"),
+                ("hardlink", "x", "h/secret"),
+            ],
+            "pointing outside",
+        ),
     ],
 )
 def test_a_layer_cannot_write_outside_its_directory(tmp_path, entries, why):
@@ -91,6 +134,27 @@ def test_a_layer_cannot_write_outside_its_directory(tmp_path, entries, why):
         layers.unpack(str(blob), str(target))
     assert list(outside.iterdir()) == [outside / "secret"] and (outside / "secret").read_text() == "keep"
     assert not target.exists() and list(target.parent.iterdir()) == []  # nothing half-unpacked
+
+
+def test_a_directory_entry_replaces_a_symlink_instead_of_following_it(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir(mode=0o700)
+    os.chmod(outside, 0o700)
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        link = tarfile.TarInfo("s")
+        link.type, link.linkname = tarfile.SYMTYPE, str(outside)
+        tar.addfile(link)
+        directory = tarfile.TarInfo("s")
+        directory.type, directory.mode = tarfile.DIRTYPE, 0o777
+        tar.addfile(directory)
+    blob = tmp_path / "layer.tar"
+    blob.write_bytes(raw.getvalue())
+    layers.unpack(str(blob), str(tmp_path / "diff"))
+    assert stat.S_IMODE(os.stat(outside).st_mode) == 0o700  # the host's directory is untouched
+    assert (
+        not os.path.islink(tmp_path / "diff" / "s") and stat.S_IMODE(os.stat(tmp_path / "diff" / "s").st_mode) == 0o777
+    )
 
 
 def test_bad_digest_and_truncated_blob_leave_nothing(tmp_path):

@@ -18,6 +18,7 @@ digest matched, so a bad or truncated blob leaves the store as it was.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -150,10 +151,13 @@ def unpack_stream(source: io.IOBase, target: str, blob_digest: str | None = None
         stream = _LayerStream(source, copy_to)
         buffered = io.BufferedReader(stream, 1 << 20)
         try:
-            with tarfile.open(fileobj=buffered, mode="r|") as tar:
-                unpacker = _Unpacker(tmp)
-                for member in tar:
-                    unpacker.extract(tar, member)
+            unpacker = _Unpacker(tmp)
+            try:
+                with tarfile.open(fileobj=buffered, mode="r|") as tar:
+                    for member in tar:
+                        unpacker.extract(tar, member)
+            finally:
+                unpacker.close()
             while buffered.read(1 << 20):  # tar's zero blocks at the end count in the digests too
                 pass
         except (tarfile.TarError, EOFError, OSError) as e:
@@ -182,8 +186,6 @@ def unpack_stream(source: io.IOBase, target: str, blob_digest: str | None = None
 
 def disk_error(error: OSError, doing: str) -> BaseException:
     """A full disk (or quota) as a one-line error; any other OSError as it is."""
-    import errno
-
     if error.errno in (errno.ENOSPC, errno.EDQUOT):
         return MiniboxError(f"no space left on the device while {doing} ({error.filename or 'the image store'})",
                             "free some space (`minibox rmi` unused images, `minibox gc`), then try again")  # fmt: skip
@@ -197,116 +199,167 @@ def _check_name(name: str) -> list[str]:
     return parts
 
 
-def _inside(root: str, path: str) -> bool:
-    real_root = os.path.realpath(root)
-    return os.path.realpath(path) == real_root or os.path.realpath(path).startswith(real_root + os.sep)
-
-
 class _Unpacker:
-    """Writes tar entries under ``root``, a directory that starts empty.
+    """Writes tar entries under ``root``, a new, empty directory: never anywhere else.
 
-    Because it starts empty, everything in it was made by an earlier entry, and the unpacker
-    remembers what: which paths exist, which are real directories, which are symlinks. A path
-    only needs the slow check (resolving it on disk) when one of its directories is a symlink;
-    a layer of thousands of files then costs the same system calls ``tar -x`` makes.
+    The kernel, not this code, decides where a path leads. Each entry's directory is opened with
+    ``openat2(RESOLVE_BENEATH)``, which fails (``EXDEV``) if any step of the path (a ``..``, an
+    absolute symlink, a symlink leading up and out) would leave the layer; the entry is then made
+    relative to that directory's descriptor, never following a symlink at its own name. So no
+    sequence of entries (symlinks, hard links to symlinks, things replaced by symlinks) can make
+    the unpacker write, delete or change anything outside the layer.
     """
 
     def __init__(self, root: str) -> None:
-        self.root = root
-        self.made: set[str] = set()  # relative paths that exist (entries and their parents)
-        self.dirs: set[str] = set()  # ...of which real directories made here
-        self.symlinks: set[str] = set()  # ...of which symlinks
+        from engine import syscalls
 
-    def _through_symlink(self, parts: list[str]) -> bool:
-        return bool(self.symlinks) and any("/".join(parts[: i + 1]) in self.symlinks for i in range(len(parts)))
+        self.openat2 = syscalls.openat2
+        self.resolve = syscalls.RESOLVE_BENEATH | syscalls.RESOLVE_NO_MAGICLINKS
+        self.root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
 
-    def _make_parents(self, parts: list[str], name: str) -> str:
-        relative = "/".join(parts)
-        parent = os.path.join(self.root, *parts)
-        if relative in self.dirs or not parts:
-            return parent
-        if self._through_symlink(parts) and not _inside(self.root, parent):
-            raise UnsafeLayer(name, "its directory is a symlink pointing outside the layer")
-        os.makedirs(parent, exist_ok=True)
-        for i in range(len(parts)):
-            prefix = "/".join(parts[: i + 1])
-            if prefix not in self.symlinks:
-                self.dirs.add(prefix)
-            self.made.add(prefix)
-        return parent
+    def close(self) -> None:
+        os.close(self.root_fd)
 
-    def _remove(self, relative: str, path: str) -> None:
-        if relative not in self.made:
-            return
-        if relative in self.dirs:
-            shutil.rmtree(path, ignore_errors=True)
-            inside = relative + "/"
-            for known in (self.made, self.dirs, self.symlinks):
-                known.difference_update([p for p in known if p.startswith(inside)])
-            self.dirs.discard(relative)
-        elif os.path.lexists(path):
-            os.unlink(path)
-        self.made.discard(relative)
-        self.symlinks.discard(relative)
+    def _open_dir(self, parts: list[str], entry: str, create: bool = True, flags: int = os.O_PATH,
+                  raw: bool = False) -> int:  # fmt: skip
+        """A descriptor of the layer's directory ``parts`` (made, with its parents, if missing)."""
+        try:
+            return self.openat2(self.root_fd, "/".join(parts) or ".", flags | os.O_DIRECTORY | os.O_CLOEXEC,
+                                self.resolve)  # fmt: skip
+        except OSError as e:
+            if raw:
+                raise
+            if e.errno == errno.ENOENT and create:
+                for i in range(len(parts)):
+                    parent = self._open_dir(parts[:i], entry, create=False)
+                    try:
+                        os.mkdir(parts[i], 0o755, dir_fd=parent)
+                    except FileExistsError:
+                        pass
+                    finally:
+                        os.close(parent)
+                return self._open_dir(parts, entry, create=False, flags=flags)
+            raise _refusal(e, entry) from None
 
     def extract(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
         parts = _check_name(member.name)
         if not parts:
             return  # "./" itself
-        parent = self._make_parents(parts[:-1], member.name)
         name = parts[-1]
-        if name == OPAQUE_MARKER:
-            os.setxattr(parent, OPAQUE_XATTR, b"y")
+        if name == OPAQUE_MARKER:  # the directory's lower contents are hidden
+            fd = self._open_dir(parts[:-1], member.name, flags=os.O_RDONLY)
+            try:
+                os.setxattr(fd, OPAQUE_XATTR, b"y")
+            finally:
+                os.close(fd)
             return
-        if name.startswith(WHITEOUT_PREFIX):
-            relative = "/".join([*parts[:-1], name[len(WHITEOUT_PREFIX) :]])
-            path = os.path.join(parent, name[len(WHITEOUT_PREFIX) :])
-            self._remove(relative, path)
-            os.mknod(path, stat.S_IFCHR | 0o000, os.makedev(0, 0))
-            self.made.add(relative)
+        parent = self._open_dir(parts[:-1], member.name)
+        try:
+            self._extract_in(parent, name, tar, member)
+        finally:
+            os.close(parent)
+
+    def _extract_in(self, parent: int, name: str, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+        if name.startswith(WHITEOUT_PREFIX):  # deleted in this layer: overlayfs' mark is a 0/0 device
+            hidden = name[len(WHITEOUT_PREFIX) :]
+            _remove(parent, hidden)
+            os.mknod(hidden, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=parent)
             return
-        relative, path = "/".join(parts), os.path.join(parent, name)
         if member.islnk():
-            link_parts = _check_name(member.linkname)
-            source = os.path.join(self.root, *link_parts)
-            known = "/".join(link_parts) in self.made and not self._through_symlink(link_parts[:-1])
-            if not known and (not _inside(self.root, source) or not os.path.lexists(source)):
-                raise UnsafeLayer(member.name, f"hard link to {member.linkname!r}, which is not in the layer")
-            self._remove(relative, path)
-            os.link(source, path, follow_symlinks=False)
-            self.made.add(relative)
+            self._hard_link(parent, name, member)
             return
+        existing = _lstat(parent, name)
         if member.isdir():
-            if relative in self.made and relative not in self.dirs:
-                self._remove(relative, path)
-            os.makedirs(path, exist_ok=True)
-            self.dirs.add(relative)
-        else:
-            self._remove(relative, path)
-            if member.issym():
-                os.symlink(member.linkname, path)  # any target: it resolves inside the container's root
-                self.symlinks.add(relative)
-            elif member.isfile():
-                with open(path, "xb") as out:
-                    shutil.copyfileobj(tar.extractfile(member), out, 1 << 20)
-            elif member.ischr() or member.isblk():
-                kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK
-                os.mknod(path, kind | 0o600, os.makedev(member.devmajor, member.devminor))
-            elif member.isfifo():
-                os.mkfifo(path)
+            if existing and not stat.S_ISDIR(existing.st_mode):
+                _remove(parent, name, existing)
+                existing = None
+            if not existing:
+                os.mkdir(name, 0o700, dir_fd=parent)
+            fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+            try:
+                _set_metadata(fd, member)
+            finally:
+                os.close(fd)
+            return
+        if existing:
+            _remove(parent, name, existing)
+        if member.issym():
+            os.symlink(member.linkname, name, dir_fd=parent)  # any target: it resolves inside the container's root
+            os.chown(name, member.uid, member.gid, dir_fd=parent, follow_symlinks=False)
+        elif member.isfile():
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            fd = os.open(name, flags, 0o600, dir_fd=parent)
+            with open(fd, "wb") as out:
+                shutil.copyfileobj(tar.extractfile(member), out, 1 << 20)
+                out.flush()
+                _set_metadata(fd, member)
+        elif member.ischr() or member.isblk() or member.isfifo():
+            if member.isfifo():
+                os.mkfifo(name, 0o600, dir_fd=parent)
             else:
-                return
-        self.made.add(relative)
-        os.lchown(path, member.uid, member.gid)
-        if not member.issym():
-            os.chmod(path, member.mode & 0o7777)
-            os.utime(path, (member.mtime, member.mtime))
-        for key, value in (member.pax_headers or {}).items():
-            if key.startswith("SCHILY.xattr.") and not member.issym():
-                try:
-                    os.setxattr(path, key[len("SCHILY.xattr.") :], value.encode("utf-8", "surrogateescape"))
-                except OSError:
-                    pass  # e.g. security.* the kernel refuses: the file is still right
+                kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK
+                os.mknod(name, kind | 0o600, os.makedev(member.devmajor, member.devminor), dir_fd=parent)
+            os.chown(name, member.uid, member.gid, dir_fd=parent, follow_symlinks=False)
+            os.chmod(name, member.mode & 0o7777, dir_fd=parent)  # a node just made here: not a symlink
+            os.utime(name, (member.mtime, member.mtime), dir_fd=parent, follow_symlinks=False)
+
+    def _hard_link(self, parent: int, name: str, member: tarfile.TarInfo) -> None:
+        link_parts = _check_name(member.linkname)
+        not_here = UnsafeLayer(member.name, f"hard link to {member.linkname!r}, which is not in the layer")
+        if not link_parts:
+            raise not_here
+        try:
+            source_dir = self._open_dir(link_parts[:-1], member.name, create=False, raw=True)
+        except OSError as e:
+            raise (not_here if e.errno in (errno.ENOENT, errno.ENOTDIR) else _refusal(e, member.name)) from None
+        try:
+            if _lstat(source_dir, link_parts[-1]) is None:
+                raise not_here
+            _remove(parent, name)
+            # No AT_SYMLINK_FOLLOW: a link to a symlink is a second name of the symlink itself.
+            os.link(link_parts[-1], name, src_dir_fd=source_dir, dst_dir_fd=parent, follow_symlinks=False)
+        finally:
+            os.close(source_dir)
+
+
+def _refusal(error: OSError, entry: str) -> BaseException:
+    why = {
+        errno.EXDEV: "its directory is a symlink pointing outside the layer",
+        errno.ELOOP: "its directory is a loop of symlinks",
+        errno.ENOTDIR: "a directory on its path is a file in this layer",
+        errno.ENOENT: "a directory on its path does not exist (a dangling symlink)",
+    }.get(error.errno or 0)
+    return UnsafeLayer(entry, why) if why else error
+
+
+def _lstat(directory: int, name: str) -> os.stat_result | None:
+    try:
+        return os.stat(name, dir_fd=directory, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+
+
+def _remove(directory: int, name: str, existing: os.stat_result | None = None) -> None:
+    """rm -rf NAME in ``directory``; a symlink is removed, never followed."""
+    existing = existing or _lstat(directory, name)
+    if existing is None:
+        return
+    if stat.S_ISDIR(existing.st_mode):
+        shutil.rmtree(name, dir_fd=directory)  # descriptor-based: safe against symlinks inside
+    else:
+        os.unlink(name, dir_fd=directory)
+
+
+def _set_metadata(fd: int, member: tarfile.TarInfo) -> None:
+    os.fchown(fd, member.uid, member.gid)  # before chmod: chown clears set-user-ID bits
+    os.fchmod(fd, member.mode & 0o7777)
+    os.utime(fd, (member.mtime, member.mtime))
+    for key, value in (member.pax_headers or {}).items():
+        if key.startswith("SCHILY.xattr."):
+            try:
+                os.setxattr(fd, key[len("SCHILY.xattr.") :], value.encode("utf-8", "surrogateescape"))
+            except OSError:
+                pass  # e.g. security.* the kernel refuses: the file is still right
 
 
 # --- writing: directory -> tar -----------------------------------------------------------------

@@ -26,6 +26,7 @@ import ipaddress
 import json
 import os
 import re
+import threading
 import urllib.parse
 from collections.abc import Callable
 
@@ -94,11 +95,12 @@ class Client:
         self.base = f"{'http' if plain else 'https'}://{ref.registry}/v2/{ref.repository}"
         self.token: str | None = None
         self.connections: dict[tuple[str, str], http.client.HTTPConnection] = {}
+        self.cancelled: threading.Event | None = None  # set: every download of this pull stops
 
     def sibling(self) -> Client:
         """Another client for the same registry (and token), with connections of its own: one per thread."""
         other = Client(self.ref)
-        other.base, other.token = self.base, self.token
+        other.base, other.token, other.cancelled = self.base, self.token, self.cancelled
         return other
 
     def close(self) -> None:
@@ -137,8 +139,8 @@ class Client:
                 return answer
             answer.read()
             next_url = urllib.parse.urljoin(url, location)
-            if urllib.parse.urlsplit(next_url).netloc != host:
-                headers = {k: v for k, v in headers.items() if k != "Authorization"}  # the token is the registry's
+            if urllib.parse.urlsplit(next_url)[:2] != (scheme, host):  # the token is for the registry, over TLS
+                headers = {k: v for k, v in headers.items() if k != "Authorization"}
             url = next_url
         raise MiniboxError(f"registry {self.ref.registry} redirects too often ({url})", "try again later")
 
@@ -206,13 +208,17 @@ class Client:
 class _Download(io.RawIOBase):
     """A blob's body as it arrives, with progress; a transfer that breaks off becomes one clear error."""
 
-    def __init__(self, answer: http.client.HTTPResponse, digest: str, size: int, progress: Progress | None) -> None:
+    def __init__(self, answer: http.client.HTTPResponse, digest: str, size: int, progress: Progress | None,
+                 cancelled: threading.Event | None = None) -> None:  # fmt: skip
         self.answer, self.digest, self.size, self.progress, self.done = answer, digest, size, progress, 0
+        self.cancelled = cancelled
 
     def readable(self) -> bool:
         return True
 
     def read(self, n: int = -1) -> bytes:
+        if self.cancelled is not None and self.cancelled.is_set():
+            raise InterruptedDownload(self.digest, self.done, InterruptedError("stopped: another layer failed"))
         expected = self.answer.length  # bytes still announced by Content-Length (None when chunked)
         try:
             data = self.answer.read(n)
@@ -221,6 +227,9 @@ class _Download(io.RawIOBase):
         if not data and n and expected:  # http.client returns b"" when the server hangs up early
             raise InterruptedDownload(self.digest, self.done, ConnectionError(f"{expected} bytes never came"))
         self.done += len(data)
+        if self.size and self.done > self.size:  # the manifest said how big it is: never take more
+            raise MiniboxError(f"registry sent more than the {self.size} bytes of blob {self.digest[7:19]}",
+                               "the registry or the image is broken")  # fmt: skip
         if self.progress and data:
             self.progress(self.digest[7:19], self.done, self.size)
         return data
@@ -255,15 +264,23 @@ def fetch_blob(client: Client, store: Store, digest: str, size: int, progress: P
             while chunk := f.read(1 << 20):
                 hasher.update(chunk)
                 offset += len(chunk)
-    answer = client.open(f"blobs/{digest}", offset=offset)
-    if offset and answer.status != 206:  # the registry ignored Range: start again
-        offset, hasher = 0, hashlib.sha256()
-    body = _Download(answer, digest, size, progress)
-    body.done = offset
-    with open(partial, "ab" if offset else "wb") as out:
-        while chunk := body.read(1 << 20):
-            hasher.update(chunk)
-            out.write(chunk)
+    if not (offset and size and offset >= size):  # else all of it came last time: only the digest is left
+        try:
+            answer = client.open(f"blobs/{digest}", offset=offset)
+        except MiniboxError:
+            if not offset:
+                raise
+            answer, offset = client.open(f"blobs/{digest}"), 0  # the registry refused the range: start again
+        if offset and answer.status != 206:  # the registry ignored Range: start again
+            offset = 0
+        if not offset:
+            hasher = hashlib.sha256()
+        body = _Download(answer, digest, 0, progress, client.cancelled)  # size: the range may be the rest only
+        body.done = offset
+        with open(partial, "ab" if offset else "wb") as out:
+            while chunk := body.read(1 << 20):
+                hasher.update(chunk)
+                out.write(chunk)
     got = f"sha256:{hasher.hexdigest()}"
     if got != digest:
         os.unlink(partial)  # a wrong blob is no use for resuming either
@@ -280,7 +297,8 @@ def fetch_layer(client: Client, store: Store, layer: dict, diff_id: str, progres
         store.add_layer(digest, diff_id)
         return
     answer = client.open(f"blobs/{digest}")
-    store.add_layer(digest, diff_id, download=_Download(answer, digest, layer.get("size", 0), progress))
+    download = _Download(answer, digest, layer.get("size", 0), progress, client.cancelled)
+    store.add_layer(digest, diff_id, download=download)
 
 
 def _fetch_layers(client: Client, store: Store, missing: list[tuple[dict, str]], progress: Progress | None,
@@ -291,10 +309,9 @@ def _fetch_layers(client: Client, store: Store, missing: list[tuple[dict, str]],
     where the GIL is released (waiting for the network, gunzip in ISA-L, sha256, file system calls).
     Each layer is unpacked aside and renamed into place, so no lock is needed.
     """
-    import threading
-
     failures: list[BaseException] = []
     saying = threading.Lock()  # one line at a time: print() writes a line and its newline separately
+    client.cancelled = threading.Event()
 
     def one(layer: dict, diff_id: str) -> None:
         own = client.sibling()
@@ -302,20 +319,28 @@ def _fetch_layers(client: Client, store: Store, missing: list[tuple[dict, str]],
             fetch_layer(own, store, layer, diff_id, progress)
             with saying:
                 say(f"{layer['digest'][7:19]}: pull complete")
-        except BaseException as e:  # noqa: BLE001 -- handed to the main thread, raised there
+        except BaseException as e:  # noqa: BLE001 -- handed to the main thread, raised there; the others stop
+            client.cancelled.set()
             failures.append(e)
         finally:
             own.close()
 
-    threads = [threading.Thread(target=one, args=job) for job in missing[1:]]
+    threads = [threading.Thread(target=one, args=job, daemon=True) for job in missing[1:]]
     for thread in threads:
         thread.start()
-    if missing:
-        one(*missing[0])
-    for thread in threads:
-        thread.join()
+    try:
+        if missing:
+            one(*missing[0])
+    except BaseException:
+        client.cancelled.set()
+        raise
+    finally:
+        for thread in threads:  # each stops at its next read once cancelled; what came stays as .partial
+            thread.join()
     if failures:
-        raise failures[0]
+        # the first real reason, not a sibling's "stopped because another layer failed"
+        real = [e for e in failures if not isinstance(e, InterruptedDownload) or "another layer" not in e.what]
+        raise (real or failures)[0]
 
 
 def pull(paths: Paths, text: str, insecure: bool = False, progress: Progress | None = None,
@@ -357,7 +382,7 @@ def _pull(paths: Paths, ref: Reference, client: Client, progress: Progress | Non
             raise MiniboxError(
                 f"layer {layer['digest'][7:19]} is compressed with zstd", "pull a gzip variant of the image"
             )
-        else:
+        elif all(diff_id != known for _, known in missing):  # a layer listed twice comes once
             missing.append((layer, diff_id))
 
     _fetch_layers(client, store, missing, progress, say)
