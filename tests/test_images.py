@@ -157,6 +157,23 @@ def test_a_directory_entry_replaces_a_symlink_instead_of_following_it(tmp_path):
     )
 
 
+def test_zstd_layers_unpack_frame_after_frame(tmp_path):
+    from backports.zstd import compress
+
+    tar = _tar([("dir", "etc", b""), ("file", "etc/motd", b"zstd " * 50000), ("file", "etc/.wh.issue", b"")])
+    blob = tmp_path / "layer.tar.zst"
+    blob.write_bytes(compress(tar[:7000]) + compress(tar[7000:]))
+    digest = "sha256:" + hashlib.sha256(blob.read_bytes()).hexdigest()
+    diff_id = layers.unpack(str(blob), str(tmp_path / "diff"), blob_digest=digest)
+    assert diff_id == "sha256:" + hashlib.sha256(tar).hexdigest()
+    assert (tmp_path / "diff" / "etc" / "motd").read_bytes() == b"zstd " * 50000
+    assert os.lstat(tmp_path / "diff" / "etc" / "issue").st_rdev == 0
+    blob.write_bytes(blob.read_bytes()[:-200])
+    with pytest.raises(MiniboxError, match="truncated|zstd"):
+        layers.unpack(str(blob), str(tmp_path / "again"))
+    assert not (tmp_path / "again").exists()
+
+
 def test_bad_digest_and_truncated_blob_leave_nothing(tmp_path):
     blob = tmp_path / "layer.tar.gz"
     blob.write_bytes(_tar([("file", "hello", b"hi" * 5000)], gz=True))

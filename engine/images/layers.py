@@ -32,6 +32,7 @@ from engine.errors import MiniboxError
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
 class UnsafeLayer(MiniboxError):
@@ -60,12 +61,25 @@ def _inflate_module():  # noqa: ANN202 -- a module with zlib's interface
     return zlib
 
 
+def _zstd() -> tuple[type, type]:
+    """Python 3.14's compression.zstd, or its backport (the ``backports.zstd`` package) before."""
+    try:
+        from compression.zstd import ZstdDecompressor, ZstdError
+    except ImportError:
+        try:
+            from backports.zstd import ZstdDecompressor, ZstdError
+        except ImportError:
+            raise MiniboxError("this layer is compressed with zstd and the backports.zstd package is missing",
+                               "run `make setup` (it installs it), or pull a gzip variant") from None  # fmt: skip
+    return ZstdDecompressor, ZstdError
+
+
 class _LayerStream(io.RawIOBase):
     """The tar inside a layer blob, read in one pass over the blob's bytes.
 
     On the way the blob is hashed (its digest), optionally copied to a file (the store's copy,
-    written while a pull downloads it), gunzipped when it starts with gzip's magic bytes, and the
-    tar is hashed too (the layer's diff_id). The source can be a file or an HTTP response.
+    written while a pull downloads it), gunzipped or un-zstd'ed when it starts with their magic
+    bytes, and the tar is hashed too (the layer's diff_id). The source can be a file or an HTTP response.
     """
 
     def __init__(self, source: io.IOBase, copy_to: io.BufferedIOBase | None = None) -> None:
@@ -86,9 +100,9 @@ class _LayerStream(io.RawIOBase):
 
     def _tar_chunks(self) -> Iterator[bytes]:
         pending = self._read_blob()
-        if pending[:4] == b"\x28\xb5\x2f\xfd":
-            raise MiniboxError("this layer is compressed with zstd, which minibox cannot read yet",
-                               "pull a gzip variant of the image")  # fmt: skip
+        if pending[:4] == ZSTD_MAGIC:
+            yield from self._zstd_chunks(pending)
+            return
         if pending[:2] != b"\x1f\x8b":  # a plain tar
             while pending:
                 yield pending
@@ -111,6 +125,27 @@ class _LayerStream(io.RawIOBase):
             pending = (inflate.unused_data + pending).lstrip(b"\0")  # gzip allows zero padding
             while not pending and (more := self._read_blob()):
                 pending = more.lstrip(b"\0")
+
+    def _zstd_chunks(self, pending: bytes) -> Iterator[bytes]:
+        """zstd layers (``...tar+zstd``): one frame after another, as gzip members are."""
+        decompressor, error = _zstd()
+        while pending:
+            inflate = decompressor()
+            while not inflate.eof:
+                data_in = b""
+                if inflate.needs_input:  # else it still holds input it has not inflated yet
+                    data_in, pending = pending or self._read_blob(), b""
+                    if not data_in:
+                        raise EOFError("the zstd data ends early (truncated)")
+                try:
+                    data = inflate.decompress(data_in, MOST_INFLATED)
+                except error as e:
+                    raise tarfile.ReadError(f"zstd: {e}") from None
+                if data:
+                    yield data
+            pending = inflate.unused_data + pending
+            while not pending and (more := self._read_blob()):
+                pending = more
 
     def blob_digest_after_all(self) -> str:
         """Read the rest of the blob (after a failure half-way) and return its digest."""

@@ -378,10 +378,6 @@ def _pull(paths: Paths, ref: Reference, client: Client, progress: Progress | Non
     for layer, diff_id in zip(document["layers"], diff_ids, strict=True):
         if store.has_layer(diff_id):
             say(f"{layer['digest'][7:19]}: already exists")
-        elif "zstd" in layer.get("mediaType", ""):
-            raise MiniboxError(
-                f"layer {layer['digest'][7:19]} is compressed with zstd", "pull a gzip variant of the image"
-            )
         elif all(diff_id != known for _, known in missing):  # a layer listed twice comes once
             missing.append((layer, diff_id))
 
