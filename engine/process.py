@@ -35,7 +35,6 @@ from collections.abc import Callable
 from engine import capabilities, rootfs, syscalls
 from engine.errors import CommandNotExecutable, CommandNotFound, MiniboxError, SyscallError, rebuild
 from engine.namespaces import NAMESPACES, explain_unshare_failure, flags_for
-from engine.oci import hooks
 
 
 class LaunchPlan:
@@ -65,6 +64,8 @@ def launch(plan: LaunchPlan) -> int:
     Raises the child's own error (e.g. CommandNotFound) if setup or ``execve`` failed; in that
     case no process of the container is left.
     """
+    if plan.hooks:  # the children run OCI hooks: import before forking (in a user namespace the
+        import engine.oci.hooks  # noqa: F401 -- source files may not be readable any more)
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
     go_r, go_w = os.pipe2(os.O_CLOEXEC)
     was_subreaper = syscalls.get_child_subreaper()
@@ -296,6 +297,8 @@ def _init(plan: LaunchPlan, report: int, go: int) -> None:
     def before_pivot() -> None:  # OCI hooks: the runtime's, then createContainer's, in here
         nonlocal state
         state = _sync_hooks(plan, report, go)
+        from engine.oci import hooks  # loaded by the runtime before forking (see launch)
+
         hooks.run_here(plan.hooks["create_container"], state, "createContainer")
 
     if plan.rootfs is not None:
@@ -390,6 +393,8 @@ def _finish_and_exec(plan: LaunchPlan, report: int) -> None:
     if plan.start_fifo:
         _wait_for_start(plan, report)
     if plan.hooks:
+        from engine.oci import hooks
+
         hooks.run_here(plan.hooks["start_container"], plan.hooks["state"], "startContainer")
     if plan.seccomp and plan.no_new_privileges:
         plan.seccomp.load()  # as late as possible: the fewest of our own calls go through it

@@ -27,7 +27,18 @@ def test_the_run_path_stays_free_of_heavy_imports():
 def test_running_a_container_from_the_cli_imports_nothing_heavy():
     # The whole `minibox run --rm busybox true`, not just the import of engine.cli: a module that
     # imports engine.network (10 ms) or hashlib (2 ms) on the way would slow every run down.
-    heavy = ("typing", "dataclasses", "shutil", "socket", "pathlib", "hashlib", "engine.network", "subprocess")
+    heavy = (
+        "typing",
+        "dataclasses",
+        "shutil",
+        "socket",
+        "pathlib",
+        "hashlib",
+        "engine.network",
+        "subprocess",
+        "engine.oci",
+        "engine.rootfs.oci",
+    )
     code = (
         "import sys\nfrom engine.cli import main\n"
         "code = main(['run', '--rm', 'busybox', 'true'])\n"

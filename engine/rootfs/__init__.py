@@ -18,10 +18,15 @@ Runs inside the container's init, after ``unshare(CLONE_NEWNS)``, in this order 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 
 from engine import syscalls
-from engine.rootfs import devices, mounts, oci
+from engine.rootfs import devices, mounts
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing, which `minibox run` avoids
+if TYPE_CHECKING:
+    from engine.rootfs.oci import OciRootfsPlan
 
 
 class RootfsPlan:
@@ -36,13 +41,14 @@ class RootfsPlan:
 
 
 def setup(
-    plan: RootfsPlan | oci.OciRootfsPlan,
+    plan: RootfsPlan | OciRootfsPlan,
     note: Callable[[str, str], None] = lambda stage, text: None,
     before_pivot: Callable[[], None] | None = None,
 ) -> None:
     """Build the root filesystem; ``note`` is told each stage (``minibox run --trace``)."""
-    if isinstance(plan, oci.OciRootfsPlan):  # an OCI bundle's root and mount list (engine/oci)
-        oci.setup(plan, note, before_pivot)
+    oci_rootfs = sys.modules.get("engine.rootfs.oci")  # loaded by whoever made an OCI plan: not by `minibox run`
+    if oci_rootfs and isinstance(plan, oci_rootfs.OciRootfsPlan):  # an OCI bundle's root and mounts (engine/oci)
+        oci_rootfs.setup(plan, note, before_pivot)
         return
     if plan.private_mounts:
         mounts.make_private("/")
