@@ -39,7 +39,7 @@ def add_import(p: argparse.ArgumentParser) -> None:
 
 
 def add_save(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-o", "--output", required=True, help="the tar file to write")
+    p.add_argument("-o", "--output", required=True, help="the tar file to write ('-': standard output)")
     p.add_argument("images", nargs="+")
 
 

@@ -9,10 +9,11 @@ import io
 import json
 import os
 import stat
+import subprocess
 import tarfile
 
 import pytest
-from conftest import minibox
+from conftest import MINIBOX, minibox
 
 from engine.errors import MiniboxError
 from engine.images import layers
@@ -444,3 +445,21 @@ def test_plain_http_only_for_loopback_registries():
     assert Client(Reference("registry.example.org/a/b")).base.startswith("https://")
     assert Client(Reference("registry.example.org/a/b"), insecure=True).base.startswith("http://")
     assert Client(Reference("busybox")).base == "https://registry-1.docker.io/v2/library/busybox"
+
+
+def test_save_writes_only_regular_files_or_standard_output(tmp_path):
+    device = tmp_path / "full"
+    os.mknod(device, stat.S_IFCHR | 0o666, os.makedev(1, 7))  # a /dev/full of our own
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "elsewhere.tar")
+    for target in (device, fifo, link, tmp_path / "no" / "such" / "dir.tar"):
+        result = minibox("save", "-o", str(target), "busybox")
+        assert result.returncode != 0 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert "-o" in result.stderr
+    assert stat.S_ISCHR(os.lstat(device).st_mode) and stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert os.path.islink(link) and not (tmp_path / "elsewhere.tar").exists()
+    with open(tmp_path / "stdout.tar", "wb") as out:
+        subprocess.run([*MINIBOX, "save", "-o", "-", "busybox"], stdout=out, check=True)
+    assert "index.json" in tarfile.open(tmp_path / "stdout.tar").getnames()

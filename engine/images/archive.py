@@ -95,22 +95,52 @@ def save(paths: Paths, refs: list[str], out_path: str) -> None:
             "Config": f"blobs/sha256/{image.id[7:]}", "RepoTags": [tag] if tag else [],
             "Layers": [f"blobs/sha256/{layer['digest'][7:]}" for layer in manifest["layers"]],
         })  # fmt: skip
+    if out_path == "-":  # as `docker save`: the tar on standard output
+        import sys
+
+        if sys.stdout.isatty():
+            raise MiniboxError("refusing to write a tar to a terminal", "redirect it (> images.tar) or use -o FILE")
+        sys.stdout.flush()
+        with os.fdopen(os.dup(sys.stdout.fileno()), "wb") as out, tarfile.open(fileobj=out, mode="w|") as tar:
+            _write_layout(tar, store, manifests, docker_manifest, blobs)
+        return
+    _check_output(out_path)
     tmp = f"{out_path}.tmp{os.getpid()}"
     try:
         with tarfile.open(tmp, "w") as tar:
-            _add_bytes(tar, "oci-layout", json.dumps({"imageLayoutVersion": "1.0.0"}).encode())
-            index = {"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": [e for e, _ in manifests]}
-            _add_bytes(tar, "index.json", json.dumps(index, indent=2).encode())
-            _add_bytes(tar, "manifest.json", json.dumps(docker_manifest, indent=2).encode())
-            for entry, manifest_bytes in manifests:
-                _add_bytes(tar, f"blobs/sha256/{entry['digest'][7:]}", manifest_bytes)
-            for blob in sorted(blobs):
-                tar.add(store.blob_path(blob), arcname=f"blobs/sha256/{blob[7:]}")
+            _write_layout(tar, store, manifests, docker_manifest, blobs)
         os.rename(tmp, out_path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _check_output(out_path: str) -> None:
+    """A new file in an existing directory, or an old regular file: never a device, pipe or link."""
+    import stat
+
+    from engine.errors import BadValue
+
+    try:
+        st = os.lstat(out_path)
+    except FileNotFoundError:
+        if not os.path.isdir(os.path.dirname(os.path.abspath(out_path))):
+            raise BadValue("-o", out_path, "a file in a directory that exists") from None
+        return
+    if not stat.S_ISREG(st.st_mode):
+        raise BadValue("-o", out_path, "a new file or a regular one to replace (not a device, pipe, link or directory)")
+
+
+def _write_layout(tar: tarfile.TarFile, store: Store, manifests: list, docker_manifest: list, blobs: set) -> None:
+    _add_bytes(tar, "oci-layout", json.dumps({"imageLayoutVersion": "1.0.0"}).encode())
+    index = {"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": [e for e, _ in manifests]}
+    _add_bytes(tar, "index.json", json.dumps(index, indent=2).encode())
+    _add_bytes(tar, "manifest.json", json.dumps(docker_manifest, indent=2).encode())
+    for entry, manifest_bytes in manifests:
+        _add_bytes(tar, f"blobs/sha256/{entry['digest'][7:]}", manifest_bytes)
+    for blob in sorted(blobs):
+        tar.add(store.blob_path(blob), arcname=f"blobs/sha256/{blob[7:]}")
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
