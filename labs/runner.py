@@ -138,7 +138,15 @@ class Runner:
 
     def run_setup(self, lab: Lab, step: Step) -> None:
         for command in step.setup:
-            self.run_command(lab, command, check=True)
+            try:
+                self.run_command(lab, command, check=True)
+            except subprocess.CalledProcessError as e:
+                said = [line for line in (e.output or "").splitlines() if line.strip()]
+                raise LabSetupFailed(
+                    f"the set-up of lab {lab.id!r} failed: `{command}` exited {e.returncode}"
+                    + (f": {said[-1].strip()}" if said else "")
+                    + " (fix that, then open the lab again; `workshop reset` starts it afresh)"
+                ) from None
 
     def check(self, ref: str | None = None, step_id: str | None = None) -> CheckOutcome:
         lab = self.lab(ref)
@@ -240,6 +248,10 @@ class Runner:
         if check and code:
             raise subprocess.CalledProcessError(code, argv, output)
         return result
+
+
+class LabSetupFailed(RuntimeError):
+    """A step's set-up command failed: the learner sees the command and its last line of output."""
 
 
 def stream_command(

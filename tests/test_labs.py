@@ -142,3 +142,39 @@ def test_a_labs_env_reaches_its_commands_and_observe_pid_names_the_viewed_proces
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_a_failing_set_up_is_one_clear_line_in_the_cli_and_the_app(runner, tmp_path):
+    # A tester's TUI crashed when lab 11's set-up failed: the error held "[...]", read as markup.
+    lab_dir = tmp_path / "01-tiny"
+    write_tiny_lab(lab_dir)
+    (lab_dir / "lab.toml").write_text(
+        '[[steps]]\nid = "one"\nsolution = ["true"]\nchecks = [{ kind = "host", command = "true" }]\n'
+        "setup = [\"echo 'skopeo [--to=-archive:/x] refused: port 5055 in use' >&2; exit 3\"]\n"
+    )
+    lab = load(str(lab_dir))
+    runner.lab = lambda ref=None: lab
+    from labs.runner import LabSetupFailed
+
+    with pytest.raises(LabSetupFailed) as failed:
+        runner.start(lab.id, force=True)
+    assert "exited 3: skopeo [--to=-archive:/x] refused: port 5055 in use" in str(failed.value)
+    assert "\n" not in str(failed.value)
+
+    import asyncio
+
+    from workshop_tui.app import WorkshopApp
+
+    async def open_it() -> list[str]:
+        app = WorkshopApp(runner, open_lab=lab.id)
+        async with app.run_test(size=(120, 40)) as pilot:
+            for _ in range(3):
+                await app.workers.wait_for_complete()
+                await pilot.pause(0.2)  # the notice is drawn: markup in it would crash the app here
+            await pilot.press("down")  # the app still answers
+            notes = [n.message for n in app._notifications]
+        assert app.return_code in (None, 0) and app._exception is None, app._exception
+        return notes
+
+    notes = asyncio.run(open_it())
+    assert any("port 5055 in use" in note for note in notes), notes

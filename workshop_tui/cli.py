@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(problems)} problem(s)" if problems else "all labs are fine")
         return 1 if problems else 0
     from engine.errors import MiniboxError
-    from labs.runner import Runner
+    from labs.runner import LabSetupFailed, Runner
 
     runner = Runner(language=args.lang)
     if args.cmd == "notebook":
@@ -295,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         return class_command(runner, args)
     try:
         return dispatch(runner, args)
-    except (LookupError, PermissionError, MiniboxError) as e:
+    except (LookupError, PermissionError, MiniboxError, LabSetupFailed) as e:
         message = e.one_line() if isinstance(e, MiniboxError) else str(e).strip("'\"")
         print(f"workshop: {message}", file=sys.stderr)
         return 1

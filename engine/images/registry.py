@@ -336,7 +336,12 @@ def _fetch_layers(client: Client, store: Store, missing: list[tuple[dict, str]],
         raise
     finally:
         for thread in threads:  # each stops at its next read once cancelled; what came stays as .partial
-            thread.join()
+            while thread.is_alive():
+                try:
+                    thread.join()
+                except KeyboardInterrupt:  # Ctrl-C while waiting: stop them all, let them clean up
+                    client.cancelled.set()
+                    failures.append(KeyboardInterrupt())
     if failures:
         # the first real reason, not a sibling's "stopped because another layer failed"
         real = [e for e in failures if not isinstance(e, InterruptedDownload) or "another layer" not in e.what]

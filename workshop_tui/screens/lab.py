@@ -104,7 +104,7 @@ class LabScreen(Screen):
         try:
             self.lab = runner.start(self.lab_id, force=True)
         except Exception as e:  # noqa: BLE001 -- shown as one line, the app stays up
-            self.notify(f"cannot start lab: {e}", severity="error")
+            self.notify(f"cannot start lab: {e}", severity="error", markup=False)
             self.app.pop_screen()
             return
         self.sub_title = self.lab.title
@@ -234,7 +234,7 @@ class LabScreen(Screen):
             with self.busy:  # after the commands already started, not in the middle of them
                 outcome = self.app.runner.check(self.lab.id, self.step.id)  # the step on the screen
         except Exception as e:  # noqa: BLE001 -- one line in the app, never a traceback
-            self.app.call_from_thread(self.notify, str(e), severity="error")
+            self.app.call_from_thread(self.notify, str(e), severity="error", markup=False)
             return
         self.app.call_from_thread(self.show_check, outcome)
 
@@ -262,7 +262,7 @@ class LabScreen(Screen):
         try:
             step, hint, number = self.app.runner.hint(self.lab.id)
         except LookupError as e:
-            self.notify(str(e))
+            self.notify(str(e), markup=False)
             return
         if hint:
             self.log_line(Text(f"Hint {number}/{len(step.hints)}: {hint}", style="yellow"))
@@ -311,7 +311,7 @@ class LabScreen(Screen):
                 lines = self.app.runner.reset(self.lab.id)
                 lab = self.app.runner.start(self.lab.id, force=True)
             except Exception as e:  # noqa: BLE001 -- one line in the app
-                self.app.call_from_thread(self.notify, f"reset failed: {e}", severity="error")
+                self.app.call_from_thread(self.notify, f"reset failed: {e}", severity="error", markup=False)
                 return
         for line in lines:
             self.app.call_from_thread(self.log_line, line)
@@ -398,7 +398,7 @@ class LabScreen(Screen):
                     pass  # not one of minibox's own containers (lab 16: podman's): the view only
         except Exception as e:  # noqa: BLE001 -- a container may vanish while we look
             name, pid, host_rows, container_rows, stats = None, None, [], [], {}
-            self.app.call_from_thread(self.notify, f"{view}: {e}", severity="warning")
+            self.app.call_from_thread(self.notify, f"{view}: {e}", severity="warning", markup=False)
         self.app.call_from_thread(self.fill_view, view, name, pid, host_rows, container_rows)
         if stats:
             self.app.call_from_thread(self.show_usage, name, stats)
