@@ -285,32 +285,44 @@ def add_layer_from_directory(paths: Paths, directory: str) -> tuple[str, str]:
 def remove(paths: Paths, ref: str, force: bool = False) -> list[str]:
     """``minibox rmi``: untag; delete the image and the layers nothing else uses.
 
-    Refused while a container (even a stopped one) was made from it, unless ``force``.
+    As docker: one of several names of an image is only untagged. The last name is refused while
+    a container (even a stopped one) was made from the image, unless ``force``; forced, the image
+    loses its names but stays (as ``<none>``) for as long as a container needs it (``exec``,
+    ``commit``), and a later ``rmi ID`` deletes it.
     """
     from engine import state
 
     store = Store(paths)
     with Lock(paths):
         image = get(paths, ref)
+        names = store.repositories()
+        tags = [n for n, i in names.items() if i == image.id]
+        explicit = normalize(ref) if not ref.startswith("sha256:") and not re.fullmatch(r"[0-9a-f]{6,64}", ref) else ""
+        if explicit in names and len(tags) > 1:
+            del names[explicit]
+            store.save_repositories(names)
+            return [f"Untagged: {explicit}"]
         users = [r.name for r in state.all_records(paths) if r.data.get("image_id") == image.id]
         if users and not force:
             raise MiniboxError(
                 f"image {ref!r} is used by container(s) {', '.join(users)}",
                 f"remove them first (`minibox rm -f {' '.join(users)}`) or use `minibox rmi -f`",
             )
-        names = store.repositories()
         done = []
-        tags = [n for n, i in names.items() if i == image.id]
-        explicit = normalize(ref) if not ref.startswith("sha256:") and not re.fullmatch(r"[0-9a-f]{6,64}", ref) else ""
         for name in tags:
             if not explicit or name == explicit:
                 del names[name]
                 done.append(f"Untagged: {name}")
         store.save_repositories(names)
-        if image.id not in names.values():
-            os.unlink(store.manifest_path(image.id))
-            done.append(f"Deleted: {image.id}")
-            done += _collect_layers(paths, store)
+        if image.id in names.values():
+            return done
+        if users:
+            done.append(f"Kept: {image.id[7:19]} (untagged; container(s) {', '.join(users)} still use it: "
+                        f"`minibox rmi {image.id[7:19]}` deletes it once they are removed)")  # fmt: skip
+            return done
+        os.unlink(store.manifest_path(image.id))
+        done.append(f"Deleted: {image.id}")
+        done += _collect_layers(paths, store)
     return done
 
 
