@@ -147,7 +147,7 @@ COMMANDS = {
     "network": ("create, list, inspect and remove networks", _add_network_arguments),
 }
 # Image commands live in their own module; listed here so `minibox --help` shows them all.
-IMAGE_COMMANDS = ("pull", "build", "rmi", "tag", "history", "diff", "commit", "import", "save", "load")
+IMAGE_COMMANDS = ("pull", "build", "rmi", "prune", "tag", "history", "diff", "commit", "import", "save", "load")
 
 
 def _formatter(prog: str) -> argparse.HelpFormatter:

@@ -38,6 +38,10 @@ def add_import(p: argparse.ArgumentParser) -> None:
     p.add_argument("tag", nargs="?", default="", help="NAME[:TAG] for the new image")
 
 
+def add_prune(p: argparse.ArgumentParser) -> None:
+    pass
+
+
 def add_save(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, help="the tar file to write ('-': standard output)")
     p.add_argument("images", nargs="+")
@@ -63,6 +67,7 @@ COMMANDS = {
     "build": ("make an image from a Minifile (FROM, RUN, COPY, ENV, WORKDIR, CMD, ENTRYPOINT, LABEL)", add_build),
     "pull": ("download an image from a registry (OCI distribution API)", add_pull),
     "rmi": ("remove images (and layers nothing uses any more)", add_rmi),
+    "prune": ("forget the build cache, remove untagged images no container uses, and unused layers", add_prune),
     "tag": ("give an image another name", add_tag),
     "history": ("show the steps (layers) an image was made of", add_history),
     "diff": ("list what a container changed: A added, C changed, D deleted", add_diff),
@@ -87,6 +92,10 @@ def run(args: argparse.Namespace) -> int:
 
     paths = Paths()
     paths.ensure()
+    if args.cmd == "prune":
+        for line in images.prune(paths):
+            print(line)
+        return 0
     if args.cmd == "rmi":
         status = 0
         for ref in args.images:

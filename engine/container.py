@@ -180,7 +180,7 @@ def _prepare_filesystem(record: Record, spec: ContainerSpec, image: images.Image
     """The overlay's directories, and the init layer: files every container gets its own copy of.
 
     Bottom to top: the image's layers (read-only, shared by every container of the image), the
-    container's **init layer** (``init/``: its hostname, hosts and resolv.conf, as docker's
+    container's **init layer** (``init/``: its hostname, hosts and, on a network, resolv.conf, as docker's
     ``-init`` layer), then its writable **upper** layer, the only one it changes.
     """
     layers = image.layers

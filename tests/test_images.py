@@ -471,3 +471,20 @@ def test_save_writes_only_regular_files_or_standard_output(tmp_path):
     with open(tmp_path / "stdout.tar", "wb") as out:
         subprocess.run([*MINIBOX, "save", "-o", "-", "busybox"], stdout=out, check=True)
     assert "index.json" in tarfile.open(tmp_path / "stdout.tar").getnames()
+
+
+def test_prune_forgets_the_build_cache_and_what_nothing_uses(tmp_path):
+    (tmp_path / "Minifile").write_text("FROM busybox\nRUN echo a > /a\nRUN echo b > /b\n")
+    image = f"t-prune-{os.urandom(2).hex()}:v1"
+    minibox("build", "-t", image, str(tmp_path), check=True)
+    assert "Using cache" in minibox("build", "-t", image, str(tmp_path), check=True).stdout
+    from conftest import ROOT
+
+    stray = os.path.join(ROOT, "lib", "images", "blobs", "sha256", "ab" * 32)  # as an interrupted load leaves
+    open(stray, "wb").write(b"half an image")
+    pruned = minibox("prune", check=True).stdout
+    assert "Build cache:" in pruned and not os.path.exists(stray)
+    assert "Using cache" not in minibox("build", "-t", image, str(tmp_path), check=True).stdout
+    assert minibox("run", "--rm", image, "cat", "/a", "/b", check=True).stdout == "a\nb\n"  # tagged: kept
+    minibox("rmi", image, check=True)
+    minibox("prune", check=True)

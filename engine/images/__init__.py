@@ -326,6 +326,28 @@ def remove(paths: Paths, ref: str, force: bool = False) -> list[str]:
     return done
 
 
+def prune(paths: Paths) -> list[str]:
+    """``minibox prune``: forget the build cache, delete the untagged images no container uses,
+    then the layers and blobs nothing uses any more (also what an interrupted load left)."""
+    from engine import state
+
+    store = Store(paths)
+    done = []
+    with Lock(paths):
+        cache = os.path.join(paths.images, "build-cache.json")
+        if os.path.exists(cache):
+            with open(cache) as f:
+                done.append(f"Build cache: {len(json.load(f))} step(s) forgotten")
+            os.unlink(cache)
+        keep = set(store.repositories().values()) | {r.data.get("image_id") for r in state.all_records(paths)}
+        for image_id in store.image_ids():
+            if image_id not in keep:
+                os.unlink(store.manifest_path(image_id))
+                done.append(f"Deleted: {image_id}")
+        done += _collect_layers(paths, store)
+    return done
+
+
 def _collect_layers(paths: Paths, store: Store) -> list[str]:
     """Delete layers and blobs no image and no container uses any more."""
     import shutil

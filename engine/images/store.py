@@ -8,7 +8,8 @@
 
 The same layer (same diff_id) is stored once, however many images use it. Everything is written
 to a temporary name and renamed into place, under the engine's state lock: a reader sees a blob
-or layer whole or not at all, and an interrupted import leaves nothing behind.
+or layer whole or not at all. What an interrupted import leaves is never used: its temporary
+files go with `minibox gc`, and whole blobs and layers no image uses with `minibox prune`.
 """
 
 from __future__ import annotations

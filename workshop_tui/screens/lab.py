@@ -295,7 +295,8 @@ class LabScreen(Screen):
 
         names = ", ".join(self.lab.containers) or "none"
         question = f"Reset lab {self.lab.id!r}? Its containers ({names}) are removed and its progress is forgotten.\n" \
-                   f"Your files in {self.app.runner.workdir(self.lab)} stay."  # fmt: skip
+                   f"The files the lab gave you in {self.app.runner.workdir(self.lab)} are put back as they were; " \
+                   "anything else you made there stays."  # fmt: skip
 
         def answered(yes: bool | None) -> None:
             if yes:
