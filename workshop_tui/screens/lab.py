@@ -151,6 +151,8 @@ class LabScreen(Screen):
             f"{lab.title} — step {number}/{len(lab.steps)}: {step.title}{done}"
         )
         body = runner.render(lab, step.body).replace("```run\n", "```sh\n")
+        if number == 1 and lab.intro.strip():  # the lab's introduction comes before its first step
+            body = f"{runner.render(lab, lab.intro).strip()}\n\n---\n\n{body}"
         self.query_one("#step-body", Markdown).update(body)
         self.show_next_command()
         if step.observe:
