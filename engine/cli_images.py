@@ -114,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
 
         from engine.images.build import Builder
 
+        if args.tag:
+            images.parse_ref(args.tag)  # a bad name fails now, not after the whole build
         minifile = args.file or os.path.join(args.context, "Minifile")
         if not os.path.isfile(minifile):
             raise images.MiniboxError(
@@ -129,8 +131,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.cmd == "history":
         from engine.images.changes import history
 
+        steps = history(images.get(paths, args.image))  # an unknown image: the error, no header
         print(f"{'CREATED':<22}{'SIZE':>9}  CREATED BY")
-        for step in history(images.get(paths, args.image)):
+        for step in steps:
             comment = f"  # {step['comment']}" if step["comment"] else ""
             size = "0B" if step["empty_layer"] else _size(step["size"])
             print(f"{step['created'][:19]:<22}{size:>9}  {step['created_by'][:90]}{comment}")

@@ -175,6 +175,8 @@ def _compare(what: str, output: str, code: int, expect: str, exit_code: int | No
         return Result(False, f"`{what}` exited with {code}, expected {exit_code}: {shown or '(no output)'}")
     if expect and not re.search(expect, output, re.M):
         return Result(False, f"`{what}` printed {shown or '(nothing)'!r}, expected a match for /{expect}/")
+    if exit_code not in (0, None):  # a command that is meant to fail (e.g. `test -e` of a deleted file)
+        return Result(True, f"`{what}` exited with {code}, as it should" + (f": {shown!r}" if shown else ""))
     return Result(True, f"`{what}` printed {shown!r}" if shown else f"`{what}` succeeded")
 
 

@@ -139,8 +139,10 @@ def get(paths: Paths, ref: str) -> Image:
 
 
 def _resolve(store: Store, ref: str) -> str | None:
-    if ref.startswith("sha256:") and os.path.exists(store.manifest_path(ref)):
+    if ref.startswith("sha256:") and len(ref) == 71 and os.path.exists(store.manifest_path(ref)):
         return ref
+    if ref.startswith("sha256:") and re.fullmatch(r"[0-9a-f]{6,63}", ref[7:]):  # sha256:7fb9c1e021b3
+        ref = ref[7:]
     if re.fullmatch(r"[0-9a-f]{6,64}", ref):
         matches = [i for i in store.image_ids() if i[7:].startswith(ref)]
         if len(matches) == 1:

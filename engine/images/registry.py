@@ -59,7 +59,7 @@ class Reference:
         repository, tag = rest, "latest"
         if ":" in rest.rsplit("/", 1)[-1]:
             repository, tag = rest.rsplit(":", 1)
-        if not images.NAME_PATTERN.fullmatch(repository) or (
+        if not images.NAME_PATTERN.fullmatch(repository) or not tag or (
             digest and not re.fullmatch(r"sha256:[0-9a-f]{64}", digest)
         ):
             raise BadValue("image", text, "REGISTRY/NAME[:TAG] or NAME@sha256:DIGEST, e.g. localhost:5000/team/app:v1")
@@ -275,7 +275,7 @@ def fetch_blob(client: Client, store: Store, digest: str, size: int, progress: P
             offset = 0
         if not offset:
             hasher = hashlib.sha256()
-        body = _Download(answer, digest, 0, progress, client.cancelled)  # size: the range may be the rest only
+        body = _Download(answer, digest, size, progress, client.cancelled)
         body.done = offset
         with open(partial, "ab" if offset else "wb") as out:
             while chunk := body.read(1 << 20):
