@@ -488,3 +488,31 @@ def test_prune_forgets_the_build_cache_and_what_nothing_uses(tmp_path):
     assert minibox("run", "--rm", image, "cat", "/a", "/b", check=True).stdout == "a\nb\n"  # tagged: kept
     minibox("rmi", image, check=True)
     minibox("prune", check=True)
+
+
+def test_a_load_that_fails_half_way_takes_back_what_it_added(tmp_path):
+    from conftest import ROOT
+
+    (tmp_path / "Minifile").write_text("FROM busybox\nRUN echo one > /one\nRUN echo two > /two\n")
+    image = f"t-half-{os.urandom(2).hex()}:v1"
+    minibox("build", "-t", image, str(tmp_path), check=True)
+    minibox("save", "-o", str(tmp_path / "good.tar"), image, check=True)
+    manifest = json.loads(tarfile.open(tmp_path / "good.tar").extractfile("manifest.json").read())
+    top = manifest[0]["Layers"][-1]  # the last layer is read last: the others are in by then
+    with tarfile.open(tmp_path / "good.tar") as good, tarfile.open(tmp_path / "bad.tar", "w") as bad:
+        for member in good:
+            data = good.extractfile(member).read() if member.isfile() else None
+            if member.name == top:
+                data = data[:-40] + bytes(40)  # the right size, the wrong bytes
+            bad.addfile(member, io.BytesIO(data) if data is not None else None)
+    minibox("rmi", image, check=True)
+    minibox("prune", check=True)
+    store = os.path.join(ROOT, "lib", "images")
+
+    def contents() -> tuple[list[str], list[str]]:
+        return sorted(os.listdir(f"{store}/layers")), sorted(os.listdir(f"{store}/blobs/sha256"))
+
+    before = contents()
+    result = minibox("load", "-i", str(tmp_path / "bad.tar"))
+    assert result.returncode != 0 and "does not match" in result.stderr, result.stderr
+    assert contents() == before

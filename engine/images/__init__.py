@@ -350,8 +350,8 @@ def prune(paths: Paths) -> list[str]:
     return done
 
 
-def _collect_layers(paths: Paths, store: Store) -> list[str]:
-    """Delete layers and blobs no image and no container uses any more."""
+def _collect_layers(paths: Paths, store: Store, only: set[str] | None = None) -> list[str]:
+    """Delete layers and blobs no image and no container uses any more (of ``only``, if given)."""
     import shutil
 
     from engine import state
@@ -366,11 +366,13 @@ def _collect_layers(paths: Paths, store: Store) -> list[str]:
         used_layers.update(record.data.get("rootfs", {}).get("diff_ids", []))
     done = []
     for diff_id in store.all_layers():
-        if diff_id not in used_layers:
+        if diff_id not in used_layers and (only is None or diff_id in only):
             shutil.rmtree(store.layer_dir(diff_id))
             done.append(f"Deleted layer: {diff_id}")
     blob_dir = os.path.join(paths.images, "blobs", "sha256")
     for name in os.listdir(blob_dir) if os.path.isdir(blob_dir) else []:
+        if only is not None and f"sha256:{name}" not in only:
+            continue
         if f"sha256:{name}" not in used_blobs and not _is_layer_source(store, f"sha256:{name}", used_layers):
             os.unlink(os.path.join(blob_dir, name))
     return done

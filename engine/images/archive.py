@@ -175,16 +175,35 @@ def load(paths: Paths, archive: str) -> list[str]:
             detail = (str(e).splitlines() or ["?"])[0].rstrip(":")
             raise MiniboxError(f"{archive} is not a readable tar ({detail})", "save the image again") from None
         with Lock(paths):
-            if os.path.exists(os.path.join(work, "index.json")):
-                return _load_oci(paths, store, work)
-            if os.path.exists(os.path.join(work, "manifest.json")):
-                return _load_docker(paths, store, work)
+            before = _contents(store)
+            try:
+                if os.path.exists(os.path.join(work, "index.json")):
+                    return _load_oci(paths, store, work)
+                if os.path.exists(os.path.join(work, "manifest.json")):
+                    return _load_docker(paths, store, work)
+            except BaseException:  # Ctrl-C or a bad image half-way: take back what this load added
+                _take_back(paths, store, before)
+                raise
         raise MiniboxError(
             f"{archive} holds neither index.json (OCI layout) nor manifest.json (docker save)",
             "give a tar made by `minibox save`, `docker save` or `skopeo copy ... oci-archive:`",
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _contents(store: Store) -> set[str]:
+    blobs = os.path.join(store.root, "blobs", "sha256")
+    return {f"sha256:{n}" for n in (os.listdir(blobs) if os.path.isdir(blobs) else [])} | set(store.all_layers())
+
+
+def _take_back(paths: Paths, store: Store, before: set[str]) -> None:
+    """Remove the blobs and layers added since ``before`` that no image uses (an interrupted load)."""
+    from engine.images import _collect_layers
+
+    added = _contents(store) - before
+    if added:
+        _collect_layers(paths, store, only=added)
 
 
 def _plain_name(name: str) -> bool:
