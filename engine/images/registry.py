@@ -59,8 +59,10 @@ class Reference:
         repository, tag = rest, "latest"
         if ":" in rest.rsplit("/", 1)[-1]:
             repository, tag = rest.rsplit(":", 1)
-        if not images.NAME_PATTERN.fullmatch(repository) or not tag or (
-            digest and not re.fullmatch(r"sha256:[0-9a-f]{64}", digest)
+        if (
+            not images.NAME_PATTERN.fullmatch(repository)
+            or not tag
+            or (digest and not re.fullmatch(r"sha256:[0-9a-f]{64}", digest))
         ):
             raise BadValue("image", text, "REGISTRY/NAME[:TAG] or NAME@sha256:DIGEST, e.g. localhost:5000/team/app:v1")
         self.registry, self.repository, self.tag, self.digest = registry, repository, tag, digest
