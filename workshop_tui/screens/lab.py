@@ -477,12 +477,22 @@ def _fill_cgroups(table: DataTable, host: list[dict], container: list[dict]) -> 
         table.add_row(Text("(start a container to see its cgroup files)", "dim"), "", "")
 
 
+def _layers(row: dict) -> str:
+    """An overlay's directories (lowerdir, upperdir, workdir): what labs 10 and 11 are about."""
+    if row["fstype"] != "overlay":
+        return ""
+    return " ".join(o for o in row.get("super_options", "").split(",") if o.split("=")[0] in _OVERLAY_DIRS)
+
+
+_OVERLAY_DIRS = ("lowerdir", "upperdir", "workdir")
+
+
 def _fill_mounts(table: DataTable, host: list[dict], container: list[dict]) -> None:
-    table.add_columns("side", "mount point", "type", "source", "propagation")
-    for row in container:
-        table.add_row(Text("container", "yellow"), row["target"], row["fstype"], row["source"], row["propagation"])
-    for row in host[:40]:
-        table.add_row(Text("host", "dim"), row["target"], row["fstype"], row["source"], row["propagation"])
+    table.add_columns("side", "mount point", "type", "overlay layers", "propagation", "source")
+    for side, rows, style in (("container", container, "yellow"), ("host", list(reversed(host[-40:])), "dim")):
+        for row in rows:  # the host's newest first: what was just mounted is at the top
+            table.add_row(Text(side, style), row["target"], row["fstype"], _layers(row), row["propagation"],
+                          row["source"])  # fmt: skip
 
 
 def _fill_network(table: DataTable, host: list[dict], container: list[dict]) -> None:
