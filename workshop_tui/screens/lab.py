@@ -318,6 +318,8 @@ class LabScreen(Screen):
                 return
         for line in lines:
             self.app.call_from_thread(self.log_line, line)
+        again = " (its practice network namespaces made afresh)" if lab.sandbox else ""
+        self.app.call_from_thread(self.log_line, f"The lab starts again from its first step{again}.")
         self.lab = lab
         self.app.call_from_thread(self.show_step, lab.steps[0])
 
