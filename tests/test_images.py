@@ -11,6 +11,7 @@ import os
 import stat
 import subprocess
 import tarfile
+import time
 
 import pytest
 from conftest import MINIBOX, minibox
@@ -482,8 +483,16 @@ def test_prune_forgets_the_build_cache_and_what_nothing_uses(tmp_path):
 
     stray = os.path.join(ROOT, "lib", "images", "blobs", "sha256", "ab" * 32)  # as an interrupted load leaves
     open(stray, "wb").write(b"half an image")
+    os.utime(stray, (time.time() - 3600, time.time() - 3600))  # an hour old: nobody is still writing it
+    fresh, partial = stray.replace("ab", "cd"), stray.replace("ab", "ef") + ".partial"
+    for path in (fresh, partial):  # a blob a pull is writing now; a download to resume
+        open(path, "wb").write(b"coming")
+    os.utime(partial, (time.time() - 3600, time.time() - 3600))
     pruned = minibox("prune", check=True).stdout
     assert "Build cache:" in pruned and not os.path.exists(stray)
+    assert os.path.exists(fresh) and os.path.exists(partial)
+    os.unlink(fresh)
+    os.unlink(partial)
     assert "Using cache" not in minibox("build", "-t", image, str(tmp_path), check=True).stdout
     assert minibox("run", "--rm", image, "cat", "/a", "/b", check=True).stdout == "a\nb\n"  # tagged: kept
     minibox("rmi", image, check=True)
@@ -515,4 +524,7 @@ def test_a_load_that_fails_half_way_takes_back_what_it_added(tmp_path):
     before = contents()
     result = minibox("load", "-i", str(tmp_path / "bad.tar"))
     assert result.returncode != 0 and "does not match" in result.stderr, result.stderr
-    assert contents() == before
+    after = contents()
+    assert after[0] == before[0]  # no layer of the broken image stays
+    sources = {json.load(open(f"{store}/layers/{layer}/layer.json"))["blob"][7:] for layer in after[0]}
+    assert set(after[1]) - set(before[1]) <= sources  # a blob stays only as the source of a layer in use

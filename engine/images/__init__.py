@@ -322,15 +322,18 @@ def remove(paths: Paths, ref: str, force: bool = False) -> list[str]:
             done.append(f"Kept: {image.id[7:19]} (untagged; container(s) {', '.join(users)} still use it: "
                         f"`minibox rmi {image.id[7:19]}` deletes it once they are removed)")  # fmt: skip
             return done
+        had = {image.id, *(layer["digest"] for layer in store.manifest(image.id)["layers"])}
+        had.update(image.config["rootfs"]["diff_ids"])
         os.unlink(store.manifest_path(image.id))
         done.append(f"Deleted: {image.id}")
-        done += _collect_layers(paths, store)
+        done += _collect_layers(paths, store, only=had)
     return done
 
 
 def prune(paths: Paths) -> list[str]:
     """``minibox prune``: forget the build cache, delete the untagged images no container uses,
-    then the layers and blobs nothing uses any more (also what an interrupted load left)."""
+    then the layers and blobs nothing uses any more (also what an interrupted load left). What
+    is younger than ``RECENT`` stays: a pull, build or commit may be writing it right now."""
     from engine import state
 
     store = Store(paths)
@@ -343,15 +346,24 @@ def prune(paths: Paths) -> list[str]:
             os.unlink(cache)
         keep = set(store.repositories().values()) | {r.data.get("image_id") for r in state.all_records(paths)}
         for image_id in store.image_ids():
-            if image_id not in keep:
+            young = time.time() - os.path.getmtime(store.manifest_path(image_id)) < RECENT  # a build's, still going
+            if image_id not in keep and not young:
                 os.unlink(store.manifest_path(image_id))
                 done.append(f"Deleted: {image_id}")
         done += _collect_layers(paths, store)
     return done
 
 
+RECENT = 600  # seconds: prune leaves what is younger (a pull, build or commit may be about to use it)
+
+
 def _collect_layers(paths: Paths, store: Store, only: set[str] | None = None) -> list[str]:
-    """Delete layers and blobs no image and no container uses any more (of ``only``, if given)."""
+    """Delete the layers and blobs no image and no container uses: those in ``only`` (what one
+    image or one load had), or, without ``only`` (prune), all of them older than ``RECENT``.
+
+    Pulls, builds and commits write blobs and layers before the image that uses them exists,
+    without the state lock: that is why a sweep of everything spares what is new.
+    """
     import shutil
 
     from engine import state
@@ -364,17 +376,27 @@ def _collect_layers(paths: Paths, store: Store, only: set[str] | None = None) ->
         used_layers.update(store.read_json(image_id)["rootfs"]["diff_ids"])
     for record in state.all_records(paths):
         used_layers.update(record.data.get("rootfs", {}).get("diff_ids", []))
+
+    def wanted(digest: str, path: str) -> bool:
+        if only is not None:
+            return digest in only
+        try:
+            return time.time() - os.lstat(path).st_mtime > RECENT
+        except FileNotFoundError:
+            return False
+
     done = []
     for diff_id in store.all_layers():
-        if diff_id not in used_layers and (only is None or diff_id in only):
-            shutil.rmtree(store.layer_dir(diff_id))
+        if diff_id not in used_layers and wanted(diff_id, store.layer_dir(diff_id)):
+            shutil.rmtree(store.layer_dir(diff_id), ignore_errors=True)
             done.append(f"Deleted layer: {diff_id}")
     blob_dir = os.path.join(paths.images, "blobs", "sha256")
     for name in os.listdir(blob_dir) if os.path.isdir(blob_dir) else []:
-        if only is not None and f"sha256:{name}" not in only:
+        if not re.fullmatch(r"[0-9a-f]{64}", name):  # a .partial download to resume, a temporary file
             continue
-        if f"sha256:{name}" not in used_blobs and not _is_layer_source(store, f"sha256:{name}", used_layers):
-            os.unlink(os.path.join(blob_dir, name))
+        digest, path = f"sha256:{name}", os.path.join(blob_dir, name)
+        if digest not in used_blobs and not _is_layer_source(store, digest, used_layers) and wanted(digest, path):
+            os.unlink(path)
     return done
 
 

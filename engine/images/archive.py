@@ -110,9 +110,13 @@ def save(paths: Paths, refs: list[str], out_path: str) -> None:
         with tarfile.open(tmp, "w") as tar:
             _write_layout(tar, store, manifests, docker_manifest, blobs)
         os.rename(tmp, out_path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError):
+            from engine.images.layers import disk_error
+
+            raise disk_error(e, f"writing {out_path}") from None
         raise
 
 
@@ -174,6 +178,7 @@ def load(paths: Paths, archive: str) -> list[str]:
         except tarfile.TarError as e:
             detail = (str(e).splitlines() or ["?"])[0].rstrip(":")
             raise MiniboxError(f"{archive} is not a readable tar ({detail})", "save the image again") from None
+        ours = _archive_digests(work)  # before the blobs move into the store
         with Lock(paths):
             before = _contents(store)
             try:
@@ -182,7 +187,7 @@ def load(paths: Paths, archive: str) -> list[str]:
                 if os.path.exists(os.path.join(work, "manifest.json")):
                     return _load_docker(paths, store, work)
             except BaseException:  # Ctrl-C or a bad image half-way: take back what this load added
-                _take_back(paths, store, before)
+                _take_back(paths, store, before, ours)
                 raise
         raise MiniboxError(
             f"{archive} holds neither index.json (OCI layout) nor manifest.json (docker save)",
@@ -197,11 +202,31 @@ def _contents(store: Store) -> set[str]:
     return {f"sha256:{n}" for n in (os.listdir(blobs) if os.path.isdir(blobs) else [])} | set(store.all_layers())
 
 
-def _take_back(paths: Paths, store: Store, before: set[str]) -> None:
-    """Remove the blobs and layers added since ``before`` that no image uses (an interrupted load)."""
+def _archive_digests(work: str) -> set[str]:
+    """The blobs of an unpacked archive, and the layers its image configs name."""
+    ours = set()
+    blobs = os.path.join(work, "blobs", "sha256")
+    for name in os.listdir(blobs) if os.path.isdir(blobs) else []:
+        ours.add(f"sha256:{name}")
+        path = os.path.join(blobs, name)
+        if os.path.getsize(path) < 1 << 20:  # small: maybe an image config, which names its layers
+            try:
+                with open(path, "rb") as f:
+                    ours.update(json.load(f).get("rootfs", {}).get("diff_ids", []))
+            except (ValueError, AttributeError, UnicodeDecodeError):
+                pass
+    return ours
+
+
+def _take_back(paths: Paths, store: Store, before: set[str], ours: set[str]) -> None:
+    """Remove the blobs and layers this load added (an interrupted load) that no image uses.
+
+    Only this archive's own blobs and layers count: a pull running at the same time (it does not
+    take the state lock) adds others, which are not ours to remove.
+    """
     from engine.images import _collect_layers
 
-    added = _contents(store) - before
+    added = (_contents(store) - before) & ours
     if added:
         _collect_layers(paths, store, only=added)
 
