@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tarfile
 import tempfile
@@ -82,7 +83,8 @@ def save(paths: Paths, refs: list[str], out_path: str) -> None:
         manifest_bytes = json.dumps(manifest, indent=2).encode()
         manifest_digest = f"sha256:{hashlib.sha256(manifest_bytes).hexdigest()}"
         entry = {"mediaType": images.MEDIA_MANIFEST, "digest": manifest_digest, "size": len(manifest_bytes)}
-        tag = images.normalize(ref) if not ref.startswith("sha256:") else ""
+        by_id = ref.startswith("sha256:") or re.fullmatch(r"[0-9a-f]{6,64}", ref)  # an ID names no repository
+        tag = "" if by_id else images.normalize(ref)
         if tag:
             entry["annotations"] = {
                 "io.containerd.image.name": tag,
@@ -101,8 +103,13 @@ def save(paths: Paths, refs: list[str], out_path: str) -> None:
         if sys.stdout.isatty():
             raise MiniboxError("refusing to write a tar to a terminal", "redirect it (> images.tar) or use -o FILE")
         sys.stdout.flush()
-        with os.fdopen(os.dup(sys.stdout.fileno()), "wb") as out, tarfile.open(fileobj=out, mode="w|") as tar:
-            _write_layout(tar, store, manifests, docker_manifest, blobs)
+        try:
+            with os.fdopen(os.dup(sys.stdout.fileno()), "wb") as out, tarfile.open(fileobj=out, mode="w|") as tar:
+                _write_layout(tar, store, manifests, docker_manifest, blobs)
+        except OSError as e:
+            from engine.images.layers import disk_error
+
+            raise disk_error(e, "writing the tar to standard output") from None
         return
     _check_output(out_path)
     tmp = f"{out_path}.tmp{os.getpid()}"
