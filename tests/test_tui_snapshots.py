@@ -39,6 +39,15 @@ async def views_filled(pilot) -> None:
         await pilot.pause(0.05)
         if table.row_count and not any(w.is_running for w in pilot.app.workers):
             break
+    # The step's text (the lab's introduction, then step 1) is laid out in the background too: a
+    # picture taken before it settles has another scrollbar (seen on a loaded machine).
+    body, last = pilot.app.screen.query_one("#step-body"), None
+    for _ in range(60):
+        await pilot.pause(0.05)
+        now = (body.virtual_size, body.parent.virtual_size, len(body.children))
+        if now == last:
+            break
+        last = now
     await pilot.pause(0.2)
 
 
