@@ -7,6 +7,8 @@ import os
 
 import pytest
 from conftest import ROOT
+from textual.geometry import Region
+from textual.widgets import Label
 
 from labs.runner import Runner
 from workshop_tui.app import WorkshopApp
@@ -133,6 +135,23 @@ def test_y_copies_the_next_command(runner):
             await settle(app, pilot)
             await pilot.press("y")
             assert app.clipboard.startswith("minibox run -d --name uts-box -h learner")
+
+    asyncio.run(scenario())
+
+
+def test_a_command_longer_than_the_pane_is_shown_whole_each_line_with_a_prompt(runner):
+    async def scenario() -> None:
+        app = WorkshopApp(runner, open_lab="uts")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot)
+            fence = app.screen.query_one("MarkdownFence")
+            code = fence.query_one(Label)
+            assert fence.max_scroll_x == 0 and code.size.width <= fence.size.width  # nothing off to the right
+            lines = [line.text.strip() for line in code.render_lines(Region(0, 0, *code.size))]
+            assert len([line for line in lines if line]) > 3  # three commands, the first one wrapped
+            words = " ".join(" ".join(lines).split())
+            assert "$ minibox run -d --name uts-box -h learner --cap-add SYS_ADMIN busybox sleep 3600" in words
+            assert "$ minibox exec uts-box hostname" in words
 
     asyncio.run(scenario())
 

@@ -9,6 +9,7 @@ command. Errors show as one line, never a traceback.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -41,6 +42,19 @@ from labs.runner import in_sandbox, stream_command
 
 VIEW_TITLES = {"namespaces": "Namespaces", "processes": "Processes", "cgroups": "cgroups", "mounts": "Mounts",
                "network": "Network"}  # fmt: skip
+
+RUN_BLOCK = re.compile(r"^```run\n(.*?)^```", flags=re.S | re.M)
+
+
+def with_prompts(markdown: str) -> str:
+    """Show each line of a ```run block as ``$ command``: a command longer than the pane wraps,
+    and the prompt tells its continuation apart from the next command (each line is one)."""
+
+    def prompted(block: re.Match) -> str:
+        lines = "".join(f"$ {line}\n" for line in block.group(1).rstrip("\n").splitlines())
+        return f"```console\n{lines}```"
+
+    return RUN_BLOCK.sub(prompted, markdown)
 
 
 class LabScreen(Screen):
@@ -150,9 +164,9 @@ class LabScreen(Screen):
         self.query_one("#step-title", Static).update(
             f"{lab.title} — step {number}/{len(lab.steps)}: {step.title}{done}"
         )
-        body = runner.render(lab, step.body).replace("```run\n", "```sh\n")
+        body = with_prompts(runner.render(lab, step.body))
         if number == 1 and lab.intro.strip():  # the lab's introduction comes before its first step
-            body = f"{runner.render(lab, lab.intro).strip()}\n\n---\n\n{body}"
+            body = f"{with_prompts(runner.render(lab, lab.intro)).strip()}\n\n---\n\n{body}"
         self.query_one("#step-body", Markdown).update(body)
         self.show_next_command()
         if step.observe:
