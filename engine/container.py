@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 
 from engine import cgroups, images, namespaces, process, state, syscalls, trace
-from engine.errors import BadValue, MiniboxError, NameInUse, NotRoot, NotRunning, Unsupported
+from engine.errors import BadValue, ImageNotFound, MiniboxError, NameInUse, NotRoot, NotRunning, Unsupported
 from engine.spec import DEFAULT_PATH, ContainerSpec
 from engine.state import CREATED, RUNNING, STOPPED, Lock, Paths, Record, remove_tree
 
@@ -67,6 +67,8 @@ def create(spec: ContainerSpec, paths: Paths | None = None) -> Record:
     # always names a live process responsible for it, so ``gc`` never mistakes it for a leftover.
     _set_supervisor(record)
     with Lock(paths):  # directory, record and cgroup appear together, as far as `gc` can tell
+        if not os.path.exists(images.Store(paths).manifest_path(image.id)):  # an `rmi` got there first
+            raise ImageNotFound(spec.image)
         for other in state.all_records(paths):
             if other.name == name:
                 raise NameInUse(name, other.id)

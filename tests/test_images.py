@@ -285,6 +285,8 @@ def test_rmi_refuses_an_image_in_use_and_keeps_shared_layers(name):
         assert refused.returncode != 0 and f"used by container(s) {user}" in refused.stderr
         assert len(refused.stderr.strip().splitlines()) == 1
         minibox("tag", image, f"{image}-again", check=True)  # a second name: `rmi` of one only untags it
+        by_id = minibox("rmi", image_id[7:19])  # by ID: which name was meant? (docker asks for -f)
+        assert by_id.returncode != 0 and "has 2 names" in by_id.stderr
         assert minibox("rmi", f"{image}-again", check=True).stdout.strip() == f"Untagged: {image}-again"
         minibox("run", "-d", "--name", f"{name}-live", image, "sleep", "600", check=True)
         forced = minibox("rmi", "-f", image, check=True).stdout  # forced: untagged, kept while used
@@ -303,12 +305,14 @@ def test_rmi_refuses_an_image_in_use_and_keeps_shared_layers(name):
     [
         (["import", "/nonexistent.tar"], "no such file: /nonexistent.tar"),
         (["load", "-i", "/nonexistent.tar"], "no such file"),
+        (["load", "-i", "/dev/null"], "/dev/null is not a regular file"),
         (["load", "-i", "/etc/hostname"], "not a readable tar"),
         (["rmi", "no-such-image"], "image 'no-such-image' not found"),
+        (["rmi", "busybox:"], "NAME[:TAG] in lower case"),
         (["tag", "busybox", "Bad Name"], "NAME[:TAG] in lower case"),
         (["history", "nope:nope"], "not found"),
         (["diff", "no-such-container"], "no such container"),
-        (["run", "--rm", "UPPER", "true"], "not found"),
+        (["run", "--rm", "UPPER", "true"], "NAME[:TAG] in lower case"),
     ],
 )
 def test_bad_image_input_is_one_line(args, message):
@@ -481,17 +485,21 @@ def test_prune_forgets_the_build_cache_and_what_nothing_uses(tmp_path):
     assert "Using cache" in minibox("build", "-t", image, str(tmp_path), check=True).stdout
     from conftest import ROOT
 
-    stray = os.path.join(ROOT, "lib", "images", "blobs", "sha256", "ab" * 32)  # as an interrupted load leaves
-    open(stray, "wb").write(b"half an image")
-    os.utime(stray, (time.time() - 3600, time.time() - 3600))  # an hour old: nobody is still writing it
-    fresh, partial = stray.replace("ab", "cd"), stray.replace("ab", "ef") + ".partial"
-    for path in (fresh, partial):  # a blob a pull is writing now; a download to resume
-        open(path, "wb").write(b"coming")
-    os.utime(partial, (time.time() - 3600, time.time() - 3600))
-    pruned = minibox("prune", check=True).stdout
+    from engine.images import StoreLock
+    from engine.state import Paths
+
+    stray = os.path.join(ROOT, "lib", "images", "blobs", "sha256", "ab" * 32)  # as an interrupted pull leaves
+    partial = stray.replace("ab", "ef") + ".partial"  # a download to resume
+    for path in (stray, partial):
+        open(path, "wb").write(b"half an image")
+    with StoreLock(Paths()):  # as a pull holds it from its first blob to its image
+        prune = subprocess.Popen([*MINIBOX, "prune"], stdout=subprocess.PIPE, text=True)
+        time.sleep(1)
+        assert prune.poll() is None and os.path.exists(stray)  # prune waits for the pull
+    pruned = prune.communicate(timeout=60)[0]
+    assert prune.returncode == 0
     assert "Build cache:" in pruned and not os.path.exists(stray)
-    assert os.path.exists(fresh) and os.path.exists(partial)
-    os.unlink(fresh)
+    assert os.path.exists(partial)
     os.unlink(partial)
     assert "Using cache" not in minibox("build", "-t", image, str(tmp_path), check=True).stdout
     assert minibox("run", "--rm", image, "cat", "/a", "/b", check=True).stdout == "a\nb\n"  # tagged: kept

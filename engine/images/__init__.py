@@ -19,9 +19,9 @@ import re
 import time
 
 from engine.errors import BadValue, ImageNotFound, MiniboxError
-from engine.images.store import Store
+from engine.images.store import Store, StoreLock
 
-__all__ = ["BUILTIN", "Image", "MiniboxError", "Store", "create_image", "get", "list_images", "normalize",
+__all__ = ["BUILTIN", "Image", "MiniboxError", "Store", "StoreLock", "create_image", "get", "list_images", "normalize",
            "parse_ref", "remove", "set_tag", "shifted_layers", "size", "inspect", "timestamp"]  # fmt: skip
 from engine.state import Lock, Paths
 
@@ -127,7 +127,7 @@ def get(paths: Paths, ref: str) -> Image:
     if image_id is None and ref != BUILTIN and normalize(ref) == f"{BUILTIN}:latest":
         ref = BUILTIN
     if image_id is None and ref == BUILTIN:
-        with Lock(paths):
+        with StoreLock(paths), Lock(paths):
             image_id = _resolve(store, ref)
             if image_id is None:
                 from engine.images.builtin import build_busybox
@@ -147,10 +147,7 @@ def _resolve(store: Store, ref: str) -> str | None:
         matches = [i for i in store.image_ids() if i[7:].startswith(ref)]
         if len(matches) == 1:
             return matches[0]
-    try:
-        return store.repositories().get(normalize(ref))
-    except BadValue:
-        raise ImageNotFound(ref) from None
+    return store.repositories().get(normalize(ref))  # a malformed name is a BadValue, not "not found"
 
 
 def load(paths: Paths, image_id: str, name: str = "") -> Image:
@@ -295,7 +292,7 @@ def remove(paths: Paths, ref: str, force: bool = False) -> list[str]:
     from engine import state
 
     store = Store(paths)
-    with Lock(paths):
+    with StoreLock(paths, exclusive=True), Lock(paths):
         image = get(paths, ref)
         names = store.repositories()
         tags = [n for n, i in names.items() if i == image.id]
@@ -304,11 +301,17 @@ def remove(paths: Paths, ref: str, force: bool = False) -> list[str]:
             del names[explicit]
             store.save_repositories(names)
             return [f"Untagged: {explicit}"]
+        if not explicit and len(tags) > 1 and not force:  # by ID: which of its names was meant?
+            raise MiniboxError(
+                f"image {ref!r} has {len(tags)} names ({', '.join(sorted(tags))})",
+                "remove one name at a time (`minibox rmi NAME:TAG`), or all of them with `minibox rmi -f`",
+            )
         users = [r.name for r in state.all_records(paths) if r.data.get("image_id") == image.id]
         if users and not force:
             raise MiniboxError(
                 f"image {ref!r} is used by container(s) {', '.join(users)}",
-                f"remove them first (`minibox rm -f {' '.join(users)}`) or use `minibox rmi -f`",
+                f"remove them first (`minibox rm -f {' '.join(users)}`); `minibox rmi -f` only takes its name "
+                "away while they exist",
             )
         done = []
         for name in tags:
@@ -332,13 +335,13 @@ def remove(paths: Paths, ref: str, force: bool = False) -> list[str]:
 
 def prune(paths: Paths) -> list[str]:
     """``minibox prune``: forget the build cache, delete the untagged images no container uses,
-    then the layers and blobs nothing uses any more (also what an interrupted load left). What
-    is younger than ``RECENT`` stays: a pull, build or commit may be writing it right now."""
+    then the layers and blobs nothing uses any more (also what an interrupted pull or load left).
+    Waits while a pull, build, commit, import or load is under way (``StoreLock``)."""
     from engine import state
 
     store = Store(paths)
     done = []
-    with Lock(paths):
+    with StoreLock(paths, exclusive=True), Lock(paths):
         cache = os.path.join(paths.images, "build-cache.json")
         if os.path.exists(cache):
             with open(cache) as f:
@@ -346,24 +349,17 @@ def prune(paths: Paths) -> list[str]:
             os.unlink(cache)
         keep = set(store.repositories().values()) | {r.data.get("image_id") for r in state.all_records(paths)}
         for image_id in store.image_ids():
-            young = time.time() - os.path.getmtime(store.manifest_path(image_id)) < RECENT  # a build's, still going
-            if image_id not in keep and not young:
+            if image_id not in keep:
                 os.unlink(store.manifest_path(image_id))
                 done.append(f"Deleted: {image_id}")
         done += _collect_layers(paths, store)
     return done
 
 
-RECENT = 600  # seconds: prune leaves what is younger (a pull, build or commit may be about to use it)
-
-
 def _collect_layers(paths: Paths, store: Store, only: set[str] | None = None) -> list[str]:
     """Delete the layers and blobs no image and no container uses: those in ``only`` (what one
-    image or one load had), or, without ``only`` (prune), all of them older than ``RECENT``.
-
-    Pulls, builds and commits write blobs and layers before the image that uses them exists,
-    without the state lock: that is why a sweep of everything spares what is new.
-    """
+    image or one load had), or, without ``only`` (prune), all of them. The caller holds the
+    ``StoreLock`` exclusively: no pull or build is between writing a layer and using it."""
     import shutil
 
     from engine import state
@@ -377,17 +373,12 @@ def _collect_layers(paths: Paths, store: Store, only: set[str] | None = None) ->
     for record in state.all_records(paths):
         used_layers.update(record.data.get("rootfs", {}).get("diff_ids", []))
 
-    def wanted(digest: str, path: str) -> bool:
-        if only is not None:
-            return digest in only
-        try:
-            return time.time() - os.lstat(path).st_mtime > RECENT
-        except FileNotFoundError:
-            return False
+    def wanted(digest: str) -> bool:
+        return only is None or digest in only
 
     done = []
     for diff_id in store.all_layers():
-        if diff_id not in used_layers and wanted(diff_id, store.layer_dir(diff_id)):
+        if diff_id not in used_layers and wanted(diff_id):
             shutil.rmtree(store.layer_dir(diff_id), ignore_errors=True)
             done.append(f"Deleted layer: {diff_id}")
     blob_dir = os.path.join(paths.images, "blobs", "sha256")
@@ -395,7 +386,7 @@ def _collect_layers(paths: Paths, store: Store, only: set[str] | None = None) ->
         if not re.fullmatch(r"[0-9a-f]{64}", name):  # a .partial download to resume, a temporary file
             continue
         digest, path = f"sha256:{name}", os.path.join(blob_dir, name)
-        if digest not in used_blobs and not _is_layer_source(store, digest, used_layers) and wanted(digest, path):
+        if digest not in used_blobs and not _is_layer_source(store, digest, used_layers) and wanted(digest):
             os.unlink(path)
     return done
 

@@ -22,7 +22,7 @@ import tempfile
 
 from engine import images
 from engine.errors import MiniboxError
-from engine.images.store import Store
+from engine.images.store import Store, StoreLock
 from engine.spec import DEFAULT_PATH
 from engine.state import Lock, Paths
 
@@ -50,12 +50,18 @@ def _copy_as_blob(store: Store, source: str) -> tuple[str, str]:
     return blob, images.MEDIA_LAYER_GZIP if head == b"\x1f\x8b" else MEDIA_LAYER_TAR
 
 
+def _require_file(path: str, fix: str) -> None:
+    if not os.path.exists(path):
+        raise MiniboxError(f"no such file: {path}", fix)
+    if not os.path.isfile(path):  # /dev/null, a directory, a fifo: nothing a tar could be read from
+        raise MiniboxError(f"{path} is not a regular file", fix)
+
+
 def import_rootfs(paths: Paths, tar_path: str, tag: str = "", command: list[str] | None = None) -> str:
     """``minibox import ROOTFS.tar [NAME[:TAG]]``: a one-layer image of a root filesystem tar."""
-    if not os.path.isfile(tar_path):
-        raise MiniboxError(f"no such file: {tar_path}", "give the path of a .tar or .tar.gz of a root filesystem")
+    _require_file(tar_path, "give the path of a .tar or .tar.gz of a root filesystem")
     store = Store(paths)
-    with Lock(paths):
+    with StoreLock(paths), Lock(paths):
         try:
             blob, media = _copy_as_blob(store, tar_path)
         except OSError as e:
@@ -168,8 +174,7 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 def load(paths: Paths, archive: str) -> list[str]:
     """``minibox load -i FILE``: the images of an OCI layout tar or a ``docker save`` tar."""
-    if not os.path.isfile(archive):
-        raise MiniboxError(f"no such file: {archive}", "give the path of a tar made by `minibox save` or `docker save`")
+    _require_file(archive, "give the path of a tar made by `minibox save` or `docker save`")
     store = Store(paths)
     os.makedirs(store.root, exist_ok=True)
     work = tempfile.mkdtemp(prefix=f"load-{os.getpid()}-", dir=store.root)
@@ -186,7 +191,7 @@ def load(paths: Paths, archive: str) -> list[str]:
             detail = (str(e).splitlines() or ["?"])[0].rstrip(":")
             raise MiniboxError(f"{archive} is not a readable tar ({detail})", "save the image again") from None
         ours = _archive_digests(work)  # before the blobs move into the store
-        with Lock(paths):
+        with StoreLock(paths), Lock(paths):
             before = _contents(store)
             try:
                 if os.path.exists(os.path.join(work, "index.json")):
@@ -253,7 +258,7 @@ def _verified_blob(store: Store, work: str, relative: str, digest: str | None = 
     with open(path, "rb") as f:
         got = f"sha256:{hashlib.file_digest(f, 'sha256').hexdigest()}"
     if digest and got != digest:
-        raise DigestMismatch(relative, digest, got)
+        raise DigestMismatch(relative, digest, got, "the archive was damaged or changed after saving: save it again")
     if not store.has_blob(got):
         store.adopt_blob(path, got)
     return got

@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 from engine import images
 from engine.errors import BadValue, MiniboxError
-from engine.images.store import Store
+from engine.images.store import Store, StoreLock
 from engine.state import Lock, Paths, write_json_atomic
 
 INSTRUCTIONS = ("FROM", "RUN", "COPY", "ENV", "WORKDIR", "CMD", "ENTRYPOINT", "LABEL")
@@ -119,6 +119,10 @@ class Builder:
     def build(self, minifile: str, tag: str = "", use_cache: bool = True) -> str:
         with open(minifile) as f:
             steps = parse(f.read(), os.path.basename(minifile))
+        with StoreLock(self.paths):  # prune and rmi wait: each step's image is the next one's base
+            return self._build(minifile, steps, tag, use_cache)
+
+    def _build(self, minifile: str, steps: list[tuple[int, str, str]], tag: str, use_cache: bool) -> str:
         image: images.Image | None = None
         for index, (line, instruction, args) in enumerate(steps, 1):
             self.say(f"Step {index}/{len(steps)} : {instruction} {args}")

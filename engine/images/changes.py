@@ -38,6 +38,13 @@ def commit(record: Record, tag: str = "", message: str = "", author: str = "") -
     """A new image: the container's image plus one layer holding its upper directory."""
     from engine import images
 
+    with images.StoreLock(record.paths):  # prune and rmi wait: the layer comes before the image
+        return _commit(record, tag, message, author)
+
+
+def _commit(record: Record, tag: str, message: str, author: str) -> str:
+    from engine import images
+
     image = images.get(record.paths, record.data.get("image_id") or record.data["image"])
     upper = record.data["rootfs"]["upper"]
     diff_id, blob = images.add_layer_from_directory(record.paths, upper)

@@ -41,9 +41,9 @@ class UnsafeLayer(MiniboxError):
 
 
 class DigestMismatch(MiniboxError):
-    def __init__(self, what: str, expected: str, got: str) -> None:
-        super().__init__(f"{what}: digest {got[:19]}… does not match the expected {expected[:19]}…",
-                         "the download was corrupted or tampered with; pull it again")  # fmt: skip
+    def __init__(self, what: str, expected: str, got: str,
+                 fix: str = "the download was corrupted or tampered with; pull it again") -> None:  # fmt: skip
+        super().__init__(f"{what}: digest {got[:19]}… does not match the expected {expected[:19]}…", fix)
 
 
 # --- reading: tar -> directory ---------------------------------------------------------------------

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from engine import images
 from engine.errors import BadValue, MiniboxError
 from engine.images.layers import DigestMismatch
-from engine.images.store import InterruptedDownload, Store
+from engine.images.store import InterruptedDownload, Store, StoreLock
 from engine.state import Lock, Paths
 
 MANIFEST_TYPES = (
@@ -356,7 +356,8 @@ def pull(paths: Paths, text: str, insecure: bool = False, progress: Progress | N
     ref = Reference(text)
     client = Client(ref, insecure)
     try:
-        return _pull(paths, ref, client, progress, say)
+        with StoreLock(paths):  # prune and rmi wait: the layers are written well before the image
+            return _pull(paths, ref, client, progress, say)
     finally:
         client.close()
 

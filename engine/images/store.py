@@ -7,13 +7,17 @@
     repositories.json         NAME:TAG -> image ID
 
 The same layer (same diff_id) is stored once, however many images use it. Everything is written
-to a temporary name and renamed into place, under the engine's state lock: a reader sees a blob
-or layer whole or not at all. What an interrupted import leaves is never used: its temporary
-files go with `minibox gc`, and whole blobs and layers no image uses with `minibox prune`.
+to a temporary name and renamed into place: a reader sees a blob or layer whole or not at all.
+What an interrupted import leaves is never used: its temporary files go with `minibox gc`, and
+whole blobs and layers no image uses with `minibox prune`.
+
+Adding and deleting take turns through ``StoreLock`` (see there): a pull writes its layers first
+and the image that ties them together last, and a ``prune`` in between must not see them as unused.
 """
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import os
@@ -29,6 +33,32 @@ class InterruptedDownload(MiniboxError):
         why = str(cause) or type(cause).__name__
         super().__init__(f"the download of {digest[7:19]} broke off after {received} bytes ({why})",
                          "run the same pull again: it resumes where this one stopped")  # fmt: skip
+
+
+class StoreLock:
+    """``flock(2)`` on ``run/images.lock``: shared while adding to the store, exclusive while deleting.
+
+    Pull, build, commit, import and load hold it *shared* for their whole run (any number at
+    once): they write blobs and layers, or find them already there, well before the image that
+    uses them exists. ``rmi`` and ``prune`` hold it *exclusive*: they wait until no addition is
+    under way, so nothing they see as unused is about to be used. Taken before the engine's
+    state lock (``engine.state.Lock``), never while holding it: one order, no deadlock.
+    Each ``with`` opens the file anew, so threads of one process (the TUI's) take turns as well.
+    """
+
+    def __init__(self, paths: Paths, exclusive: bool = False) -> None:
+        self.path = os.path.join(paths.run, "images.lock")
+        self.mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+        self.fd = -1
+
+    def __enter__(self) -> StoreLock:
+        os.makedirs(os.path.dirname(self.path), mode=0o711, exist_ok=True)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self.fd, self.mode)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)  # closing the file releases the flock
 
 
 def _hex(digest: str) -> str:
