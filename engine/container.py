@@ -286,7 +286,6 @@ def start(
         **_network_plan(record, network_in_child),
         trace=trace.enabled(),
     )  # fmt: skip
-    trace.note("process", "fork: the intermediate process (the parent becomes a child subreaper to wait for the init)")
     pid, master = launch_with_console(plan)
     # A "created" record is changed only by its creator (this process) or, if that process died,
     # by gc/rm: no need to reload it before writing.

@@ -1,4 +1,4 @@
-"""Creating a container's processes: parent -> intermediate -> init, with a report pipe.
+"""Creating a container's processes: parent -> (intermediate ->) init, with a report pipe.
 
 Two forks, as in runc's ``nsexec`` and youki's ``main``/``intermediate``/``init`` processes:
 
@@ -12,6 +12,13 @@ Two forks, as in runc's ``nsexec`` and youki's ``main``/``intermediate``/``init`
   process that called unshare;
 - the **init** is PID 1 of the new PID namespace: it builds the root filesystem, sets the
   hostname, brings ``lo`` up, switches user, and finally ``execve(2)``s the container's command.
+
+Without a user (or time) namespace one fork is enough, as crun does it: the parent itself calls
+``unshare(CLONE_NEWPID)``, which moves none of its own processes, only where its *next child* is
+born (``/proc/self/ns/pid_for_children``); it forks the init straight into the new PID namespace
+and ``setns(2)``s its pid_for_children back home. The init then makes the other namespaces itself.
+A new user namespace must come first, before the PID namespace it will own (only then may the
+container's root mount its /proc), so with ``--userns private`` the intermediate is needed.
 
 Children report to the parent on a pipe opened with ``O_CLOEXEC``: a line ``userns`` (please map
 my IDs), ``pid N`` (the init's PID as the host sees it), or ``error {...}``. When the command's
@@ -68,15 +75,27 @@ def launch(plan: LaunchPlan) -> int:
         import engine.oci.hooks  # noqa: F401 -- source files may not be readable any more)
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
     go_r, go_w = os.pipe2(os.O_CLOEXEC)
-    was_subreaper = syscalls.get_child_subreaper()
-    syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
-    intermediate = os.fork()
-    if intermediate == 0:
+    one_fork = _one_fork_is_enough(plan)
+    if plan.trace and not plan.join_pid:
+        from engine import trace
+
+        trace.note(
+            "process",
+            "unshare(CLONE_NEWPID) for our next child only, then fork: the init is born PID 1"
+            if one_fork
+            else "fork: the intermediate (the parent becomes a child subreaper to wait for the init)",
+        )
+    was_subreaper = 0 if one_fork else syscalls.get_child_subreaper()
+    if not one_fork:  # the init is the intermediate's child: adopt it when the intermediate exits
+        syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
+    child = _fork_into_new_pid_namespace(plan) if one_fork else os.fork()
+    if child == 0:
         # Keep only what the container needs: a forked child inherits every open file of the
         # caller (a TUI's sockets, a shim's pipe to `minibox run -d`) and an --init reaper never
         # execs, so O_CLOEXEC alone would not close them.
         _close_fds_except({0, 1, 2, report_w, go_r, plan.console_socket, plan.start_fifo, *(plan.stdio or ())})
-        _child_main(_join if plan.join_pid else _intermediate, plan, report_w, go_r)
+        first_step = _join if plan.join_pid else _init_in_its_pid_namespace if one_fork else _intermediate
+        _child_main(first_step, plan, report_w, go_r)
     os.close(report_w)
     os.close(go_r)
     init_pid = 0
@@ -87,18 +106,19 @@ def launch(plan: LaunchPlan) -> int:
             for line in report:
                 kind, _, value = line.decode().strip().partition(" ")
                 if kind == "userns":
-                    _write_id_maps(intermediate, plan)
+                    _write_id_maps(child, plan)
                     os.write(go_w, b"g")
                 elif kind == "trace":
                     from engine import trace
 
                     trace.note(*value.split(" ", 1))
                 elif kind == "pid":
-                    init_pid = int(value)
+                    init_pid = int(value) if value else child  # one fork: fork() told us already
                     if plan.trace and not plan.join_pid:
                         from engine import trace
 
-                        trace.note("process", f"fork: the init is host PID {init_pid}, PID 1 of its PID namespace")
+                        how = "" if one_fork else "fork: "
+                        trace.note("process", f"{how}the init is host PID {init_pid}, PID 1 of its PID namespace")
                     if plan.network_hook:  # the init waits (see _init) while its network is wired
                         plan.network_hook(init_pid)
                         os.write(go_w, b"n")
@@ -114,21 +134,51 @@ def launch(plan: LaunchPlan) -> int:
                     break
     except BaseException:
         failed = True
-        if init_pid:
-            signal_if_alive(init_pid)
+        if init_pid or one_fork:
+            signal_if_alive(init_pid or child)
         raise
     finally:
         os.close(go_w)
-        os.waitpid(intermediate, 0)
-        # Only now is the init our child (adopted when the intermediate exited): reap it here.
-        if failed and init_pid:
-            _reap(init_pid)
-        # Stop adopting orphans: a long-lived caller (the TUI) must not collect other programs'
-        # zombies (and a caller that was a subreaper already stays one).
-        syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, was_subreaper)
+        if one_fork:
+            if failed or not init_pid:  # it failed, or died before saying it was ready
+                _reap(child)
+        else:
+            os.waitpid(child, 0)  # the intermediate
+            # Only now is the init our child (adopted when the intermediate exited): reap it here.
+            if failed and init_pid:
+                _reap(init_pid)
+            # Stop adopting orphans: a long-lived caller (the TUI) must not collect other programs'
+            # zombies (and a caller that was a subreaper already stays one).
+            syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, was_subreaper)
     if not init_pid:
         raise MiniboxError("the container's setup process exited without starting it", "run `minibox gc`")
     return init_pid
+
+
+def _one_fork_is_enough(plan: LaunchPlan) -> bool:
+    """No user or time namespace to make first, none to join by path, no exec: see the docstring."""
+    return not plan.join_pid and not plan.ns_paths and not plan.hooks and not ({"user", "time"} & set(plan.namespaces))
+
+
+def _fork_into_new_pid_namespace(plan: LaunchPlan) -> int:
+    """fork(), the child (only) born as PID 1 of a new PID namespace when ``plan`` asks for one."""
+    if "pid" not in plan.namespaces:
+        return os.fork()
+    home = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        try:
+            syscalls.unshare(syscalls.CLONE_NEWPID)  # changes pid_for_children, not our own PID
+        except SyscallError as e:
+            raise explain_unshare_failure({"pid"}, e.errno) from None
+        child = -1
+        try:
+            child = os.fork()
+        finally:
+            if child != 0:  # the parent (even if fork failed): later children are born at home again
+                syscalls.setns(home, syscalls.CLONE_NEWPID)
+        return child
+    finally:
+        os.close(home)
 
 
 def _answer_hooks(plan: LaunchPlan, init_pid: int, go: int) -> None:
@@ -236,6 +286,23 @@ def _note(plan: LaunchPlan, report: int, stage: str, text: str) -> None:
 
 
 def _intermediate(plan: LaunchPlan, report: int, go: int) -> None:
+    _enter_namespaces(plan, report, go, plan.namespaces, f"the intermediate (host PID {os.getpid()})")
+    # 4. The extra fork: the child is PID 1 of the new PID namespace.
+    pid = os.fork()
+    if pid == 0:
+        _child_main(_init, plan, report, go)
+    _report(report, f"pid {pid}")
+
+
+def _init_in_its_pid_namespace(plan: LaunchPlan, report: int, go: int) -> None:
+    """One fork was enough: born PID 1 (see launch), the init makes the other namespaces itself."""
+    _enter_namespaces(plan, report, go, set(plan.namespaces) - {"pid"}, "the init")
+    _report(report, "pid")  # the parent has our host PID from fork()
+    _init(plan, report, go)
+
+
+def _enter_namespaces(plan: LaunchPlan, report: int, go: int, new: set[str] | frozenset[str], who: str) -> None:
+    """Join the container's cgroup and the namespaces to share, then unshare the ``new`` ones."""
     # 1. Join the cgroup while still in the host's cgroup namespace: a cgroup namespace made
     #    next takes this group as its root, so the container sees itself at "/".
     for path in plan.cgroup_join:
@@ -247,7 +314,7 @@ def _intermediate(plan: LaunchPlan, report: int, go: int) -> None:
         plan,
         report,
         "cgroup",
-        f"the intermediate (host PID {os.getpid()}) joined its cgroup: {len(plan.cgroup_join)} file(s) written",
+        f"{who} joined its cgroup: {len(plan.cgroup_join)} file(s) written",
     )
     if plan.net_join:
         fd = os.open(plan.net_join, os.O_RDONLY | os.O_CLOEXEC)
@@ -261,10 +328,10 @@ def _intermediate(plan: LaunchPlan, report: int, go: int) -> None:
             os.close(fd)
     # 3. All new namespaces in one call; those made with a user namespace belong to it.
     try:
-        syscalls.unshare(flags_for(plan.namespaces))
+        syscalls.unshare(flags_for(new))
     except SyscallError as e:
-        raise explain_unshare_failure(plan.namespaces, e.errno) from None
-    names = "|".join(f"CLONE_NEW{n.upper() if n != 'mnt' else 'NS'}" for n in sorted(plan.namespaces))
+        raise explain_unshare_failure(new, e.errno) from None
+    names = "|".join(f"CLONE_NEW{n.upper() if n != 'mnt' else 'NS'}" for n in sorted(new))
     _note(plan, report, "namespaces", f"unshare({names or 'nothing'})")
     if "user" in plan.namespaces:
         _report(report, "userns")
@@ -278,11 +345,6 @@ def _intermediate(plan: LaunchPlan, report: int, go: int) -> None:
         # Offsets apply to the new time namespace, and only before a process has entered it.
         with open("/proc/self/timens_offsets", "w") as f:
             f.write(f"monotonic {plan.monotonic_offset} 0\nboottime {plan.boottime_offset} 0\n")
-    # 4. The extra fork: the child is PID 1 of the new PID namespace.
-    pid = os.fork()
-    if pid == 0:
-        _child_main(_init, plan, report, go)
-    _report(report, f"pid {pid}")
 
 
 def _init(plan: LaunchPlan, report: int, go: int) -> None:

@@ -3,8 +3,9 @@
 "What happens on ``docker run``?" is the workshop's capstone question. The engine calls
 ``note(stage, text)`` at each step: image resolved, layers stacked, cgroup made, processes
 forked, namespaces unshared, root filesystem mounted, ``pivot_root``, ``execve``. The children
-(intermediate and init) cannot print on the user's terminal reliably, so they send their notes
-up the report pipe (``process.py``) and the parent prints them, with the time since the start.
+(the init, and the intermediate if there is one) cannot print on the user's terminal reliably, so
+they send their notes up the report pipe (``process.py``) and the parent prints them, with the
+time since the start.
 Off unless enabled: a disabled ``note`` costs one attribute check.
 """
 

@@ -31,6 +31,29 @@ def test_pid_namespace_makes_the_command_pid_1():
     assert "1" in pids and len(pids) <= 3  # sh and ps: the host's processes are invisible
 
 
+def test_the_caller_gets_its_own_pid_namespace_back_for_later_children():
+    """One fork: minibox unshares CLONE_NEWPID in its own process, forks the init, and must then
+    point its pid_for_children home again, or whatever it forks next (the TUI's `ps`, a second
+    container's init) would be born in the first container's namespace, or not at all."""
+    import engine
+    from engine.errors import CommandNotFound
+    from engine.spec import DEFAULT_NAMESPACES
+
+    def for_children() -> int:
+        return os.stat("/proc/self/ns/pid_for_children").st_ino
+
+    home = os.stat("/proc/self/ns/pid").st_ino
+    assert engine.run(engine.ContainerSpec("busybox", ["true"], auto_remove=True)) == 0
+    assert for_children() == home
+    with pytest.raises(CommandNotFound):  # the init fails before exec: reaped, and we are home too
+        engine.run(engine.ContainerSpec("busybox", ["no-such-command"], auto_remove=True))
+    assert for_children() == home
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # no child of ours is left over, not even a zombie
+    with_user = engine.ContainerSpec("busybox", ["true"], auto_remove=True, namespaces=DEFAULT_NAMESPACES | {"user"})
+    assert engine.run(with_user) == 0 and for_children() == home  # the two-fork way (an intermediate)
+
+
 def test_pid_host_shows_the_hosts_processes():
     out = run("--pid", "host", "busybox", "sh", "-c", "ps -o pid | wc -l")
     assert int(out) > 10

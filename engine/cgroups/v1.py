@@ -122,7 +122,7 @@ class CgroupV1(CgroupDriver):
         Writing "0" to ``tasks`` moves only the calling thread, so the kernel can skip the global
         lock that moving a whole process through ``cgroup.procs`` takes (that lock waits for an
         RCU grace period: 6-9 ms, most of a container's start-up). For a process with one
-        thread, as the freshly forked intermediate is, moving the thread moves the process.
+        thread, as a freshly forked init or intermediate is, moving the thread moves the process.
         """
         return [os.path.join(d, "tasks") for d in self._unique_dirs(group)]
 
