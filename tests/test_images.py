@@ -536,3 +536,14 @@ def test_a_load_that_fails_half_way_takes_back_what_it_added(tmp_path):
     assert after[0] == before[0]  # no layer of the broken image stays
     sources = {json.load(open(f"{store}/layers/{layer}/layer.json"))["blob"][7:] for layer in after[0]}
     assert set(after[1]) - set(before[1]) <= sources  # a blob stays only as the source of a layer in use
+
+
+def test_the_built_in_busybox_has_the_same_id_in_every_state_root(tmp_path):
+    """Its files take the busybox binary's time: a class sees one ID, `rmi` + rebuild gives it back."""
+    ids = []
+    for root in ("one", "two"):
+        env = {**os.environ, "MINIBOX_ROOT": str(tmp_path / root)}
+        result = subprocess.run([*MINIBOX, "inspect", "-f", "Id", "busybox"], env=env, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        ids.append(result.stdout.strip())
+    assert ids[0] == ids[1] and ids[0].startswith("sha256:")

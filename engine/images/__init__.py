@@ -212,11 +212,12 @@ def create_image(
     history: list[dict],
     tag: str = "",
     media_types: list[str] | None = None,
+    created: str = "",
 ) -> str:
     """Record an image whose layers are in the store already; return its ID (and tag it)."""
     store = Store(paths)
     config = {
-        "created": timestamp(), "architecture": "amd64", "os": "linux", "config": settings,
+        "created": created or timestamp(), "architecture": "amd64", "os": "linux", "config": settings,
         "rootfs": {"type": "layers", "diff_ids": diff_ids}, "history": history,
     }  # fmt: skip
     config_bytes = json.dumps(config, indent=2, sort_keys=True).encode()
@@ -233,9 +234,9 @@ def create_image(
     return image_id
 
 
-def timestamp() -> str:
-    """Now, as image configs write times (RFC 3339, UTC)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+def timestamp(when: float | None = None) -> str:
+    """Now (or ``when``), as image configs write times (RFC 3339, UTC)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
 
 
 def set_tag(paths: Paths, image_id: str, ref: str) -> str:

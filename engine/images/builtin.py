@@ -71,19 +71,31 @@ def copy_with_libraries(binary: str, rootfs: str, target: str) -> None:
 
 def build_busybox(paths: Paths) -> str:
     """Make the image ``busybox:latest`` (one layer) in the store; return its ID."""
-    from engine.images import add_layer_from_directory, create_image
+    from engine.images import add_layer_from_directory, create_image, timestamp
 
     binary = find_static_busybox()
     tmp = os.path.join(paths.images, f"busybox-build-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
+    # Every file gets the busybox binary's own time, and so does the image: the same busybox
+    # package makes the same image ID, in every state root and on every learner's machine.
+    when = int(os.stat(binary).st_mtime)
     try:
         _build_rootfs(binary, tmp)
+        _set_times(tmp, when)
         diff_id, blob = add_layer_from_directory(paths, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     settings = {"Cmd": ["sh"], "Env": [f"PATH={DEFAULT_PATH}"], "WorkingDir": "/"}
-    history = [{"created_by": f"minibox: built-in image from this machine's {binary} (busybox-static)"}]
-    return create_image(paths, [diff_id], [blob], settings, history, tag="busybox:latest")
+    history = [{"created": timestamp(when),
+                "created_by": f"minibox: built-in image from this machine's {binary} (busybox-static)"}]  # fmt: skip
+    return create_image(paths, [diff_id], [blob], settings, history, tag="busybox:latest", created=timestamp(when))
+
+
+def _set_times(root: str, when: int) -> None:
+    for directory, dirnames, filenames in os.walk(root, topdown=False):
+        for name in dirnames + filenames:
+            os.utime(os.path.join(directory, name), (when, when), follow_symlinks=False)
+    os.utime(root, (when, when))
 
 
 def _build_rootfs(binary: str, rootfs: str) -> None:
