@@ -547,3 +547,25 @@ def test_the_built_in_busybox_has_the_same_id_in_every_state_root(tmp_path):
         assert result.returncode == 0, result.stderr
         ids.append(result.stdout.strip())
     assert ids[0] == ids[1] and ids[0].startswith("sha256:")
+
+
+def test_a_built_image_kept_by_rmi_f_for_its_container_is_listed(tmp_path, name):
+    (tmp_path / "Minifile").write_text("FROM busybox\nRUN echo built > /built\n")
+    image = f"t-{name.lower()}:kept"
+    minibox("build", "-t", image, str(tmp_path), check=True)
+    image_id = minibox("inspect", "-f", "Id", image, check=True).stdout.strip()
+    minibox("run", "-d", "--name", name, image, "sleep", "600", check=True)
+    try:
+        assert "Kept:" in minibox("rmi", "-f", image, check=True).stdout
+        listed = minibox("images", check=True).stdout
+        assert any(line.startswith("<none>") and image_id[7:19] in line for line in listed.splitlines()), listed
+    finally:
+        minibox("rm", "-f", name)
+    minibox("rmi", image_id[7:19], check=True)
+
+
+def test_images_and_history_count_sizes_alike():
+    minibox("run", "--rm", "busybox", "true", check=True)  # the built-in image exists
+    row = next(line for line in minibox("images", check=True).stdout.splitlines() if line.startswith("busybox "))
+    (step,) = minibox("history", "busybox", check=True).stdout.splitlines()[1:]  # one layer, one step
+    assert row.split()[-1] == step.split()[1]  # e.g. 4.3MB both: the unpacked files, as docker counts

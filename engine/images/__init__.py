@@ -185,20 +185,28 @@ def list_images(paths: Paths) -> list[tuple[str, Image]]:
             intermediate = set(json.load(f).values())
     except FileNotFoundError:
         intermediate = set()
+    if intermediate:  # ...unless a container uses one (a built image `rmi -f` kept for it)
+        from engine import state
+
+        intermediate -= {r.data.get("image_id") for r in state.all_records(paths)}
     found += [("<none>", load(paths, i)) for i in store.image_ids() if i not in tagged and i not in intermediate]
     return found
 
 
 def size(image: Image) -> int:
-    """Bytes of the image's layer blobs (compressed), what a pull downloads."""
-    total = 0
-    for layer in image.layers:
-        try:
-            with open(os.path.join(os.path.dirname(layer), "layer.json")) as f:
-                total += json.load(f)["size"]
-        except (OSError, KeyError, ValueError):
-            pass
-    return total
+    """Bytes of the image's files, unpacked (as docker's ``images`` counts; ``history`` shows each layer's)."""
+    return sum(layer_size(layer) for layer in image.layers)
+
+
+def layer_size(layer: str) -> int:
+    """A layer's unpacked size: noted in layer.json when it was unpacked (counted again if not)."""
+    from engine.images.store import unpacked_size
+
+    try:
+        with open(os.path.join(os.path.dirname(layer), "layer.json")) as f:
+            return json.load(f)["unpacked_size"]
+    except (OSError, KeyError, ValueError):
+        return unpacked_size(layer)
 
 
 # --- making images -------------------------------------------------------------------------------

@@ -77,12 +77,7 @@ def history(image: object) -> list[dict]:
 
     assert isinstance(image, images.Image)
     steps = list(image.config.get("history") or [{}] * len(image.layers))
-    layer_sizes = []
-    for layer in image.layers:
-        total = 0
-        for directory, _, files in os.walk(layer):
-            total += sum(os.lstat(os.path.join(directory, f)).st_size for f in files)
-        layer_sizes.append(total)
+    layer_sizes = [images.layer_size(layer) for layer in image.layers]
     rows, layer_index = [], 0
     for step in steps:
         empty = step.get("empty_layer", False)

@@ -61,6 +61,14 @@ class StoreLock:
         os.close(self.fd)  # closing the file releases the flock
 
 
+def unpacked_size(directory: str) -> int:
+    """Bytes of the files under ``directory`` (a layer's diff), as ``images`` and ``history`` show."""
+    total = 0
+    for parent, _, files in os.walk(directory):
+        total += sum(os.lstat(os.path.join(parent, name)).st_size for name in files)
+    return total
+
+
 def _hex(digest: str) -> str:
     algorithm, _, value = digest.partition(":")
     if algorithm != "sha256" or len(value) != 64 or not all(c in "0123456789abcdef" for c in value):
@@ -139,8 +147,9 @@ class Store:
                 got = self._unpack_download(download, diff, blob_digest, diff_id)
             if self.has_layer(got):
                 return got
-            size = os.path.getsize(self.blob_path(blob_digest))
-            write_json_atomic(os.path.join(staging, "layer.json"), {"diff_id": got, "blob": blob_digest, "size": size})
+            info = {"diff_id": got, "blob": blob_digest, "size": os.path.getsize(self.blob_path(blob_digest)),
+                    "unpacked_size": unpacked_size(diff)}  # fmt: skip
+            write_json_atomic(os.path.join(staging, "layer.json"), info)
             try:
                 os.rename(staging, self.layer_dir(got))
             except OSError:
