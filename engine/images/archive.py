@@ -190,17 +190,18 @@ def load(paths: Paths, archive: str) -> list[str]:
         except tarfile.TarError as e:
             detail = (str(e).splitlines() or ["?"])[0].rstrip(":")
             raise MiniboxError(f"{archive} is not a readable tar ({detail})", "save the image again") from None
-        ours = _archive_digests(work)  # before the blobs move into the store
-        with StoreLock(paths), Lock(paths):
-            before = _contents(store)
-            try:
+        before: set[str] | None = None
+        try:
+            with StoreLock(paths), Lock(paths):
+                before = _contents(store)
                 if os.path.exists(os.path.join(work, "index.json")):
                     return _load_oci(paths, store, work)
                 if os.path.exists(os.path.join(work, "manifest.json")):
                     return _load_docker(paths, store, work)
-            except BaseException:  # Ctrl-C or a bad image half-way: take back what this load added
-                _take_back(paths, store, before, ours)
-                raise
+        except BaseException:  # Ctrl-C or a bad image half-way: take back what this load added
+            if before is not None:
+                _take_back(paths, store, before)
+            raise
         raise MiniboxError(
             f"{archive} holds neither index.json (OCI layout) nor manifest.json (docker save)",
             "give a tar made by `minibox save`, `docker save` or `skopeo copy ... oci-archive:`",
@@ -214,33 +215,19 @@ def _contents(store: Store) -> set[str]:
     return {f"sha256:{n}" for n in (os.listdir(blobs) if os.path.isdir(blobs) else [])} | set(store.all_layers())
 
 
-def _archive_digests(work: str) -> set[str]:
-    """The blobs of an unpacked archive, and the layers its image configs name."""
-    ours = set()
-    blobs = os.path.join(work, "blobs", "sha256")
-    for name in os.listdir(blobs) if os.path.isdir(blobs) else []:
-        ours.add(f"sha256:{name}")
-        path = os.path.join(blobs, name)
-        if os.path.getsize(path) < 1 << 20:  # small: maybe an image config, which names its layers
-            try:
-                with open(path, "rb") as f:
-                    ours.update(json.load(f).get("rootfs", {}).get("diff_ids", []))
-            except (ValueError, AttributeError, UnicodeDecodeError):
-                pass
-    return ours
+def _take_back(paths: Paths, store: Store, before: set[str]) -> None:
+    """Remove the blobs and layers that appeared since ``before`` and no image uses.
 
-
-def _take_back(paths: Paths, store: Store, before: set[str], ours: set[str]) -> None:
-    """Remove the blobs and layers this load added (an interrupted load) that no image uses.
-
-    Only this archive's own blobs and layers count: a pull running at the same time (it does not
-    take the state lock) adds others, which are not ours to remove.
+    Deleting waits for the store's exclusive lock, as ``prune`` does: no pull or build is then
+    between writing a layer and the image that uses it, so whatever is new and unused is this
+    load's (or garbage a failed operation left), whichever archive format it came in.
     """
     from engine.images import _collect_layers
 
-    added = (_contents(store) - before) & ours
-    if added:
-        _collect_layers(paths, store, only=added)
+    with StoreLock(paths, exclusive=True), Lock(paths):
+        added = _contents(store) - before
+        if added:
+            _collect_layers(paths, store, only=added)
 
 
 def _plain_name(name: str) -> bool:

@@ -202,7 +202,7 @@ def unpack_stream(source: io.IOBase, target: str, blob_digest: str | None = None
                 raise DigestMismatch("layer blob", blob_digest, got_blob) from None  # the truer reason
             detail = (str(e).splitlines() or ["?"])[0].rstrip(":")
             raise MiniboxError(f"layer {(name or blob_digest or '?')[:19]}… is not a valid tar ({detail})",
-                               "pull or import the image again") from None  # fmt: skip
+                               "get the image again (pull, load or import it)") from None  # fmt: skip
         got_blob = f"sha256:{stream.blob_sha256.hexdigest()}"
         if blob_digest and got_blob != blob_digest:
             raise DigestMismatch("layer blob", blob_digest, got_blob)
