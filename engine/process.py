@@ -1,27 +1,33 @@
 """Creating a container's processes: parent -> (intermediate ->) init, with a report pipe.
 
-Two forks, as in runc's ``nsexec`` and youki's ``main``/``intermediate``/``init`` processes:
+A new PID namespace is entered only by the *children* of the process that calls
+``unshare(CLONE_NEWPID)``: that call moves none of the caller's processes, it only sets where
+its next child is born (``/proc/self/ns/pid_for_children``). So the init is always forked after
+an unshare; minibox does it one of two ways.
+
+**One fork** (the default, as crun does it): the parent itself unshares the PID namespace,
+forks the init straight into it as PID 1, and ``setns(2)``s its pid_for_children back home; the
+init joins the cgroup and unshares the other namespaces itself.
+
+**Two forks** when there is a user (or time) namespace, or an OCI bundle's namespaces to join or
+hooks to run, as in runc's ``nsexec`` and youki's ``main``/``intermediate``/``init`` processes: a
+user namespace must exist before the PID namespace it owns (only then may the container's root
+mount its /proc), so an intermediate makes them in that order:
 
 - the **parent** (minibox itself) stays in the host's namespaces; it is made a *child subreaper*
   (``PR_SET_CHILD_SUBREAPER``) so the container's init becomes its child when the intermediate
   exits, and it can ``waitpid`` for the container's exit code;
 - the **intermediate** joins the cgroup, calls ``unshare(2)`` for the new namespaces, waits while
   the parent writes its ``uid_map``/``gid_map`` (only a process outside a user namespace may map
-  host IDs into it), sets the time namespace's clock offsets, then forks once more and exits. The
-  fork is needed because a new PID (and time) namespace is entered only by the *children* of the
-  process that called unshare;
-- the **init** is PID 1 of the new PID namespace: it builds the root filesystem, sets the
-  hostname, brings ``lo`` up, switches user, and finally ``execve(2)``s the container's command.
+  host IDs into it), sets the time namespace's clock offsets, then forks the init and exits;
+- the **init** is PID 1 of the new PID namespace.
 
-Without a user (or time) namespace one fork is enough, as crun does it: the parent itself calls
-``unshare(CLONE_NEWPID)``, which moves none of its own processes, only where its *next child* is
-born (``/proc/self/ns/pid_for_children``); it forks the init straight into the new PID namespace
-and ``setns(2)``s its pid_for_children back home. The init then makes the other namespaces itself.
-A new user namespace must come first, before the PID namespace it will own (only then may the
-container's root mount its /proc), so with ``--userns private`` the intermediate is needed.
+Either way the init builds the root filesystem, sets the hostname, brings ``lo`` up, switches
+user, and finally ``execve(2)``s the container's command.
 
 Children report to the parent on a pipe opened with ``O_CLOEXEC``: a line ``userns`` (please map
-my IDs), ``pid N`` (the init's PID as the host sees it), or ``error {...}``. When the command's
+my IDs), ``pid N`` (the init's PID as the host sees it; a bare ``pid`` from an init the parent
+forked itself), or ``error {...}``. When the command's
 ``execve`` succeeds the kernel closes the pipe, so end-of-file means "running".
 ``exec`` uses the same pipe with ``setns(2)`` into an existing container instead of ``unshare``.
 """

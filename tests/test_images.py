@@ -585,3 +585,11 @@ def test_images_and_history_count_sizes_alike():
     row = next(line for line in minibox("images", check=True).stdout.splitlines() if line.startswith("busybox "))
     (step,) = minibox("history", "busybox", check=True).stdout.splitlines()[1:]  # one layer, one step
     assert row.split()[-1] == step.split()[1]  # e.g. 4.3MB both: the unpacked files, as docker counts
+
+
+def test_rmi_of_the_built_in_image_before_it_exists_says_not_found(tmp_path):
+    """rmi holds the store's exclusive lock: it must not start making busybox (which takes the
+    shared one) under it. It used to wait for itself for ever."""
+    env = {**os.environ, "MINIBOX_ROOT": str(tmp_path / "fresh")}
+    result = subprocess.run([*MINIBOX, "rmi", "busybox"], env=env, capture_output=True, text=True, timeout=20)
+    assert result.returncode != 0 and "image 'busybox' not found" in result.stderr, result.stderr

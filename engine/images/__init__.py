@@ -19,7 +19,7 @@ import re
 import time
 
 from engine.errors import BadValue, ImageNotFound, MiniboxError
-from engine.images.store import Store, StoreLock
+from engine.images.store import Store, StoreLock, unpacked_size
 
 __all__ = ["BUILTIN", "Image", "MiniboxError", "Store", "StoreLock", "create_image", "get", "list_images", "normalize",
            "parse_ref", "remove", "set_tag", "shifted_layers", "size", "inspect", "timestamp"]  # fmt: skip
@@ -200,8 +200,6 @@ def size(image: Image) -> int:
 
 def layer_size(layer: str) -> int:
     """A layer's unpacked size: noted in layer.json when it was unpacked (counted again if not)."""
-    from engine.images.store import unpacked_size
-
     try:
         with open(os.path.join(os.path.dirname(layer), "layer.json")) as f:
             return json.load(f)["unpacked_size"]
@@ -302,7 +300,10 @@ def remove(paths: Paths, ref: str, force: bool = False) -> list[str]:
 
     store = Store(paths)
     with StoreLock(paths, exclusive=True), Lock(paths):
-        image = get(paths, ref)
+        image_id = _resolve(store, ref)  # not get(): it would make the built-in busybox, under our locks
+        if image_id is None:
+            raise ImageNotFound(ref)
+        image = load(paths, image_id, ref)
         names = store.repositories()
         tags = [n for n, i in names.items() if i == image.id]
         explicit = normalize(ref) if not ref.startswith("sha256:") and not re.fullmatch(r"[0-9a-f]{6,64}", ref) else ""
