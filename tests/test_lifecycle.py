@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import select
@@ -263,3 +264,25 @@ def test_exec_joins_every_cgroup_of_the_container(name):
     init = minibox("exec", name, "cat", "/proc/1/cgroup", check=True).stdout
     own = minibox("exec", name, "cat", "/proc/self/cgroup", check=True).stdout
     assert own == init and "/.." not in own
+
+
+def test_the_command_leaves_quickly_yet_flushes_all_it_printed(name):
+    # minibox ends with _exit(2) once its work is done (engine/quick_exit.py): what it printed
+    # into its output buffer must still all arrive, and the exit status must be the command's.
+    start_detached(name, "busybox", "sleep", "60")
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # as a user's shell has it
+
+    def cli(*args: str, shell_tail: str = "") -> subprocess.CompletedProcess:
+        command = " ".join([*MINIBOX, *args]) + shell_tail
+        return subprocess.run(command, shell=True, capture_output=True, text=True, env=buffered, timeout=60)
+
+    many = cli("inspect", *[name] * 40)
+    assert many.returncode == 0 and len(many.stdout) > 3 * 8192  # well past one buffer of a pipe
+    assert [c["Name"] for c in json.loads(many.stdout)] == [name] * 40 and many.stdout.endswith("]\n")
+    assert cli("inspect", "--format", "Name", *[name] * 40).stdout == f"{name}\n" * 40
+    missing = cli("inspect", name, "no-such-container-here")
+    assert missing.returncode == 125 and "no-such-container-here" in missing.stderr
+    # a reader that stops early: no traceback
+    reader = cli("inspect", *[name] * 40, shell_tail=" | head -c 10")
+    assert reader.stdout == many.stdout[:10]
+    assert "Traceback" not in reader.stderr and "Exception" not in reader.stderr

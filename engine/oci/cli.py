@@ -156,5 +156,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_line() -> None:
+    """The ``minibox-runc`` command: ``main()``, then out without Python's slow shutdown."""
+    from engine.quick_exit import exit_quickly
+
+    exit_quickly(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    command_line()
