@@ -159,6 +159,25 @@ def test_a_directory_entry_replaces_a_symlink_instead_of_following_it(tmp_path):
     )
 
 
+def test_unpacking_keeps_the_layers_times_of_symlinks_and_directories(tmp_path):
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for name, kind, mtime in (("etc", tarfile.DIRTYPE, 1_000_000), ("etc/conf", tarfile.REGTYPE, 2_000_000),
+                                  ("etc/link", tarfile.SYMTYPE, 3_000_000), ("etc/sub", tarfile.DIRTYPE, 4_000_000),
+                                  ("etc/sub/.wh.gone", tarfile.REGTYPE, 5_000_000)):  # fmt: skip
+            info = tarfile.TarInfo(name)
+            info.type, info.mtime, info.mode = kind, mtime, 0o755
+            info.linkname = "conf" if kind == tarfile.SYMTYPE else ""
+            tar.addfile(info, io.BytesIO(b"") if kind == tarfile.REGTYPE else None)
+    blob = tmp_path / "layer.tar"
+    blob.write_bytes(raw.getvalue())
+    target = tmp_path / "diff"
+    layers.unpack(str(blob), str(target))
+    # each directory as the layer says, although entries were made in it afterwards (a whiteout too)
+    times = {n: os.lstat(target / n).st_mtime for n in ("etc", "etc/conf", "etc/link", "etc/sub")}
+    assert times == {"etc": 1_000_000, "etc/conf": 2_000_000, "etc/link": 3_000_000, "etc/sub": 4_000_000}
+
+
 def test_zstd_layers_unpack_frame_after_frame(tmp_path):
     from backports.zstd import compress
 

@@ -191,6 +191,7 @@ def unpack_stream(source: io.IOBase, target: str, blob_digest: str | None = None
                 with tarfile.open(fileobj=buffered, mode="r|") as tar:
                     for member in tar:
                         unpacker.extract(tar, member)
+                unpacker.set_directory_times()
             finally:
                 unpacker.close()
             while buffered.read(1 << 20):  # tar's zero blocks at the end count in the digests too
@@ -251,9 +252,23 @@ class _Unpacker:
         self.openat2 = syscalls.openat2
         self.resolve = syscalls.RESOLVE_BENEATH | syscalls.RESOLVE_NO_MAGICLINKS
         self.root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        # Every entry made in a directory changes its modification time: the times the layer
+        # gives directories are set once all entries are in (as tar does).
+        self.directory_times: dict[tuple[str, ...], int] = {}
 
     def close(self) -> None:
         os.close(self.root_fd)
+
+    def set_directory_times(self) -> None:
+        for parts, mtime in self.directory_times.items():
+            try:  # O_NOFOLLOW: a later entry may have put something else at that name
+                fd = self._open_dir(list(parts), "/".join(parts), flags=os.O_RDONLY | os.O_NOFOLLOW, raw=True)
+            except OSError:
+                continue
+            try:
+                os.utime(fd, (mtime, mtime))
+            finally:
+                os.close(fd)
 
     def _open_dir(self, parts: list[str], entry: str, create: bool = True, flags: int = os.O_PATH,
                   raw: bool = False) -> int:  # fmt: skip
@@ -293,6 +308,8 @@ class _Unpacker:
             self._extract_in(parent, name, tar, member)
         finally:
             os.close(parent)
+        if member.isdir():
+            self.directory_times[tuple(parts)] = int(member.mtime)
 
     def _extract_in(self, parent: int, name: str, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
         if name.startswith(WHITEOUT_PREFIX):  # deleted in this layer: overlayfs' mark is a 0/0 device
@@ -321,6 +338,7 @@ class _Unpacker:
         if member.issym():
             os.symlink(member.linkname, name, dir_fd=parent)  # any target: it resolves inside the container's root
             os.chown(name, member.uid, member.gid, dir_fd=parent, follow_symlinks=False)
+            os.utime(name, (member.mtime, member.mtime), dir_fd=parent, follow_symlinks=False)
         elif member.isfile():
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
             fd = os.open(name, flags, 0o600, dir_fd=parent)
