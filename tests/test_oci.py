@@ -289,25 +289,84 @@ def test_podman_detach_ps_exec_memory_stop_rm(podman):
     assert podman("ps", "-a", "-q").stdout.strip() == ""
 
 
-def test_on_cgroup_v2_device_rules_are_accepted_only_where_they_change_nothing():
-    from engine.oci.config import UnsupportedField
-    from engine.oci.runtime import _check_v2_device_rules
+def test_device_rules_are_enforced_by_the_kernel(bundle, runtime_root):
+    # runc spec denies every device; the runtime adds the usual ones (null, zero, tty...). A device
+    # bound in from the host is then refused, until a rule allows it. On cgroup v1 the devices
+    # controller enforces this; on v2 the eBPF program of engine/cgroups/device_filter.py.
+    kmsg = {"destination": "/dev/kmsg", "type": "bind", "source": "/dev/kmsg", "options": ["bind"]}
+    config = json.loads((bundle / "config.json").read_text())
+    report = bundle / "rootfs" / "report"
+    # Opening /dev/kmsg for writing writes nothing; its error (or none) is the answer.
+    script = ("(true > /dev/kmsg) 2> /dev/null && echo kmsg-open > /report || echo kmsg-refused > /report; "
+              "true > /dev/null && echo null-ok >> /report")  # fmt: skip
+    for name, extra_rules, expected in (
+        ("d1", [], "kmsg-refused"),
+        ("d2", [{"allow": True, "type": "c", "major": 1, "minor": 11, "access": "w"}], "kmsg-open"),
+    ):
+        report.unlink(missing_ok=True)
+        configure(bundle, ["sh", "-c", script], mounts=[*config["mounts"], kmsg],
+                  linux__resources__devices=[*config["linux"]["resources"]["devices"], *extra_rules])  # fmt: skip
+        assert runc(runtime_root, "create", "--bundle", str(bundle), name).returncode == 0
+        assert runc(runtime_root, "start", name).returncode == 0
+        assert wait_for(lambda: report.exists() and "null-ok" in report.read_text())  # noqa: B023
+        assert report.read_text() == f"{expected}\nnull-ok\n"
+        runc(runtime_root, "delete", "--force", name)
 
-    podman_like = {"process": {"capabilities": {"bounding": ["CAP_CHOWN", "CAP_KILL"]}},
-                   "mounts": [{"destination": "/dev/shm", "type": "bind", "source": "/var/lib/x/shm"}]}  # fmt: skip
-    _check_v2_device_rules(podman_like, [(False, "a")])  # deny all, no mknod, no devices: nothing to enforce
-    privileged = {**podman_like, "linux": {"devices": [{"path": "/dev/sda", "type": "b"}]}}
-    _check_v2_device_rules(privileged, [(False, "a"), (True, "a"), (True, "b 8:0 rwm")])  # all allowed: no filter
-    refused = [
-        (podman_like, [(False, "a"), (True, "c 10:200 rwm")]),  # a device allowed: needs a real filter
-        ({"process": {"capabilities": {"bounding": ["CAP_MKNOD"]}}}, [(False, "a")]),  # could make nodes
-        ({"process": {}}, [(False, "a")]),  # no capabilities listed: all kept, mknod too
-        ({**podman_like, "linux": {"devices": [{"path": "/dev/fuse", "type": "c"}]}}, [(False, "a")]),
-        ({**podman_like, "mounts": [{"destination": "/dev/sda", "source": "/dev/sda"}]}, [(False, "a")]),
-    ]
-    for config, rules in refused:
-        with pytest.raises(UnsupportedField, match="linux.resources.devices"):
-            _check_v2_device_rules(config, rules)
+
+def _cgroup2_directory_for_a_test() -> str:
+    """A new directory in this machine's cgroup v2 tree (hybrid: the one at unified/)."""
+    from engine import cgroups
+
+    driver = cgroups.driver()
+    root = driver.root if driver.version == "v2" else "/sys/fs/cgroup/unified"
+    if not os.path.exists(os.path.join(root, "cgroup.procs")):
+        pytest.skip("no cgroup v2 tree on this machine")
+    path = os.path.join(root, f"{PREFIX}-devices")
+    os.mkdir(path)
+    return path
+
+
+@pytest.mark.parametrize("many", [0, 400], ids=["few rules", "a rule per host device"])
+def test_the_device_filter_decides_each_access_as_the_last_matching_rule_says(many):
+    from engine.cgroups.device_filter import attach
+
+    group = _cgroup2_directory_for_a_test()
+    try:
+        # (podman --privileged on a big machine lists every host device: a long program)
+        attach(group, [(False, "a"), *[(True, f"b 7:{n} rwm") for n in range(many)], (True, "c 1:3 rwm"),
+                       (True, "c 1:7 r"), (True, "c 1:7 m"), (False, "c 1:3 w"), (True, "c *:* m")])  # fmt: skip
+        probe = (
+            "import os, sys\n"
+            f"open({os.path.join(group, 'cgroup.procs')!r}, 'w').write('0')\n"
+            "for path, flags in (('/dev/null', os.O_RDONLY), ('/dev/null', os.O_WRONLY), ('/dev/zero', os.O_RDONLY),\n"
+            "                    ('/dev/full', os.O_RDONLY), ('/dev/full', os.O_WRONLY)):\n"
+            "    try:\n"
+            "        os.close(os.open(path, flags)); print(path, flags, 'ok')\n"
+            "    except OSError as e:\n"
+            "        print(path, flags, e.strerror)\n"
+        )
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+        assert out.splitlines() == [
+            "/dev/null 0 ok",  # allowed rwm...
+            "/dev/null 1 Operation not permitted",  # ...but a later rule takes writing back
+            "/dev/zero 0 Operation not permitted",  # no rule but "deny a"
+            "/dev/full 0 ok",
+            "/dev/full 1 Operation not permitted",  # allowed r and m only
+        ]
+    finally:
+        os.rmdir(group)  # detaches the program
+
+
+def test_device_rules_the_filter_cannot_read_are_refused_by_name():
+    from engine.cgroups.device_filter import compile_rules
+    from engine.errors import MiniboxError
+
+    assert len(compile_rules([(False, "a"), (True, "c 136:* rwm")])) % 8 == 0
+    # --privileged: everything allowed at the end, whatever came before: one "allow" answer
+    assert len(compile_rules([(False, "a"), (True, "c 1:3 r"), (True, "a"), (True, "b 8:0 rwm")])) == 2 * 8
+    for line in ("c 1 rwm", "x 1:3 rwm", "c 1:3 rwx", "c one:3 r"):
+        with pytest.raises(MiniboxError, match="device rule"):
+            compile_rules([(True, line)])
 
 
 def test_hooks_run_at_their_moments_with_the_state_on_stdin(bundle, runtime_root, tmp_path):

@@ -3,7 +3,8 @@
 A container's group is ``/sys/fs/cgroup/minibox/ID``. Controllers must be switched on for a
 group's children by writing ``+memory +cpu +pids`` to the parent's ``cgroup.subtree_control``,
 from the root down. Limits: ``memory.max`` (and ``memory.swap.max`` 0, so the limit is not
-dodged by swapping), ``cpu.max`` ("QUOTA PERIOD" in microseconds), ``pids.max``.
+dodged by swapping), ``cpu.max`` ("QUOTA PERIOD" in microseconds), ``pids.max``. Device rules (the OCI runtime's) are
+not files but an eBPF program attached to the group (``engine/cgroups/device_filter.py``).
 """
 
 from __future__ import annotations
@@ -74,6 +75,12 @@ class CgroupV2(CgroupDriver):
                 from engine.errors import Unsupported
 
                 raise Unsupported(f"cgroup v2 has no {name} setting", "leave it out of the container's resources")
+
+    def set_device_rules(self, group: str, rules: list[tuple[bool, str]]) -> None:
+        """Which device nodes the group may use: v2 has no files for it, but an eBPF program."""
+        from engine.cgroups.device_filter import attach
+
+        attach(self.path(group), rules)
 
     def procs_files(self, group: str) -> list[str]:
         return [os.path.join(self.path(group), "cgroup.procs")]

@@ -146,9 +146,6 @@ def _cgroups(config: dict, container_id: str) -> tuple[object, str, object, list
             rules.append((True, f"{kind} {device.get('major', 0)}:{device.get('minor', 0)} rwm"))
         elif not device.get("path"):
             raise BadValue(f"config.json linux.devices[{index}].path", "", "the device's path in the container")
-    if rules and driver.version == "v2":
-        _check_v2_device_rules(config, rules)
-        rules = []  # nothing to enforce: see _check_v2_device_rules
     # freezer: `pause` (podman pause) freezes the group's processes, as runc does
     extra = (
         ("freezer",)
@@ -162,27 +159,6 @@ def _cgroups(config: dict, container_id: str) -> tuple[object, str, object, list
     if rules:
         rules += [(True, r) for r in DEFAULT_DEVICE_RULES]
     return driver, group, limits, rules
-
-
-def _check_v2_device_rules(config: dict, rules: list[tuple[bool, str]]) -> None:
-    """On cgroup v2, accept device rules only where they cannot change what the container can do.
-
-    cgroup v2 enforces device rules with an eBPF program attached to the group; minibox has none
-    yet. But "deny every device" (what podman and ``runc spec`` ask for) changes nothing when the
-    container cannot make device nodes (no CAP_MKNOD), has none from config.json and no device
-    bound in from the host: then its only nodes are the default ones (null, zero, tty...), which
-    the rules allow anyway. Rules that end by allowing everything (``--privileged``) need no
-    filter either. Anything else is refused by name.
-    """
-    last_all = max((i for i, (_, rule) in enumerate(rules) if rule == "a"), default=-1)
-    if last_all >= 0 and rules[last_all][0] and all(allow for allow, _ in rules[last_all:]):
-        return
-    bounding = ((config.get("process") or {}).get("capabilities") or {}).get("bounding")
-    mounted_devices = [m for m in config.get("mounts") or [] if (m.get("source") or "").startswith("/dev/")]
-    if (rules != [(False, "a")] or bounding is None or "CAP_MKNOD" in bounding
-            or (config.get("linux") or {}).get("devices") or mounted_devices):  # fmt: skip
-        raise UnsupportedField("linux.resources.devices", "on cgroup v2 minibox has no eBPF device filter yet; "
-                               "only 'deny all' without CAP_MKNOD or extra devices is accepted")  # fmt: skip
 
 
 def _capabilities(config: dict) -> tuple[list[str] | None, tuple | None]:
