@@ -161,6 +161,45 @@ def test_events_wait_while_the_service_is_away_and_none_is_lost(tmp_path):
         proc.wait()
 
 
+def test_the_board_reads_one_row_per_attendee_kept_current_and_folds_an_older_file_once(tmp_path):
+    import sqlite3
+
+    from labs.classroom.server import ClassState
+
+    def day(state: ClassState, attendee: str) -> None:
+        events = [("lab_started", "uts", "intro"), ("step_started", "uts", "own-hostname"),
+                  ("check_failed", "uts", "own-hostname"), ("hint_used", "uts", "own-hostname"),
+                  ("check_passed", "uts", "own-hostname"), ("step_started", "uts", "host-untouched"),
+                  ("check_failed", "uts", "host-untouched")]  # fmt: skip
+        for seq, (kind, lab, step) in enumerate(events, 1):  # one request per event, as they come
+            state.add_events(attendee, [{"kind": kind, "lab": lab, "step": step, "seq": seq, "time": 1000.0 + seq}])
+
+    live = ClassState(str(tmp_path / "live.sqlite"), "abc123", "t")
+    ada = live.join("abc123", "Ada")["attendee"]
+    day(live, ada)
+    expected = {"name": "Ada", "lab": "uts", "step": "host-untouched", "failed_checks": 1, "hints": 1,
+                "steps_done": 1, "stuck": True}  # fmt: skip
+    row = live.board()["attendees"][0]
+    assert {k: row[k] for k in expected} == expected
+    # A class file written before the progress table existed: its events are folded once, at start.
+    old = sqlite3.connect(str(tmp_path / "old.sqlite"))
+    old.executescript(
+        "CREATE TABLE attendees (id TEXT PRIMARY KEY, name TEXT, token TEXT, joined REAL, last_seq INTEGER);"
+        "CREATE TABLE events (attendee TEXT, seq INTEGER, kind TEXT, lab TEXT, step TEXT, time REAL,"
+        " received REAL, PRIMARY KEY (attendee, seq));"
+        "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT);"
+    )
+    copied = sqlite3.connect(str(tmp_path / "live.sqlite"))
+    old.executemany("INSERT INTO attendees VALUES (?, ?, ?, ?, ?)", copied.execute("SELECT * FROM attendees"))
+    old.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", copied.execute("SELECT * FROM events"))
+    old.commit()
+    reopened = ClassState(str(tmp_path / "old.sqlite"), "abc123", "t")
+    assert reopened.board()["attendees"] == live.board()["attendees"]
+    day_two = {"kind": "check_passed", "lab": "uts", "step": "host-untouched", "seq": 8, "time": 2000.0}
+    reopened.add_events(ada, [day_two])  # and it goes on from there
+    assert reopened.board()["attendees"][0]["steps_done"] == 2
+
+
 def test_join_errors_are_one_line(tmp_path):
     argv = [sys.executable, "-m", "workshop_tui", "join", "http://127.0.0.1:1", "abc", "Ann"]
     result = subprocess.run(

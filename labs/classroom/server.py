@@ -41,7 +41,35 @@ CREATE TABLE IF NOT EXISTS attendees (id TEXT PRIMARY KEY, name TEXT, token TEXT
 CREATE TABLE IF NOT EXISTS events (attendee TEXT, seq INTEGER, kind TEXT, lab TEXT, step TEXT, time REAL,
                                    received REAL, PRIMARY KEY (attendee, seq));
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS progress (attendee TEXT PRIMARY KEY, lab TEXT, step TEXT, since REAL, failed INTEGER,
+                                     hints INTEGER, steps_done INTEGER);
 """
+
+
+class Progress:
+    """Where one attendee is, folded from their events one by one (the board's row, kept current).
+
+    Kept in the ``progress`` table and updated as events arrive, so the board reads one row per
+    attendee instead of every event of the day (200 attendees x a few hundred events each).
+    """
+
+    def __init__(self, joined: float, lab: str | None = None, step: str | None = None, since: float | None = None,
+                 failed: int = 0, hints: int = 0, steps_done: int = 0) -> None:  # fmt: skip
+        self.lab, self.step, self.since = lab, step, joined if since is None else since
+        self.failed, self.hints, self.steps_done = failed, hints, steps_done
+
+    def add(self, kind: str, lab: str, step: str, at: float) -> None:
+        if kind in ("lab_started", "step_started") and (lab, step) != (self.lab, self.step):
+            self.lab, self.step, self.since, self.failed = lab, step, at, 0
+        elif kind == "check_failed":
+            self.failed += 1
+        elif kind == "hint_used":
+            self.hints += 1
+        elif kind == "check_passed":
+            self.steps_done += 1
+
+    def row(self, attendee: str) -> tuple:
+        return (attendee, self.lab, self.step, self.since, self.failed, self.hints, self.steps_done)
 
 
 class ClassState:
@@ -52,6 +80,21 @@ class ClassState:
         self.db.executescript(SCHEMA)
         self.code, self.instructor_token = code, instructor_token
         self.recent: dict[str, list[float]] = {}
+        self._fold_missing_progress()
+
+    def _fold_missing_progress(self) -> None:
+        """Attendees without a progress row (a class file from before the table): fold their events once."""
+        missing = self.db.execute(
+            "SELECT id, joined FROM attendees WHERE id NOT IN (SELECT attendee FROM progress)"
+        ).fetchall()
+        for attendee, joined in missing:
+            progress = Progress(joined)
+            for event in self.db.execute(
+                "SELECT kind, lab, step, time FROM events WHERE attendee = ? ORDER BY seq", (attendee,)
+            ):
+                progress.add(*event)
+            self.db.execute("INSERT INTO progress VALUES (?, ?, ?, ?, ?, ?, ?)", progress.row(attendee))
+        self.db.commit()
 
     # --- attendees -------------------------------------------------------------------------------
 
@@ -59,8 +102,9 @@ class ClassState:
         if not isinstance(code, str) or not secrets.compare_digest(code, self.code):
             raise PermissionError("wrong class code")
         name = clean_name(name if isinstance(name, str) else "")
-        attendee, token = secrets.token_hex(8), secrets.token_urlsafe(24)
-        self.db.execute("INSERT INTO attendees VALUES (?, ?, ?, ?, 0)", (attendee, name, token, time.time()))
+        attendee, token, joined = secrets.token_hex(8), secrets.token_urlsafe(24), time.time()
+        self.db.execute("INSERT INTO attendees VALUES (?, ?, ?, ?, 0)", (attendee, name, token, joined))
+        self.db.execute("INSERT INTO progress VALUES (?, ?, ?, ?, ?, ?, ?)", Progress(joined).row(attendee))
         self.db.commit()
         return {"attendee": attendee, "token": token, "name": name}
 
@@ -92,7 +136,15 @@ class ClassState:
             [(attendee, e["seq"], e["kind"], e["lab"], e["step"], e["time"], now) for e in checked],
         )
         self.db.execute("UPDATE attendees SET last_seq = ? WHERE id = ?", (last, attendee))
-        self.db.commit()
+        row = self.db.execute(
+            "SELECT a.joined, p.lab, p.step, p.since, p.failed, p.hints, p.steps_done"
+            " FROM attendees a JOIN progress p ON p.attendee = a.id WHERE a.id = ?", (attendee,)
+        ).fetchone()  # fmt: skip
+        progress = Progress(*row)
+        for e in checked:
+            progress.add(e["kind"], e["lab"], e["step"], e["time"])
+        self.db.execute("INSERT OR REPLACE INTO progress VALUES (?, ?, ?, ?, ?, ?, ?)", progress.row(attendee))
+        self.db.commit()  # events and progress together, or neither
         return len(checked)
 
     # --- instructor ------------------------------------------------------------------------------
@@ -109,25 +161,16 @@ class ClassState:
         now = time.time()
         attendees = []
         histogram: dict[str, int] = {}
-        for attendee, name, joined in self.db.execute("SELECT id, name, joined FROM attendees ORDER BY name"):
-            events = self.db.execute("SELECT kind, lab, step, time FROM events WHERE attendee = ? ORDER BY seq",
-                                     (attendee,)).fetchall()  # fmt: skip
-            lab = step = None
-            since, failed, hints, done = joined, 0, 0, []
-            for kind, event_lab, event_step, at in events:
-                if kind in ("lab_started", "step_started") and (event_lab, event_step) != (lab, step):
-                    lab, step, since, failed = event_lab, event_step, at, 0
-                elif kind == "check_failed":
-                    failed += 1
-                elif kind == "hint_used":
-                    hints += 1
-                elif kind == "check_passed":
-                    done.append(f"{event_lab}/{event_step}")
+        rows = self.db.execute(
+            "SELECT a.name, p.lab, p.step, p.since, p.failed, p.hints, p.steps_done"
+            " FROM attendees a JOIN progress p ON p.attendee = a.id ORDER BY a.name"
+        )
+        for name, lab, step, since, failed, hints, steps_done in rows:
             where = f"{lab}/{step}" if lab else "(not started)"
             histogram[where] = histogram.get(where, 0) + 1
             on_step = now - since
             attendees.append({"name": name, "lab": lab, "step": step, "seconds_on_step": round(on_step),
-                              "failed_checks": failed, "hints": hints, "steps_done": len(done),
+                              "failed_checks": failed, "hints": hints, "steps_done": steps_done,
                               "stuck": failed >= 3 or on_step > 600})  # fmt: skip
         return {"attendees": attendees, "histogram": histogram, "pace": self.setting("pace"),
                 "message": self.setting("message")}  # fmt: skip
