@@ -171,19 +171,20 @@ def _fork_into_new_pid_namespace(plan: LaunchPlan) -> int:
     if "pid" not in plan.namespaces:
         return os.fork()
     home = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    child = -1
     try:
         try:
             syscalls.unshare(syscalls.CLONE_NEWPID)  # changes pid_for_children, not our own PID
         except SyscallError as e:
             raise explain_unshare_failure({"pid"}, e.errno) from None
-        child = -1
-        try:
-            child = os.fork()
-        finally:
-            if child != 0:  # the parent (even if fork failed): later children are born at home again
-                syscalls.setns(home, syscalls.CLONE_NEWPID)
+        child = os.fork()
         return child
     finally:
+        # In the parent, whatever happened after the open (unshare or fork failed, a Ctrl-C in
+        # between): later children are born at home again. Entering the namespace we are in
+        # anyway (unshare failed) is allowed and changes nothing.
+        if child != 0:
+            syscalls.setns(home, syscalls.CLONE_NEWPID)
         os.close(home)
 
 
