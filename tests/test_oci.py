@@ -313,6 +313,63 @@ def test_device_rules_are_enforced_by_the_kernel(bundle, runtime_root):
         runc(runtime_root, "delete", "--force", name)
 
 
+def _disk_of(path: str) -> str:
+    """MAJOR:MINOR of the whole disk the file system of ``path`` is on ("" if not on a disk)."""
+    device = os.stat(path).st_dev
+    sysfs = f"/sys/dev/block/{os.major(device)}:{os.minor(device)}"
+    if os.major(device) == 0 or not os.path.exists(sysfs):
+        return ""  # tmpfs, overlay, 9p...: no block device
+    if os.path.exists(f"{sysfs}/partition"):  # limits are set on the disk, not on a partition
+        sysfs = os.path.realpath(f"{sysfs}/..")
+    return open(f"{sysfs}/dev").read().strip()
+
+
+def test_block_io_weight_and_limits_reach_the_kernel(bundle, runtime_root):
+    disk = _disk_of(str(bundle))
+    block_io: dict = {"weight": 300}
+    if disk:
+        major, minor = (int(n) for n in disk.split(":"))
+        block_io["throttleWriteBpsDevice"] = [{"major": major, "minor": minor, "rate": 512 * 1024}]
+        block_io["throttleReadIOPSDevice"] = [{"major": major, "minor": minor, "rate": 1000}]
+    # 1 MiB written around the page cache (O_DIRECT) at 512 KiB/s: about 2 s if the limit holds
+    script = ("cat /proc/self/cgroup > /report; dd if=/dev/zero of=/data bs=64k count=16 oflag=direct 2>/dev/null; "
+              "echo written >> /report")  # fmt: skip
+    configure(bundle, ["sh", "-c", script], linux__resources__blockIO=block_io)
+    assert runc(runtime_root, "create", "--bundle", str(bundle), "b1").returncode == 0
+    group = next(line.split(":", 2)[2].strip() for line in open(f"/proc/{state(runtime_root, 'b1')['pid']}/cgroup")
+                 if line.split(":")[1] in ("blkio", "") and "b1" in line)  # fmt: skip
+    if cgroups_version() == "v1":
+        directory = f"/sys/fs/cgroup/blkio{group}"
+        weight = next(f for f in ("blkio.weight", "blkio.bfq.weight") if os.path.exists(f"{directory}/{f}"))
+        assert open(f"{directory}/{weight}").read().split()[-1] == "300"
+        if disk:
+            assert open(f"{directory}/blkio.throttle.write_bps_device").read().split() == [disk, "524288"]
+            assert open(f"{directory}/blkio.throttle.read_iops_device").read().split() == [disk, "1000"]
+    else:
+        directory = f"/sys/fs/cgroup{group}"
+        weight = "io.bfq.weight" if os.path.exists(f"{directory}/io.bfq.weight") else "io.weight"
+        assert open(f"{directory}/{weight}").read().split()[:2] == ["default", "300" if "bfq" in weight else "2930"]
+        if disk:
+            assert f"{disk} rbps=max wbps=524288 riops=1000 wiops=max" in open(f"{directory}/io.max").read()
+    started = time.monotonic()
+    assert runc(runtime_root, "start", "b1").returncode == 0
+    report = bundle / "rootfs" / "report"
+    assert wait_for(lambda: report.exists() and "written" in report.read_text(), timeout=30)
+    if disk:
+        assert time.monotonic() - started > 1.2  # without the limit: a few milliseconds
+    runc(runtime_root, "delete", "--force", "b1")
+
+
+def test_block_io_settings_the_kernel_lost_are_refused_by_name(bundle, runtime_root):
+    configure(bundle, ["true"], linux__resources__blockIO={"weight": 300, "leafWeight": 300})
+    result = runc(runtime_root, "create", "--bundle", str(bundle), "b2")
+    assert result.returncode == 1 and "linux.resources.blockIO.leafWeight is not supported" in result.stderr
+    configure(bundle, ["true"], linux__resources__blockIO={"weight": 5000})
+    result = runc(runtime_root, "create", "--bundle", str(bundle), "b3")
+    assert result.returncode == 1 and "weight from 10 to 1000" in result.stderr
+    assert my_cgroups() == []
+
+
 def _cgroup2_directory_for_a_test() -> str:
     """A new directory in this machine's cgroup v2 tree (hybrid: the one at unified/)."""
     from engine import cgroups

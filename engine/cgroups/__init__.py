@@ -29,7 +29,7 @@ CGROUP_ROOT = "/sys/fs/cgroup"
 class Limits:
     """The resource limits minibox sets: None means "no limit"."""
 
-    __slots__ = ("memory", "cpus", "pids", "cpu_period", "memory_and_swap", "extra")
+    __slots__ = ("memory", "cpus", "pids", "cpu_period", "memory_and_swap", "extra", "block_io")
 
     def __init__(
         self, memory: int | None = None, cpus: float | None = None, pids: int | None = None, cpu_period: int = 0,
@@ -45,6 +45,9 @@ class Limits:
         # More knobs an OCI config may set, by their OCI names: reservation, swappiness,
         # disableOOMKiller, shares (each driver writes the files it has, or refuses).
         self.extra: dict[str, int | bool] = {}
+        # Block I/O (an OCI config's blockIO): (what, "MAJOR:MINOR" or "" for every device, value),
+        # what = weight (10-1000), read_bps, write_bps (bytes/s), read_iops or write_iops.
+        self.block_io: list[tuple[str, str, int]] = []
 
     def __str__(self) -> str:
         parts = [f"memory={self.memory}" if self.memory else "", f"cpus={self.cpus}" if self.cpus else "",

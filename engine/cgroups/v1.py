@@ -92,6 +92,28 @@ class CgroupV1(CgroupDriver):
             controller, file_name = files[name]
             value = limits.extra[name]
             write(f"{dirs[controller]}/{file_name}", value if isinstance(value, str) else int(value))
+        if limits.block_io:
+            self._set_block_io(group, limits.block_io)
+
+    def _set_block_io(self, group: str, settings: list[tuple[str, str, int]]) -> None:
+        """The blkio controller: a weight (a share of the disk's time, under the BFQ scheduler),
+        and limits in bytes or I/O operations per second, each for one device (``8:0``)."""
+        path = self.directories(group)["blkio"]
+        # "blkio.weight" was CFQ's file (gone since Linux 5.0); BFQ's has its own name
+        weight = next(
+            (f"{path}/{n}" for n in ("blkio.weight", "blkio.bfq.weight") if os.path.exists(f"{path}/{n}")), ""
+        )
+        throttle = {"read_bps": "read_bps_device", "write_bps": "write_bps_device",
+                    "read_iops": "read_iops_device", "write_iops": "write_iops_device"}  # fmt: skip
+        for what, device, value in settings:
+            if what == "weight":
+                if not weight:
+                    from engine.errors import KernelFeatureMissing
+
+                    raise KernelFeatureMissing("block I/O weights (the BFQ I/O scheduler)", "leave out blockIO weights")
+                write(f"{weight}_device" if device else weight, f"{device} {value}" if device else value)
+            else:
+                write(f"{path}/blkio.throttle.{throttle[what]}", f"{device} {value}")
 
     def _inherit_cpuset(self, group: str) -> None:
         """A new v1 cpuset group starts with no CPUs and no memory nodes, and takes no process

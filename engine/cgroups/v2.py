@@ -51,7 +51,8 @@ class CgroupV2(CgroupDriver):
 
     def create(self, group: str, limits: Limits) -> None:
         cpuset = ("cpuset",) if "cpus" in limits.extra or "mems" in limits.extra else ()
-        self._enable_controllers(group, CONTROLLERS + cpuset)
+        io = ("io",) if limits.block_io else ()
+        self._enable_controllers(group, CONTROLLERS + cpuset + io)
         path = self.path(group)
         make_dir(path)
         if limits.memory:
@@ -75,6 +76,26 @@ class CgroupV2(CgroupDriver):
                 from engine.errors import Unsupported
 
                 raise Unsupported(f"cgroup v2 has no {name} setting", "leave it out of the container's resources")
+        if limits.block_io:
+            self._set_block_io(path, limits.block_io)
+
+    @staticmethod
+    def _set_block_io(path: str, settings: list[tuple[str, str, int]]) -> None:
+        """The io controller: a weight (``io.bfq.weight`` under BFQ, else ``io.weight``) and limits
+        per device in ``io.max`` ("8:0 rbps=1048576")."""
+        keys = {"read_bps": "rbps", "write_bps": "wbps", "read_iops": "riops", "write_iops": "wiops"}
+        for what, device, value in settings:
+            if what != "weight":  # 0: no limit (as v1 takes it)
+                write(f"{path}/io.max", f"{device} {keys[what]}={value or 'max'}")
+            elif os.path.exists(f"{path}/io.bfq.weight"):  # BFQ takes v1's 1-1000 as it is
+                write(f"{path}/io.bfq.weight", f"{device} {value}" if device else value)
+            elif not os.path.exists(f"{path}/io.weight"):
+                raise KernelFeatureMissing(
+                    "block I/O weights (io.weight or the BFQ scheduler)", "leave out blockIO weights"
+                )
+            else:  # io.weight is 1-10000: v1's 10-1000 mapped onto it, as runc does
+                weight = 1 + (value - 10) * 9999 // 990
+                write(f"{path}/io.weight", f"{device} {weight}" if device else f"default {weight}")
 
     def set_device_rules(self, group: str, rules: list[tuple[bool, str]]) -> None:
         """Which device nodes the group may use: v2 has no files for it, but an eBPF program."""

@@ -130,6 +130,7 @@ def _cgroups(config: dict, container_id: str) -> tuple[object, str, object, list
             "mems": cpu.get("mems"), "realtimeRuntime": cpu.get("realtimeRuntime"),
             "realtimePeriod": cpu.get("realtimePeriod")}  # fmt: skip
     limits.extra = {name: value for name, value in more.items() if value is not None and value is not False}
+    limits.block_io = _block_io(resources.get("blockIO") or {})
     rules: list[tuple[bool, str]] = []
     for index, rule in enumerate(resources.get("devices") or []):
         kind = rule.get("type") or "a"
@@ -151,6 +152,7 @@ def _cgroups(config: dict, container_id: str) -> tuple[object, str, object, list
         ("freezer",)
         + (("devices",) if rules else ())
         + (("cpuset",) if "cpus" in limits.extra or "mems" in limits.extra else ())
+        + (("blkio",) if limits.block_io else ())
     )
     if driver.version == "v1":
         from engine.cgroups.v1 import CONTROLLERS, CgroupV1
@@ -159,6 +161,31 @@ def _cgroups(config: dict, container_id: str) -> tuple[object, str, object, list
     if rules:
         rules += [(True, r) for r in DEFAULT_DEVICE_RULES]
     return driver, group, limits, rules
+
+
+def _block_io(block_io: dict) -> list[tuple[str, str, int]]:
+    """linux.resources.blockIO as (what, "MAJOR:MINOR" or "", value) settings (see cgroups.Limits)."""
+    field = "config.json linux.resources.blockIO"
+    if block_io.get("leafWeight") or any(d.get("leafWeight") for d in block_io.get("weightDevice") or []):
+        raise UnsupportedField(
+            "linux.resources.blockIO.leafWeight", "only the CFQ I/O scheduler had it (gone in Linux 5.0)"
+        )
+    settings = []
+    weights = [("", block_io["weight"])] if block_io.get("weight") else []
+    weights += [
+        (f"{d['major']}:{d['minor']}", d["weight"]) for d in block_io.get("weightDevice") or [] if d.get("weight")
+    ]
+    for device, weight in weights:
+        if not 10 <= weight <= 1000:
+            raise BadValue(f"{field} weight", weight, "a weight from 10 to 1000")
+        settings.append(("weight", device, weight))
+    for kind, what in (("ReadBps", "read_bps"), ("WriteBps", "write_bps"), ("ReadIOPS", "read_iops"),
+                       ("WriteIOPS", "write_iops")):  # fmt: skip
+        for index, rule in enumerate(block_io.get(f"throttle{kind}Device") or []):
+            if "major" not in rule or "minor" not in rule or (rule.get("rate") or 0) < 0:
+                raise BadValue(f"{field}.throttle{kind}Device[{index}]", rule, "major, minor and a rate of 0 or more")
+            settings.append((what, f"{rule['major']}:{rule['minor']}", rule.get("rate") or 0))
+    return settings
 
 
 def _capabilities(config: dict) -> tuple[list[str] | None, tuple | None]:
