@@ -574,14 +574,19 @@ def test_a_load_that_fails_half_way_takes_back_what_it_added(tmp_path, layout):
 
 
 def test_the_built_in_busybox_has_the_same_id_in_every_state_root(tmp_path):
-    """Its files take the busybox binary's time: a class sees one ID, `rmi` + rebuild gives it back."""
-    ids = []
+    """Its files take the busybox binary's time: a class sees one ID, `rmi` + rebuild gives it back.
+    Its compressed layer is the same blob too (no time, no file name in the gzip header): what was
+    built in one store and pushed is "already there" in another."""
+    ids, blobs = [], []
     for root in ("one", "two"):
         env = {**os.environ, "MINIBOX_ROOT": str(tmp_path / root)}
         result = subprocess.run([*MINIBOX, "inspect", "-f", "Id", "busybox"], env=env, capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
         ids.append(result.stdout.strip())
+        manifest = json.load(open(tmp_path / root / "lib" / "images" / "manifests" / f"{ids[-1][7:]}.json"))
+        blobs.append([layer["digest"] for layer in manifest["layers"]])
     assert ids[0] == ids[1] and ids[0].startswith("sha256:")
+    assert blobs[0] == blobs[1] and len(blobs[0]) == 1
 
 
 def test_a_built_image_kept_by_rmi_f_for_its_container_is_listed(tmp_path, name):

@@ -382,4 +382,24 @@ def test_a_zstd_image_pulls_like_a_gzip_one(pushed, tmp_path):
     ref = f"{pushed['address']}/test/zstd:v1"
     assert minibox("pull", ref, check=True).stdout.count("pull complete") == 2  # busybox's layer: here already
     assert tree(ref) == pushed["tree"]
+    # busybox's layer is here as gzip, not as the zstd blob the registry named: the image kept here
+    # lists the blob this store has, so it can be saved (every blob there) and built on.
+    minibox("save", "-o", str(tmp_path / "saved.tar"), ref, check=True)
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    subprocess.run(["tar", "-xf", str(tmp_path / "saved.tar"), "-C", str(saved)], check=True)
+    index = json.loads((saved / "index.json").read_text())
+    kept = json.loads((saved / "blobs" / "sha256" / index["manifests"][0]["digest"][7:]).read_bytes())
+    for layer in kept["layers"]:
+        blob = saved / "blobs" / "sha256" / layer["digest"][7:]
+        assert blob.stat().st_size == layer["size"]
+        assert hashlib.sha256(blob.read_bytes()).hexdigest() == layer["digest"][7:]
+    assert [layer["mediaType"][-4:] for layer in kept["layers"]] == ["gzip", "zstd", "zstd"]
+    name = f"t-zstd-{os.urandom(2).hex()}"
+    try:
+        minibox("run", "--name", name, ref, "touch", "/opt/d", check=True)
+        minibox("commit", name, f"{name}:built-on", check=True)
+        minibox("rmi", f"{name}:built-on", check=True)
+    finally:
+        minibox("rm", "-f", name)
     minibox("rmi", ref, check=True)

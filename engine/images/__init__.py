@@ -272,7 +272,9 @@ def add_layer_from_directory(paths: Paths, directory: str) -> tuple[str, str]:
     os.makedirs(paths.images, exist_ok=True)
     try:
         with open(tmp, "wb") as raw:
-            with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0) as gz:
+            # No file name and no time in the gzip header: the same files give the same blob
+            # digest in every store (the built-in busybox too), so their layers are shared.
+            with gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=1, mtime=0) as gz:
                 diff_id = pack(directory, io.BufferedWriter(gz))  # type: ignore[arg-type]
         with open(tmp, "rb") as f:
             blob = f"sha256:{hashlib.file_digest(f, 'sha256').hexdigest()}"

@@ -294,7 +294,8 @@ def fetch_layer(client: Client, store: Store, layer: dict, diff_id: str, progres
     """Download a layer and unpack it as it streams in: one pass over its bytes, which are kept as
     the store's blob too. A download that broke off earlier (a ``.partial`` file) is resumed first."""
     digest = layer["digest"]
-    if store.has_blob(digest) or os.path.exists(store.blob_path(digest) + ".partial"):
+    partial = os.path.exists(store.blob_path(digest) + ".partial")
+    if store.has_blob(digest) or partial or store.has_layer(diff_id):  # or only the blob is missing
         fetch_blob(client, store, digest, layer.get("size", 0), progress)
         store.add_layer(digest, diff_id)
         return
@@ -383,9 +384,16 @@ def _pull(paths: Paths, ref: Reference, client: Client, progress: Progress | Non
         raise MiniboxError(f"{ref.local_name}: the manifest lists {listed} layers, the config {len(diff_ids)}",
                            "the image is broken in the registry")  # fmt: skip
     missing = []
-    for layer, diff_id in zip(document["layers"], diff_ids, strict=True):
-        if store.has_layer(diff_id):
+    for index, (layer, diff_id) in enumerate(zip(document["layers"], diff_ids, strict=True)):
+        here = store.has_layer(diff_id) and (store.has_blob(layer["digest"]) or store.layer_descriptor(diff_id))
+        if here:
             say(f"{layer['digest'][7:19]}: already exists")
+            if not store.has_blob(layer["digest"]):
+                # The same files came here compressed otherwise (built here, or pushed by a tool
+                # that compressed them its own way). The image stays the same image, its ID is its
+                # config's digest, which names layers by their unpacked content. The manifest kept
+                # here lists the blob this store has, so `save` and `commit` find every blob.
+                document["layers"][index] = here
         elif all(diff_id != known for _, known in missing):  # a layer listed twice comes once
             missing.append((layer, diff_id))
 
