@@ -48,6 +48,7 @@ class Context:
         quote = re.escape if pattern else str
         text = text.replace("{workdir}", quote(self.workdir)).replace("{labdir}", quote(self.labdir))
         text = text.replace("{hostname}", quote(socket.gethostname())).replace("{sandbox}", quote(self.sandbox))
+        text = text.replace("{prefix}", quote(state.prefix()))  # minibox's name for its cgroups, links, netns
         if "{cgroup_version}" in text:
             from engine import cgroups
 

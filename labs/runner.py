@@ -184,7 +184,7 @@ class Runner:
         lab = self.lab(ref)
         step = self.current_step(lab)
         if step is None:
-            raise LookupError(f"lab {lab.id!r} is finished")
+            raise LookupError(f"lab {lab.id!r} is finished; `workshop reset {lab.id}` to do it again")
         entry = self.progress.lab(lab.id)
         used = entry["hints"].get(step.id, 0)
         if used >= len(step.hints):
@@ -224,6 +224,33 @@ class Runner:
             self.progress.current_lab = None
         self.progress.save()
         return done
+
+    def shell(self, lab: Lab) -> tuple[list[str], dict[str, str], str]:
+        """(argv, environment, directory) of an interactive shell that runs what the learner types
+        as the lab's own commands run: in its working directory, this install's ``minibox`` first
+        on PATH, the lab's variables set and, in a network lab, inside the practice namespace."""
+        os.makedirs(self.workdir(lab), exist_ok=True)
+        if lab.sandbox:
+            from engine.network import sandbox
+
+            sandbox.up(sandbox_name())  # nothing to do when the lab was started
+        env = self.environment(lab)
+        env["WORKSHOP_LAB"] = lab.id
+        shell = env.get("SHELL") or ""
+        if not shell or not os.access(shell, os.X_OK):
+            shell = shutil.which("bash") or "/bin/sh"
+        argv = [shell]
+        if os.path.basename(shell) == "bash":
+            # The learner's own ~/.bashrc, then the lab's name in front of the prompt, so a shell
+            # inside the practice namespace never passes for an ordinary one.
+            rc = os.path.join(self.progress.directory, "shell.bashrc")
+            os.makedirs(self.progress.directory, exist_ok=True)
+            with open(rc, "w") as f:
+                f.write('[ -f ~/.bashrc ] && . ~/.bashrc\nPS1="(lab $WORKSHOP_LAB) $PS1"\n')
+            argv += ["--rcfile", rc]
+        else:
+            env["PS1"] = f"(lab {lab.id}) # "
+        return in_sandbox(argv, self.sandbox(lab)), env, self.workdir(lab)
 
     def run_command(
         self, lab: Lab, command: str, check: bool = False, timeout: float = 120

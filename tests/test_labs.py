@@ -109,6 +109,41 @@ def test_a_translation_replaces_only_the_text(tmp_path):
     assert chinese.steps[0].checks == english.steps[0].checks and chinese.steps[0].commands == ["true"]
 
 
+def test_the_lab_shell_runs_what_is_typed_where_the_labs_commands_run(runner):
+    """`workshop shell` of a network lab: its working directory, this install's minibox, and the
+    practice network namespace (with MINIBOX_HOST_NETNS), never the host's own."""
+    import sys
+
+    from engine.network.netns import NETNS_DIR
+
+    lab = runner.lab("docker-run")
+    typed = "pwd; readlink /proc/self/ns/net; command -v minibox; echo $MINIBOX_HOST_NETNS $WORKSHOP_LAB\n"
+    try:
+        shell = subprocess.run([sys.executable, "-m", "workshop_tui", "shell", lab.id], input=typed,
+                               capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert shell.returncode == 0, shell.stderr
+        banner, where, net, minibox, names = shell.stdout.splitlines()
+        sandbox = runner.sandbox(lab)
+        assert f"inside the practice network namespace {sandbox}" in banner
+        assert where == runner.workdir(lab)
+        assert net == f"net:[{os.stat(os.path.join(NETNS_DIR, sandbox)).st_ino}]" != os.readlink("/proc/self/ns/net")
+        assert minibox == os.path.join(os.path.dirname(sys.executable), "minibox")
+        assert names == f"{sandbox} docker-run"
+    finally:
+        runner.reset(lab.id, remove_workdir=True)
+
+
+def test_the_lab_shell_of_an_ordinary_lab_stays_in_the_hosts_network(runner):
+    import sys
+
+    typed = "pwd; readlink /proc/self/ns/net; echo ${MINIBOX_HOST_NETNS:-none}\n"
+    shell = subprocess.run([sys.executable, "-m", "workshop_tui", "shell", "uts"], input=typed,
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert shell.returncode == 0, shell.stderr
+    expected = [runner.workdir(runner.lab("uts")), os.readlink("/proc/self/ns/net"), "none"]
+    assert shell.stdout.splitlines()[1:] == expected
+
+
 def test_streaming_a_command_ends_with_the_shell_not_with_its_background_children(tmp_path):
     import time
 

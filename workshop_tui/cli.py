@@ -7,6 +7,8 @@ terminal. Every action is a call into ``labs.runner``; this module only prints.
     workshop check [LAB [STEP]]   check the end state: ✓ or ✗ with what was found, and a hint
     workshop hint                 the next hint for the current step
     workshop solve STEP           run a step's solution (asks first)
+    workshop shell [LAB]          a shell where the lab's commands work as typed (its directory; in
+                                  a network lab, inside the practice network namespace)
     workshop reset LAB            back to the start: the lab's containers go (asks first)
     workshop status               progress in every lab
     workshop lint                 check the lab definitions themselves
@@ -33,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("lab", nargs="?")
     p.add_argument("step", nargs="?")
     sub.add_parser("hint", help="the next hint for the current step")
+    p = sub.add_parser("shell", help="a shell for typing the lab's commands: in its working directory "
+                       "and, in a network lab, inside the practice network namespace")  # fmt: skip
+    p.add_argument("lab", nargs="?", help="default: the current lab")
     p = sub.add_parser("solve", help="run a step's solution")
     p.add_argument("step", nargs="?", help="default: the current step")
     p.add_argument("-y", "--yes", action="store_true", help="do not ask")
@@ -323,7 +328,9 @@ def dispatch(runner, args: argparse.Namespace) -> int:  # noqa: ANN001
     if args.cmd == "start":
         lab = runner.start(args.lab, force=args.force)
         show_markdown(f"# {lab.title}\n\n{runner.render(lab, lab.intro).strip()}")
-        print(f"\nYour working directory for this lab: {runner.workdir(lab)}")
+        where = " and inside the practice network namespace " + runner.sandbox(lab) if lab.sandbox else ""
+        print(f"\nYour working directory for this lab: {runner.workdir(lab)}\n"
+              f"Type the lab's commands in `workshop shell`: it opens there{where}.")  # fmt: skip
         step = runner.current_step(lab)
         if step:
             show_step(runner, lab, step)
@@ -346,11 +353,18 @@ def dispatch(runner, args: argparse.Namespace) -> int:  # noqa: ANN001
         step, hint, number = runner.hint()
         print(f"Hint {number}/{len(step.hints)}: {hint}" if hint else "No more hints: `workshop solve` shows the way.")
         return 0
+    if args.cmd == "shell":
+        lab = runner.lab(args.lab)
+        argv, env, directory = runner.shell(lab)
+        inside = f", inside the practice network namespace {runner.sandbox(lab)}" if lab.sandbox else ""
+        print(f"A shell for lab {lab.id!r} in {directory}{inside}. `exit` leaves it.", flush=True)
+        os.chdir(directory)
+        os.execvpe(argv[0], argv, env)
     if args.cmd == "solve":
         lab = runner.lab()
         step = lab.step(args.step) if args.step else runner.current_step(lab)
         if step is None:
-            raise LookupError("this lab is finished")
+            raise LookupError(f"lab {lab.id!r} is finished; `workshop reset {lab.id}` to do it again")
         print("The solution runs:\n" + "\n".join(f"  $ {runner.render(lab, c)}" for c in step.solution))
         if not ask("Run it?", args.yes):
             return 1
