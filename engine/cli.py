@@ -249,10 +249,11 @@ def _field(data: dict, path: str) -> object:
 
 
 def _age(seconds: float) -> str:
-    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
-        if seconds >= size:
-            return f"{int(seconds // size)} {unit}"
-    return f"{int(seconds)} seconds"
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        if seconds >= size or unit == "second":
+            count = int(seconds // size)
+            return f"{count} {unit}" if count == 1 else f"{count} {unit}s"
+    raise AssertionError(seconds)
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
@@ -265,7 +266,8 @@ def cmd_ps(args: argparse.Namespace) -> int:
         print("\n".join(r.id[:12] for r in rows))
         return 0
     now = time.time()
-    print(f"{'CONTAINER ID':<14}{'IMAGE':<12}{'COMMAND':<22}{'CREATED':<16}{'STATUS':<22}NAMES")
+    image_width = max([len(r.data["image"]) for r in rows] + [10]) + 2  # a registry's names are long
+    print(f"{'CONTAINER ID':<14}{'IMAGE':<{image_width}}{'COMMAND':<22}{'CREATED':<16}{'STATUS':<22}NAMES")
     for r in rows:
         status = r.state
         if status == "running":
@@ -276,7 +278,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
         command = " ".join(r.data["command"])
         command = f'"{command[:17]}…"' if len(command) > 18 else f'"{command}"'
         created = _age(now - r.data["created"]) + " ago"
-        print(f"{r.id[:12]:<14}{r.data['image']:<12}{command:<22}{created:<16}{status:<22}{r.name}")
+        print(f"{r.id[:12]:<14}{r.data['image']:<{image_width}}{command:<22}{created:<16}{status:<22}{r.name}")
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import select
 import signal
 import subprocess
@@ -139,14 +140,19 @@ def test_gc_cleans_up_after_a_killed_supervisor(name):
 
 
 def test_ps_lists_running_and_all(name):
+    long_image = f"127.0.0.1:5055/workshop/{name}-image:v1"  # a registry's name: longer than a column
+    minibox("tag", "busybox", long_image, check=True)
     minibox("run", "-d", "--name", name, "busybox", "sleep", "60", check=True)
-    minibox("run", "--name", f"{name}-done", "busybox", "true", check=True)
+    minibox("run", "--name", f"{name}-done", long_image, "true", check=True)
     try:
         running, everything = minibox("ps").stdout, minibox("ps", "-a").stdout
         assert name in running and f"{name}-done" not in running
         assert f"{name}-done" in everything and "Exited (0)" in everything
+        done = next(line for line in everything.splitlines() if line.endswith(f"{name}-done"))
+        assert re.search(rf'{re.escape(long_image)}  +"true" +\d+ seconds? ago  +Exited \(0\)', done), done
     finally:
         minibox("rm", f"{name}-done")
+        minibox("rmi", long_image)
 
 
 def test_two_commands_at_once_never_share_a_name(name):
