@@ -85,6 +85,9 @@ class LabScreen(Screen):
         self.usage: dict[str, tuple[deque, deque, list]] = {}
         # Held while commands run: a check waits for them (r then c at once must check the result).
         self.busy = threading.Lock()
+        # view -> what its table shows now: a refresh that finds the same is not redrawn, so a
+        # learner's cursor and scroll position stay where they were between the 2 s refreshes
+        self.shown: dict[str, tuple] = {}
 
     # --- layout --------------------------------------------------------------------------------
 
@@ -447,13 +450,17 @@ class LabScreen(Screen):
         sandbox = self.app.runner.sandbox(self.lab) if self.lab else ""
         host_side = f"host side: the practice namespace {sandbox}" if sandbox and view == "network" else "host"
         self.query_one("#observed", Static).update(f"{host_side} (pid {self.app.host_pid()})  vs  {side}")
+        shown = (name, pid, host, container, self.veth_owners() if view == "network" else None)
+        if self.shown.get(view) == shown:
+            return
+        self.shown[view] = shown
         table = self.query_one(f"#table-{view}", DataTable)
         table.clear(columns=True)
         FILLERS[view](table, host, container)
         if view == "network":
             from workshop_tui.diagram import network_diagram
 
-            diagram = network_diagram(host, container, self.veth_owners(), name)
+            diagram = network_diagram(host, container, shown[4], name)
             self.query_one("#network-diagram", Static).update(diagram)
 
     def veth_owners(self) -> dict[str, str]:
