@@ -193,3 +193,32 @@ def test_network_diagram_draws_bridges_ports_and_the_container_inside():
     assert "inside web: eth0 172.29.0.2/16 → default via 172.29.0.1" in text
     empty = network_diagram([link("lo", "loopback")], [], {}, None).plain
     assert "no bridge on the host side yet" in empty
+
+
+def test_view_cells_are_shown_as_they_are_never_as_markup_or_emoji():
+    """A MAC address with ``:cd:`` in it once showed an emoji; ``[b]`` in a command, bold text."""
+    from textual.app import App
+    from textual.widgets import DataTable
+    from textual.widgets._data_table import default_cell_formatter
+
+    from workshop_tui.screens.lab import FILLERS
+
+    host = [{"kind": "link", "name": "minibox0", "type": "bridge", "flags": "UP", "mac": "fa:ac:32:cd:a2:83"}]
+    container = [{"pid": 1, "host_pid": 4242, "command": "sh -c 'echo [b]x[/b] :cd:'"}]
+
+    class Tables(App):
+        def compose(self):
+            yield DataTable(id="network")
+            yield DataTable(id="processes")
+
+    async def shown() -> list[str]:
+        app = Tables()
+        async with app.run_test():
+            network, processes = app.query_one("#network", DataTable), app.query_one("#processes", DataTable)
+            FILLERS["network"](network, host, [])
+            FILLERS["processes"](processes, [], container)
+            return [default_cell_formatter(c).plain for t in (network, processes) for c in t.get_row_at(0)]
+
+    cells = asyncio.run(shown())
+    assert "bridge UP fa:ac:32:cd:a2:83" in cells
+    assert "sh -c 'echo [b]x[/b] :cd:'" in cells

@@ -38,7 +38,7 @@ from textual.widgets import (
 
 from engine.observe import VIEWS, diff_rows
 from labs.model import Lab, Step
-from labs.runner import in_sandbox, stream_command
+from labs.runner import stream_command
 
 VIEW_TITLES = {"namespaces": "Namespaces", "processes": "Processes", "cgroups": "cgroups", "mounts": "Mounts",
                "network": "Network"}  # fmt: skip
@@ -274,7 +274,7 @@ class LabScreen(Screen):
             self.show_step(outcome.step)
         else:
             self.notify(f"✓ Lab {self.lab.title!r} done!", timeout=8)
-            self.query_one("#step-body", Markdown).update(self.app.runner.render(self.lab, self.lab.finish))
+            self.query_one("#step-body", Markdown).update(self.app.runner.finish_text(self.lab))
             self.query_one("#step-title", Static).update(f"{self.lab.title} — done ✓")
 
     def action_hint(self) -> None:
@@ -353,13 +353,14 @@ class LabScreen(Screen):
         sandbox = self.app.runner.sandbox(self.lab)
         if in_container:
             argv, where = ["minibox", "exec", "-it", name, "sh"], f"Container {name}"
+            env, cwd = self.app.runner.environment(self.lab), self.app.runner.workdir(self.lab)
         else:
-            argv = in_sandbox([os.environ.get("SHELL", "/bin/bash")], sandbox)
+            argv, env, cwd = self.app.runner.shell(self.lab)  # as `workshop shell`: the lab's prompt too
             where = f"Host (the practice network namespace {sandbox})" if sandbox else "Host"
         try:
             with self.app.suspend():
                 print(f"\n{where} shell; `exit` returns to the workshop.\n")
-                subprocess.run(argv, cwd=self.app.runner.workdir(self.lab), env=self.app.runner.environment(self.lab))
+                subprocess.run(argv, cwd=cwd, env=env)
         except Exception:  # noqa: BLE001 -- suspend() is impossible in a browser or under tests
             self.open_command_line(name if in_container else None)
         self.refresh_views()
@@ -395,7 +396,7 @@ class LabScreen(Screen):
 
     def running_container(self) -> tuple[str | None, int | None]:
         """The lab's first running container and its init's PID: the "container" side of the views."""
-        return self.app.runner.observed_pid(self.lab) if self.lab else (None, None)
+        return self.app.runner.observed_pid(self.lab, self.step) if self.lab else (None, None)
 
     def refresh_views(self) -> None:
         if self.lab is not None:
@@ -475,6 +476,12 @@ class LabScreen(Screen):
         return owners
 
 
+def _add_row(table: DataTable, *cells: object) -> None:
+    """A row of plain text. A bare string in a DataTable is read as markup, emoji codes included:
+    a MAC address such as fa:ac:32:cd:a2:83 would show an emoji for ``:cd:``."""
+    table.add_row(*(cell if isinstance(cell, Text) else Text(str(cell)) for cell in cells))
+
+
 def _fill_namespaces(table: DataTable, host: list[dict], container: list[dict]) -> None:
     table.add_columns("namespace", "host", "container", "")
     for row in diff_rows(host, container, key="type", compare="inode"):
@@ -482,22 +489,22 @@ def _fill_namespaces(table: DataTable, host: list[dict], container: list[dict]) 
         style = "bold yellow" if own else ""
         mark = {"differs": "own", "same": "shared"}.get(row["status"], "")
         theirs = row["container"]["inode"] if row["container"] else "-"
-        table.add_row(Text(row["key"], style), str(row["host"]["inode"]), str(theirs), Text(mark, style))
+        _add_row(table, Text(row["key"], style), str(row["host"]["inode"]), str(theirs), Text(mark, style))
 
 
 def _fill_processes(table: DataTable, host: list[dict], container: list[dict]) -> None:
     table.add_columns("side", "PID", "host PID", "command")
     for row in container:
-        table.add_row(Text("container", "yellow"), str(row["pid"]), str(row["host_pid"]), row["command"][:60])
-    table.add_row(Text("host", "dim"), "", "", Text(f"{len(host)} processes in the host's PID namespace", "dim"))
+        _add_row(table, Text("container", "yellow"), str(row["pid"]), str(row["host_pid"]), row["command"][:60])
+    _add_row(table, Text("host", "dim"), "", "", Text(f"{len(host)} processes in the host's PID namespace", "dim"))
 
 
 def _fill_cgroups(table: DataTable, host: list[dict], container: list[dict]) -> None:
     table.add_columns("file", "container", "group")
     for row in container:
-        table.add_row(row["file"], str(row["value"]), row["group"])
+        _add_row(table, row["file"], str(row["value"]), row["group"])
     if not container:
-        table.add_row(Text("(start a container to see its cgroup files)", "dim"), "", "")
+        _add_row(table, Text("(start a container to see its cgroup files)", "dim"), "", "")
 
 
 def _layers(row: dict) -> str:
@@ -514,7 +521,7 @@ def _fill_mounts(table: DataTable, host: list[dict], container: list[dict]) -> N
     table.add_columns("side", "mount point", "type", "overlay layers", "propagation", "source")
     for side, rows, style in (("container", container, "yellow"), ("host", list(reversed(host[-40:])), "dim")):
         for row in rows:  # the host's newest first: what was just mounted is at the top
-            table.add_row(Text(side, style), row["target"], row["fstype"], _layers(row), row["propagation"],
+            _add_row(table, Text(side, style), row["target"], row["fstype"], _layers(row), row["propagation"],
                           row["source"])  # fmt: skip
 
 
@@ -530,7 +537,7 @@ def _fill_network(table: DataTable, host: list[dict], container: list[dict]) -> 
                 detail = f"{row.get('type', '')} {row.get('flags', '')} {row.get('mac') or ''}{plugged}"
             else:
                 detail = row.get("address")
-            table.add_row(Text(side, style), row["kind"], str(row.get("name")), str(detail))
+            _add_row(table, Text(side, style), row["kind"], str(row.get("name")), str(detail))
 
 
 FILLERS = {"namespaces": _fill_namespaces, "processes": _fill_processes, "cgroups": _fill_cgroups,
