@@ -266,7 +266,9 @@ def path(ctx: Context, path: str, exists: bool = True, type: str = "", contains:
             text = f.read()
         if not re.search(ctx.fill(contains, pattern=True), text, re.M):
             return Result(False, f"{target} holds {text.strip()[:120]!r}, expected a match for /{contains}/")
-    return Result(True, f"{target} is there")
+        return Result(True, f"{target} holds a match for /{contains}/")
+    what = {"dir": "a directory", "file": "a file", "mount": "a mount point"}.get(type, "there")
+    return Result(True, f"{target} is {what}")
 
 
 KINDS: dict[str, Callable[..., Result]] = {

@@ -87,12 +87,20 @@ class Runner:
         env.update({name: plain.fill(value) for name, value in lab.env.items()})
         return env
 
-    def observed_pid(self, lab: Lab) -> tuple[str | None, int | None]:
+    def observed_pid(self, lab: Lab, step: Step | None = None) -> tuple[str | None, int | None]:
         """(name, host PID) of the container the lab's views show: its first running minibox
-        container, else the process its ``observe_pid`` command names (lab 16: a podman one)."""
+        container, those the step at hand names first; else the process its ``observe_pid``
+        command names (lab 16: a podman one)."""
+        import re
+
         import engine
 
-        for name in lab.containers:
+        names = lab.containers
+        if step is not None:
+            text = step.body + "\n".join(step.solution)
+            named = [n for n in names if re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", text)]
+            names = named + [n for n in names if n not in named]
+        for name in names:
             try:
                 record = engine.get(name)
             except engine.MiniboxError:
@@ -200,8 +208,9 @@ class Runner:
         step = lab.step(step_id)
         return [self.run_command(lab, command) for command in step.solution]
 
-    def reset(self, ref: str, remove_workdir: bool = False) -> list[str]:
-        """Put a lab back to its start: its containers and mounts go, its progress is cleared."""
+    def clean(self, ref: str | None = None) -> list[str]:
+        """Remove what a lab made (its containers, mounts, registry, practice network); keep the
+        learner's progress and files. What ``reset`` does first."""
         import engine
 
         lab = self.lab(ref)
@@ -216,6 +225,34 @@ class Runner:
             self.run_command(lab, command)
         if lab.sandbox:
             done += _sandbox_down_if_unused()
+        return done
+
+    def still_running(self, lab: Lab) -> list[str]:
+        """The lab's containers that exist now (running or stopped)."""
+        import engine
+
+        names = []
+        for name in lab.containers:
+            try:
+                engine.get(name)
+            except engine.MiniboxError:
+                continue
+            names.append(name)
+        return names
+
+    def finish_text(self, lab: Lab) -> str:
+        """The lab's closing text, plus how to tidy up when its containers are still there."""
+        text = self.render(lab, lab.finish).rstrip()
+        left = self.still_running(lab)
+        if left:
+            text += (f"\n\n**Tidy up.** Still here for you to look at: {', '.join(left)}. `workshop clean "
+                     f"{lab.id}` removes them and whatever else the lab set up, and keeps your progress.")  # fmt: skip
+        return text
+
+    def reset(self, ref: str, remove_workdir: bool = False) -> list[str]:
+        """Put a lab back to its start: its containers and mounts go, its progress is cleared."""
+        lab = self.lab(ref)
+        done = self.clean(lab.id)
         if remove_workdir and os.path.isdir(self.workdir(lab)):
             shutil.rmtree(self.workdir(lab))
             done.append(f"removed {self.workdir(lab)}")

@@ -133,6 +133,27 @@ def test_the_lab_shell_runs_what_is_typed_where_the_labs_commands_run(runner):
         runner.reset(lab.id, remove_workdir=True)
 
 
+def test_clean_removes_what_a_lab_made_and_keeps_the_progress(runner):
+    import engine
+
+    lab = runner.start("uts", force=True)
+    step = runner.current_step(lab)
+    try:
+        for result in runner.solve(lab.id, step.id):
+            assert result.returncode == 0, result.stdout
+        assert runner.check(lab.id, step.id).passed
+        left = runner.still_running(lab)
+        assert left and f"`workshop clean {lab.id}` removes them" in runner.finish_text(lab)
+        runner.clean(lab.id)
+        for name in left:
+            with pytest.raises(engine.MiniboxError):
+                engine.get(name)
+        assert step.id in runner.progress.lab(lab.id)["done"]  # the learner's progress stays
+        assert "Tidy up" not in runner.finish_text(lab)
+    finally:
+        runner.reset(lab.id, remove_workdir=True)
+
+
 def test_the_lab_shell_of_an_ordinary_lab_stays_in_the_hosts_network(runner):
     import sys
 
@@ -179,6 +200,20 @@ def test_a_labs_env_reaches_its_commands_and_observe_pid_names_the_viewed_proces
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_the_views_follow_the_container_the_step_at_hand_names(runner):
+    lab = runner.lab("cgroupns-timens")
+    first, second = lab.steps[0], lab.steps[1]  # cg-box, then cg-host
+    try:
+        for step in (first, second):
+            for result in runner.solve(lab.id, step.id):
+                assert result.returncode == 0, result.stdout
+        assert runner.observed_pid(lab, first)[0] == "cg-box"
+        assert runner.observed_pid(lab, second)[0] == "cg-host"
+        assert runner.observed_pid(lab)[0] == "cg-box"  # no step: the lab's first running one
+    finally:
+        runner.reset(lab.id, remove_workdir=True)
 
 
 def test_a_failing_set_up_is_one_clear_line_in_the_cli_and_the_app(runner, tmp_path):

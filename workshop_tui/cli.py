@@ -9,6 +9,7 @@ terminal. Every action is a call into ``labs.runner``; this module only prints.
     workshop solve STEP           run a step's solution (asks first)
     workshop shell [LAB]          a shell where the lab's commands work as typed (its directory; in
                                   a network lab, inside the practice network namespace)
+    workshop clean [LAB]          remove what the lab made (containers, mounts, ...); progress stays
     workshop reset LAB            back to the start: the lab's containers go (asks first)
     workshop status               progress in every lab
     workshop lint                 check the lab definitions themselves
@@ -41,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("solve", help="run a step's solution")
     p.add_argument("step", nargs="?", help="default: the current step")
     p.add_argument("-y", "--yes", action="store_true", help="do not ask")
+    p = sub.add_parser("clean", help="remove what a lab made (containers, mounts, ...); keep your progress")
+    p.add_argument("lab", nargs="?", help="default: the current lab")
     p = sub.add_parser("reset", help="put a lab back to its start")
     p.add_argument("lab")
     p.add_argument("-y", "--yes", action="store_true", help="do not ask")
@@ -347,7 +350,7 @@ def dispatch(runner, args: argparse.Namespace) -> int:  # noqa: ANN001
         if outcome.next_step:
             show_step(runner, outcome.lab, outcome.next_step)
         elif not args.step:
-            show_markdown(f"## Lab {outcome.lab.id!r} done\n\n{runner.render(outcome.lab, outcome.lab.finish)}")
+            show_markdown(f"## Lab {outcome.lab.id!r} done\n\n{runner.finish_text(outcome.lab)}")
         return 0
     if args.cmd == "hint":
         step, hint, number = runner.hint()
@@ -371,6 +374,11 @@ def dispatch(runner, args: argparse.Namespace) -> int:  # noqa: ANN001
         for result in runner.solve(lab.id, step.id):
             print(result.stdout, end="")
         print("Now `workshop check`.")
+        return 0
+    if args.cmd == "clean":
+        lab = runner.lab(args.lab)
+        for line in runner.clean(lab.id) or [f"nothing of lab {lab.id!r} was left"]:
+            print(line)
         return 0
     if args.cmd == "reset":
         lab = runner.lab(args.lab)
