@@ -226,7 +226,8 @@ def _find_process(ctx: Context, match: str, type: str, shared: bool | None, pres
             is_shared = namespaces.inode(entry, type) == namespaces.inode("self", type)
             if is_shared != shared:
                 continue
-        return Result(True, f"process {entry} ({cmdline}) found")
+        where = f" in {'the host' if shared else 'its own'} {type} namespace" if type and shared is not None else ""
+        return Result(True, f"process {entry} ({cmdline}) found{where}")
     if not present:
         return Result(True, f"no process matches /{match}/")
     where = f" in {'the host' if shared else 'its own'} {type} namespace" if type else ""

@@ -183,8 +183,14 @@ class Runner:
                 self._tell_class("lab_finished", lab, step)
         else:
             self._tell_class("check_failed", lab, step)
+            # Each failed check shows the next hint (the last one again once all were shown) and
+            # counts it as seen, so `workshop hint` goes on from the one after, not the same again.
             used = entry["hints"].get(step.id, 0)
-            outcome.next_hint = step.hints[used] if used < len(step.hints) else None
+            if step.hints:
+                outcome.next_hint = step.hints[min(used, len(step.hints) - 1)]
+            if used < len(step.hints):
+                entry["hints"][step.id] = used + 1
+                self.progress.save()
         return outcome
 
     def hint(self, ref: str | None = None) -> tuple[Step, str | None, int]:
@@ -203,10 +209,16 @@ class Runner:
         return step, self.render(lab, step.hints[used]), used + 1
 
     def solve(self, ref: str | None, step_id: str) -> list[subprocess.CompletedProcess]:
-        """Run a step's solution commands (the caller asks the learner first)."""
+        """Run a step's solution commands (the caller asks the learner first), up to the first that
+        fails: the ones after it build on it (a name the learner's own container already holds,
+        say), and their errors would only bury the first."""
         lab = self.lab(ref)
-        step = lab.step(step_id)
-        return [self.run_command(lab, command) for command in step.solution]
+        results = []
+        for command in lab.step(step_id).solution:
+            results.append(self.run_command(lab, command))
+            if results[-1].returncode:
+                break
+        return results
 
     def clean(self, ref: str | None = None) -> list[str]:
         """Remove what a lab made (its containers, mounts, registry, practice network); keep the
@@ -224,7 +236,9 @@ class Runner:
         for command in lab.cleanup:
             self.run_command(lab, command)
         if lab.sandbox:
-            done += _sandbox_down_if_unused()
+            others = [other.id for other in self.labs()
+                      if other.sandbox and other.id != lab.id and self.progress.data["labs"].get(other.id)]  # fmt: skip
+            done += _sandbox_down_if_unused(others)
         return done
 
     def still_running(self, lab: Lab) -> list[str]:
@@ -405,8 +419,9 @@ def in_sandbox(argv: list[str], sandbox: str) -> list[str]:
     return ["nsenter", f"--net={os.path.join(NETNS_DIR, sandbox)}", *argv]
 
 
-def _sandbox_down_if_unused() -> list[str]:
-    """Remove the practice namespaces once no network of minibox lives in them."""
+def _sandbox_down_if_unused(open_labs: list[str]) -> list[str]:
+    """Remove the practice namespaces once no network of minibox lives in them (``open_labs``:
+    the other network labs in progress, which may be what still uses them)."""
     from engine.network import sandbox, store
     from engine.state import Paths
 
@@ -414,6 +429,9 @@ def _sandbox_down_if_unused() -> list[str]:
     if not sandbox.exists(name):
         return []
     kept = [n["name"] for n in store.all_networks(Paths(), name)]
+    if kept and open_labs:
+        return [f"kept the practice namespace {name}: lab(s) {', '.join(open_labs)} still use it (network(s) "
+                f"{', '.join(kept)}); it goes with the last of them (`workshop clean` it, or reset)"]  # fmt: skip
     if kept:
         return [f"kept the practice namespace {name}: network(s) {', '.join(kept)} still live there "
                 f"(MINIBOX_HOST_NETNS={name} minibox network rm {' '.join(kept)}, then reset again)"]  # fmt: skip

@@ -76,6 +76,8 @@ def solution(line: str, cell: str = "") -> None:
         return
     for result in runner.solve(lab.id, step_id):
         print(f"$ {result.args[-1]}\n{result.stdout}", end="" if result.stdout.endswith("\n") else "\n")
+        if result.returncode:
+            print(f"(exit code {result.returncode}: stopped here; fix what it says, then run this cell again)")
 
 
 def check(step_id: str | None = None) -> None:

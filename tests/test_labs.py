@@ -154,6 +154,46 @@ def test_clean_removes_what_a_lab_made_and_keeps_the_progress(runner):
         runner.reset(lab.id, remove_workdir=True)
 
 
+def test_solve_stops_at_the_first_failing_command_and_says_so(runner):
+    """The learner's own container holds the name the solution's first command wants: the rest,
+    which builds on it, is not run, and the answer is one clear line, not a pile of errors."""
+    import sys
+
+    import engine
+
+    lab = runner.start("cgroupns-timens", force=True)
+    step = runner.current_step(lab)
+    workshop = [sys.executable, "-m", "workshop_tui", "solve"]
+    try:
+        refused = subprocess.run(workshop, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+        assert refused.returncode == 1 and "pass --yes" in refused.stdout  # no answer: no
+        assert not runner.still_running(lab)
+        subprocess.run(["minibox", "run", "-d", "--name", "cg-box", "busybox", "sleep", "60"], check=True,
+                       env=runner.environment(lab), capture_output=True)  # fmt: skip
+        solved = subprocess.run(workshop, input="y\n", capture_output=True, text=True, timeout=60)
+        assert solved.returncode == 1
+        assert f"`{step.solution[0]}` failed" in solved.stderr
+        assert f"the {len(step.solution) - 1} command(s) after it were not run" in solved.stderr
+        assert "0::/" not in solved.stdout  # the second command (exec ... cat /proc/self/cgroup) never ran
+        assert engine.get("cg-box").data["command"] == ["sleep", "60"]  # the learner's container is left alone
+    finally:
+        runner.reset(lab.id, remove_workdir=True)
+
+
+def test_a_failed_check_shows_the_next_hint_and_hint_goes_on_from_there(runner):
+    lab = runner.start("uts", force=True)
+    step = runner.current_step(lab)
+    assert len(step.hints) >= 2
+    try:
+        assert runner.check(lab.id).next_hint == step.hints[0]
+        assert runner.hint(lab.id)[1:] == (runner.render(lab, step.hints[1]), 2)  # not the first again
+        for _ in range(3):  # all seen: a failed check still offers one, the last
+            assert runner.check(lab.id).next_hint == step.hints[-1]
+        assert runner.hint(lab.id)[1] is None
+    finally:
+        runner.reset(lab.id, remove_workdir=True)
+
+
 def test_the_lab_shell_of_an_ordinary_lab_stays_in_the_hosts_network(runner):
     import sys
 

@@ -102,9 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
 def ask(question: str, assume_yes: bool) -> bool:
     if assume_yes:
         return True
-    if not sys.stdin.isatty():
-        print(f"{question} [y/N] no (not a terminal; pass --yes)")
-        return False
+    if not sys.stdin.isatty():  # an answer piped in (`echo y | workshop solve`) counts; none is a no
+        answer = sys.stdin.readline().strip()
+        print(f"{question} [y/N] {answer or 'no (no answer on standard input; pass --yes)'}")
+        return answer.lower() in ("y", "yes")
     return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
 
 
@@ -371,8 +372,17 @@ def dispatch(runner, args: argparse.Namespace) -> int:  # noqa: ANN001
         print("The solution runs:\n" + "\n".join(f"  $ {runner.render(lab, c)}" for c in step.solution))
         if not ask("Run it?", args.yes):
             return 1
-        for result in runner.solve(lab.id, step.id):
+        results = runner.solve(lab.id, step.id)
+        for result in results:
             print(result.stdout, end="")
+        if results and results[-1].returncode:
+            failed = results[-1].args[-1]
+            left = len(step.solution) - len(results)
+            rest = f"; the {left} command(s) after it were not run" if left else ""
+            print(f"\n✗ `{failed}` failed (exit code {results[-1].returncode}){rest}.\n"
+                  "Fix what it says (a container of yours with the same name? `minibox rm -f NAME`), "
+                  "then `workshop solve` again.", file=sys.stderr)  # fmt: skip
+            return 1
         print("Now `workshop check`.")
         return 0
     if args.cmd == "clean":

@@ -234,6 +234,10 @@ class LabScreen(Screen):
                 self.running = None
             if code:
                 self.app.call_from_thread(self.log_line, Text(f"(exit code {code})", style="yellow"))
+                if len(commands) > 1 and command != commands[-1]:  # a solution: the rest builds on it
+                    self.app.call_from_thread(self.log_line, Text("(stopped: the commands after it build on it)",
+                                                                  style="yellow"))  # fmt: skip
+                    return
 
     def action_cancel(self) -> None:
         process = self.running
