@@ -345,7 +345,7 @@ def cmd_network(args: argparse.Namespace) -> int:
         print(network.create(args.name, args.subnet)["id"])
     elif args.action == "ls":
         print(f"{'NAME':<16}{'BRIDGE':<17}{'SUBNET':<18}{'GATEWAY':<16}{'CONTAINERS':>10}  HOST NETNS")
-        for net in network.list_networks():
+        for net in network.list_networks(every_host_side=True):  # the column says where each lives
             print(f"{net['name']:<16}{net['bridge']:<17}{net['subnet']:<18}{net['gateway']:<16}"
                   f"{len(net['leases']):>10}  {net.get('host_netns') or '(host)'}")  # fmt: skip
     elif args.action == "inspect":

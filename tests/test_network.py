@@ -14,7 +14,7 @@ import subprocess
 import threading
 
 import pytest
-from conftest import PREFIX, inspect, minibox, start_detached, wait_for
+from conftest import MINIBOX, PREFIX, inspect, minibox, start_detached, wait_for
 
 from engine.network import sandbox
 
@@ -75,8 +75,10 @@ def practice_net(tmp_path_factory: pytest.TempPathFactory):
 
 
 def _network_names() -> list[str]:
+    """The networks of this host side (`network ls` lists every side's; the last column says which)."""
+    here = os.environ.get("MINIBOX_HOST_NETNS") or "(host)"
     lines = minibox("network", "ls").stdout.splitlines()[1:]
-    return [line.split()[0] for line in lines] or ["-"]
+    return [line.split()[0] for line in lines if line.split()[-1] == here] or ["-"]
 
 
 # --- what works ----------------------------------------------------------------------------------
@@ -333,6 +335,21 @@ def test_a_shell_inside_a_sandbox_must_say_so(practice_net) -> None:
     assert result.returncode != 0
     assert f"export MINIBOX_HOST_NETNS={HOST_NS}" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert "split" not in minibox("network", "ls").stdout
+
+
+def test_network_ls_shows_every_host_side_and_a_wrong_side_is_named(practice_net) -> None:
+    """Made in the practice namespace, a network is listed from the machine's side too (with where
+    it lives), and using it from there names the namespace to use."""
+    minibox("network", "create", "sides", check=True)
+    machine = {k: v for k, v in os.environ.items() if k != "MINIBOX_HOST_NETNS"}
+    try:
+        listed = subprocess.run([*MINIBOX, "network", "ls"], capture_output=True, text=True, env=machine).stdout
+        assert any(line.split()[0] == "sides" and line.split()[-1] == HOST_NS for line in listed.splitlines())
+        wrong = subprocess.run([*MINIBOX, "network", "inspect", "sides"], capture_output=True, text=True, env=machine)
+        assert wrong.returncode != 0 and f"MINIBOX_HOST_NETNS={HOST_NS}" in wrong.stderr, wrong.stderr
+        assert len(wrong.stderr.strip().splitlines()) == 1
+    finally:
+        minibox("network", "rm", "sides", check=True)
 
 
 def test_a_network_is_used_only_from_the_namespace_it_was_made_in(tmp_path) -> None:

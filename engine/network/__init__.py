@@ -148,9 +148,13 @@ def remove(name: str, paths: Paths | None = None) -> None:
                 _forwarding_restore(paths, home)
 
 
-def list_networks(paths: Paths | None = None) -> list[dict]:
-    """The networks of the current host side (``MINIBOX_HOST_NETNS``, or the machine's own)."""
-    return store.all_networks(paths or Paths(), netns.host_netns_name())
+def list_networks(paths: Paths | None = None, every_host_side: bool = False) -> list[dict]:
+    """The networks of the current host side (``MINIBOX_HOST_NETNS``, or the machine's own);
+    with ``every_host_side``, those of the practice namespaces and the machine too, this side's first."""
+    paths = paths or Paths()
+    here = netns.host_netns_name()
+    sides = [here] + ([home for home in store.homes(paths) if home != here] if every_host_side else [])
+    return [net for side in sides for net in store.all_networks(paths, side)]
 
 
 def inspect(name: str, paths: Paths | None = None) -> dict:

@@ -24,10 +24,17 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 class NetworkNotFound(MiniboxError):
-    def __init__(self, name: str) -> None:
-        super().__init__(
-            f"network {name!r} not found", "see `minibox network ls`, or create it with `minibox network create`"
-        )
+    def __init__(self, name: str, elsewhere: str = "") -> None:
+        if elsewhere == "(host)":
+            fix = "it lives in the machine's own namespace: run minibox there, without MINIBOX_HOST_NETNS"
+        elif elsewhere:  # a practice namespace (`workshop shell` of a network lab enters it)
+            fix = f"it lives in network namespace {elsewhere}: MINIBOX_HOST_NETNS={elsewhere} minibox ..."
+        if elsewhere:
+            super().__init__(f"network {name!r} not found on this host side", fix)
+        else:
+            super().__init__(
+                f"network {name!r} not found", "see `minibox network ls`, or create it with `minibox network create`"
+            )
 
 
 def directory(paths: Paths, home: str) -> str:
@@ -68,7 +75,9 @@ def load(paths: Paths, home: str, name: str) -> dict | None:
 def get(paths: Paths, home: str, name: str) -> dict:
     data = load(paths, home, name)
     if data is None:
-        raise NetworkNotFound(name)
+        sides = [other for other in homes(paths) if other != home and load(paths, other, name)]
+        elsewhere = (sides[0] or "(host)") if sides else ""
+        raise NetworkNotFound(name, elsewhere)
     return data
 
 
