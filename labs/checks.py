@@ -167,18 +167,31 @@ def _run_and_compare(ctx: Context, argv: list[str], what: str, expect: str, exit
     except subprocess.TimeoutExpired:
         return Result(False, f"`{what}` did not finish within 30 s")
     output = (result.stdout + result.stderr).strip()
-    return _compare(what, output, result.returncode, ctx.fill(expect, pattern=True), exit_code)
+    return _compare(what, output, result.returncode, ctx.fill(expect, pattern=True), exit_code, ctx.fill(expect))
 
 
-def _compare(what: str, output: str, code: int, expect: str, exit_code: int | None) -> Result:
-    shown = output if len(output) < 200 else output[:200] + "…"
+def _compare(what: str, output: str, code: int, expect: str, exit_code: int | None, said: str) -> Result:
+    """``expect`` is the regular expression (placeholders filled and escaped), ``said`` the same
+    as the learner reads it (filled, not escaped)."""
+    shown = _one_line(output)
     if exit_code is not None and code != exit_code:
         return Result(False, f"`{what}` exited with {code}, expected {exit_code}: {shown or '(no output)'}")
-    if expect and not re.search(expect, output, re.M):
-        return Result(False, f"`{what}` printed {shown or '(nothing)'!r}, expected a match for /{expect}/")
+    found = re.search(expect, output, re.M) if expect else None
+    if expect and not found:
+        return Result(False, f"`{what}` printed {shown or '(nothing)'}, expected a match for /{said}/")
+    if found:  # only the line that matched: the rest is noise once it passed
+        start = output.rfind("\n", 0, found.start()) + 1
+        end = output.find("\n", found.end())
+        shown = _one_line(output[start : end if end >= 0 else len(output)])
     if exit_code not in (0, None):  # a command that is meant to fail (e.g. `test -e` of a deleted file)
-        return Result(True, f"`{what}` exited with {code}, as it should" + (f": {shown!r}" if shown else ""))
-    return Result(True, f"`{what}` printed {shown!r}" if shown else f"`{what}` succeeded")
+        return Result(True, f"`{what}` exited with {code}, as it should" + (f": {shown}" if shown else ""))
+    return Result(True, f"`{what}` printed {shown}" if shown else f"`{what}` succeeded")
+
+
+def _one_line(output: str, limit: int = 200) -> str:
+    """Output as one readable line: its lines joined by ' ⏎ ', tabs as spaces, cut at ``limit``."""
+    text = " ⏎ ".join(line.strip().replace("\t", " ") for line in output.strip().splitlines() if line.strip())
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def namespace(ctx: Context, container: str, type: str, shared: bool) -> Result:  # noqa: A002
@@ -266,8 +279,9 @@ def path(ctx: Context, path: str, exists: bool = True, type: str = "", contains:
         with open(target, errors="replace") as f:
             text = f.read()
         if not re.search(ctx.fill(contains, pattern=True), text, re.M):
-            return Result(False, f"{target} holds {text.strip()[:120]!r}, expected a match for /{contains}/")
-        return Result(True, f"{target} holds a match for /{contains}/")
+            return Result(False, f"{target} holds {_one_line(text, 120) or '(nothing)'}, "
+                                 f"expected a match for /{ctx.fill(contains)}/")  # fmt: skip
+        return Result(True, f"{target} holds a match for /{ctx.fill(contains)}/")
     what = {"dir": "a directory", "file": "a file", "mount": "a mount point"}.get(type, "there")
     return Result(True, f"{target} is {what}")
 

@@ -44,10 +44,14 @@ class Lab:
     observe_pid: str = ""
 
     def step(self, step_id: str) -> Step:
+        """A step by its id, or by its number as the learner sees it ("2" for Step 2/4)."""
         for step in self.steps:
             if step.id == step_id:
                 return step
-        raise KeyError(step_id)
+        if step_id.isdigit() and 1 <= int(step_id) <= len(self.steps):
+            return self.steps[int(step_id) - 1]
+        known = ", ".join(f"{n} {s.id}" for n, s in enumerate(self.steps, 1))
+        raise LookupError(f"lab {self.id!r} has no step {step_id!r}; its steps are {known}")
 
     def index(self, step_id: str) -> int:
         return [s.id for s in self.steps].index(step_id)

@@ -197,12 +197,13 @@ def test_a_failed_check_shows_the_next_hint_and_hint_goes_on_from_there(runner):
 def test_the_lab_shell_of_an_ordinary_lab_stays_in_the_hosts_network(runner):
     import sys
 
-    typed = "pwd; readlink /proc/self/ns/net; echo ${MINIBOX_HOST_NETNS:-none}\n"
+    typed = "pwd; readlink /proc/self/ns/net; echo ${MINIBOX_HOST_NETNS:-none}; seq 100000 | head -1\n"
     shell = subprocess.run([sys.executable, "-m", "workshop_tui", "shell", "uts"], input=typed,
                            capture_output=True, text=True, timeout=60)  # fmt: skip
     assert shell.returncode == 0, shell.stderr
-    expected = [runner.workdir(runner.lab("uts")), os.readlink("/proc/self/ns/net"), "none"]
+    expected = [runner.workdir(runner.lab("uts")), os.readlink("/proc/self/ns/net"), "none", "1"]
     assert shell.stdout.splitlines()[1:] == expected
+    assert "Broken pipe" not in shell.stderr  # SIGPIPE is not left ignored (Python ignores it)
 
 
 def test_streaming_a_command_ends_with_the_shell_not_with_its_background_children(tmp_path):
@@ -289,3 +290,33 @@ def test_a_failing_set_up_is_one_clear_line_in_the_cli_and_the_app(runner, tmp_p
 
     notes = asyncio.run(open_it())
     assert any("port 5055 in use" in note for note in notes), notes
+
+
+def test_check_messages_show_what_the_learner_would_read(tmp_path):
+    """Placeholders filled (never `{hostname}`), output on one line, and a pass shows the line
+    that matched rather than everything the command printed."""
+    import socket
+
+    from labs.checks import Context, run_check
+
+    ctx = Context(str(tmp_path), str(tmp_path), dict(os.environ))
+    name = socket.gethostname()
+    command = "printf 'noise one\\n%s\\nnoise\\ttwo\\n' $(hostname)"
+    passed = run_check(ctx, {"kind": "host", "command": command, "expect": "^{hostname}$"})
+    assert passed.ok and passed.message.endswith(f"printed {name}")
+    failed = run_check(ctx, {"kind": "host", "command": command, "expect": "^not-{hostname}$"})
+    assert not failed.ok
+    assert failed.message.endswith(f"printed noise one ⏎ {name} ⏎ noise two, expected a match for /^not-{name}$/")
+    (tmp_path / "said.txt").write_text("one\ntwo\n")
+    missing = run_check(ctx, {"kind": "path", "path": "{workdir}/said.txt", "contains": "^{hostname}$"})
+    assert missing.message == f"{tmp_path}/said.txt holds one ⏎ two, expected a match for /^{name}$/"
+    assert "{" not in passed.message + failed.message + missing.message
+
+
+def test_a_step_is_found_by_its_number_too_and_a_wrong_one_is_named(runner):
+    lab = runner.lab("uts")
+    assert lab.step("2") is lab.steps[1] and lab.step(lab.steps[0].id) is lab.steps[0]
+    with pytest.raises(LookupError, match=rf"lab 'uts' has no step 'nosuch'; its steps are 1 {lab.steps[0].id}, 2 "):
+        lab.step("nosuch")
+    with pytest.raises(LookupError, match="no step '9'"):
+        lab.step("9")

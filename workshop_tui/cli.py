@@ -6,7 +6,7 @@ terminal. Every action is a call into ``labs.runner``; this module only prints.
     workshop start LAB            begin (or resume) a lab: its introduction and current step
     workshop check [LAB [STEP]]   check the end state: ✓ or ✗ with what was found, and a hint
     workshop hint                 the next hint for the current step
-    workshop solve STEP           run a step's solution (asks first)
+    workshop solve [STEP]         run a step's solution, STEP its number or id (asks first)
     workshop shell [LAB]          a shell where the lab's commands work as typed (its directory; in
                                   a network lab, inside the practice network namespace)
     workshop clean [LAB]          remove what the lab made (containers, mounts, ...); progress stays
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "and, in a network lab, inside the practice network namespace")  # fmt: skip
     p.add_argument("lab", nargs="?", help="default: the current lab")
     p = sub.add_parser("solve", help="run a step's solution")
-    p.add_argument("step", nargs="?", help="default: the current step")
+    p.add_argument("step", nargs="?", help="its number or id (default: the current step)")
     p.add_argument("-y", "--yes", action="store_true", help="do not ask")
     p = sub.add_parser("clean", help="remove what a lab made (containers, mounts, ...); keep your progress")
     p.add_argument("lab", nargs="?", help="default: the current lab")
@@ -363,6 +363,10 @@ def dispatch(runner, args: argparse.Namespace) -> int:  # noqa: ANN001
         inside = f", inside the practice network namespace {runner.sandbox(lab)}" if lab.sandbox else ""
         print(f"A shell for lab {lab.id!r} in {directory}{inside}. `exit` leaves it.", flush=True)
         os.chdir(directory)
+        import signal
+
+        for ignored_by_python in (signal.SIGPIPE, signal.SIGXFSZ):  # else the shell inherits SIG_IGN:
+            signal.signal(ignored_by_python, signal.SIG_DFL)  # `ls | head` would say "Broken pipe"
         os.execvpe(argv[0], argv, env)
     if args.cmd == "solve":
         lab = runner.lab()
