@@ -184,7 +184,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             name, help=help_text, description=help_text, add_help=name != "run", formatter_class=_formatter
         )
         add_arguments(p)
+        _SUB_PARSERS[name] = p
     return parser
+
+
+_SUB_PARSERS: dict[str, argparse.ArgumentParser] = {}  # so that `minibox ps -x` shows ps's usage
 
 
 def _spec_from(args: argparse.Namespace):
@@ -220,6 +224,16 @@ def _spec_from(args: argparse.Namespace):
         capabilities=resolve_capabilities(args.cap_add, args.cap_drop, args.privileged),
         network=network, publish=publish,
     )  # fmt: skip
+
+
+def _require_a_terminal() -> None:
+    """``-it`` joins this terminal to the container's: with input from a pipe or a file there is
+    none to join (and the container's shell would wait for ever), as docker says too."""
+    if not os.isatty(0):
+        from engine.errors import MiniboxError
+
+        raise MiniboxError("the input device is not a TTY",
+                           "run it from a terminal, or leave out -t to pipe input in (-i alone)")  # fmt: skip
 
 
 def _signal_number(text: str) -> int:
@@ -368,7 +382,9 @@ def cmd_network(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     known = argv and (argv[0] in COMMANDS or argv[0] in IMAGE_COMMANDS)
-    args = build_parser(argv[0] if known else None).parse_args(argv)
+    args, unknown = build_parser(argv[0] if known else None).parse_known_args(argv)
+    if unknown:  # argparse would blame the top-level parser and show its usage, not the command's
+        _SUB_PARSERS[args.cmd].error(f"unrecognized arguments: {' '.join(unknown)}")
     from engine.errors import MiniboxError
 
     try:
@@ -393,6 +409,8 @@ def command_line() -> None:
 def dispatch(args: argparse.Namespace) -> int:
     import engine
 
+    if args.cmd in ("run", "exec") and args.tty and args.interactive and not getattr(args, "detach", False):
+        _require_a_terminal()
     if args.cmd == "run":
         if args.trace:
             from engine import trace

@@ -81,6 +81,30 @@ def test_exec_into_a_stopped_container(name):
     assert "minibox logs" in line
 
 
+def test_it_with_input_from_a_pipe_is_refused_as_docker_does(name):
+    """-it with no terminal to join: it used to wait for ever for the container's shell."""
+    before, kernel_objects_before = containers_on_disk(), set(leftovers())
+    for args in (("run", "-it", "--rm", "busybox", "sh"), ("exec", "-it", name, "sh")):
+        if args[0] == "exec":
+            minibox("run", "-d", "--name", name, "busybox", "sleep", "60", check=True)
+            before = containers_on_disk()
+        result = minibox(*args, input="echo hi\n", timeout=20)
+        assert result.returncode != 0 and result.stderr.startswith("minibox: the input device is not a TTY")
+        assert len(result.stderr.strip().splitlines()) == 1 and "hi" not in result.stdout
+        assert containers_on_disk() == before
+    minibox("rm", "-f", name, check=True)
+    assert set(leftovers()) == kernel_objects_before
+    piped = minibox("run", "-i", "--rm", "busybox", "sh", input="echo hi\n", timeout=20)  # -i alone: fine
+    assert piped.returncode == 0 and piped.stdout == "hi\n"
+
+
+def test_an_unknown_option_shows_the_usage_of_its_own_command():
+    for command in (("ps",), ("images",), ("logs", "some-box")):
+        result = minibox(*command, "--bogus")
+        assert result.returncode == 2 and "unrecognized arguments: --bogus" in result.stderr
+        assert result.stderr.startswith(f"usage: minibox {command[0]} ")
+
+
 def test_exec_into_a_missing_container():
     fails_cleanly("exec", "nobody-has-this-name", "ls", expect="no such container")
 
