@@ -320,3 +320,43 @@ def test_a_step_is_found_by_its_number_too_and_a_wrong_one_is_named(runner):
         lab.step("nosuch")
     with pytest.raises(LookupError, match="no step '9'"):
         lab.step("9")
+
+
+def test_workshop_view_prints_host_against_the_steps_container(runner):
+    """The TUI's views in a plain terminal: for labs done with `workshop start` and a shell."""
+    import sys
+
+    lab = runner.start("uts", force=True)
+    workshop = [sys.executable, "-m", "workshop_tui", "view"]
+    env = {**os.environ, "COLUMNS": "150"}
+    try:
+        before = subprocess.run(workshop, capture_output=True, text=True, timeout=60, env=env)
+        assert before.returncode == 0 and "no container of this lab is running" in before.stdout
+        for result in runner.solve(lab.id, runner.current_step(lab).id):
+            assert result.returncode == 0, result.stdout
+        shown = subprocess.run([*workshop, "namespaces", "processes"], capture_output=True, text=True, timeout=60,
+                               env=env).stdout  # fmt: skip
+        assert "vs  container uts-box" in shown
+        uts = next(line for line in shown.splitlines() if line.startswith("│ uts "))
+        assert uts.split("│")[4].strip() == "own"  # its own UTS namespace: the lab's point
+        assert "sleep 3600" in shown  # the processes view: the container's PID 1
+        wrong = subprocess.run([*workshop, "bogus"], capture_output=True, text=True, timeout=60)
+        assert wrong.returncode == 1 and "no view 'bogus'" in wrong.stderr
+    finally:
+        runner.reset(lab.id, remove_workdir=True)
+
+
+def test_reset_removes_mounts_a_learner_made_twice(runner):
+    """Running a mount step twice stacks its mounts: a reset must take all of them away."""
+    lab = runner.start("mount", force=True)
+    before = set(leftovers())
+    try:
+        for _ in range(2):
+            for result in runner.solve(lab.id, "propagation"):
+                assert result.returncode == 0, result.stdout
+        assert open("/proc/self/mounts").read().count(f"{runner.workdir(lab)}/shared ") == 2  # stacked
+    finally:
+        runner.reset(lab.id, remove_workdir=True)
+    mounts = open("/proc/self/mounts").read()
+    assert runner.workdir(lab) not in mounts
+    assert set(leftovers()) == before

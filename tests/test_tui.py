@@ -201,7 +201,7 @@ def test_view_cells_are_shown_as_they_are_never_as_markup_or_emoji():
     from textual.widgets import DataTable
     from textual.widgets._data_table import default_cell_formatter
 
-    from workshop_tui.screens.lab import FILLERS
+    from workshop_tui.views import FILLERS
 
     host = [{"kind": "link", "name": "minibox0", "type": "bridge", "flags": "UP", "mac": "fa:ac:32:cd:a2:83"}]
     container = [{"pid": 1, "host_pid": 4242, "command": "sh -c 'echo [b]x[/b] :cd:'"}]

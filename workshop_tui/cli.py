@@ -6,6 +6,7 @@ terminal. Every action is a call into ``labs.runner``; this module only prints.
     workshop start LAB            begin (or resume) a lab: its introduction and current step
     workshop check [LAB [STEP]]   check the end state: ✓ or ✗ with what was found, and a hint
     workshop hint                 the next hint for the current step
+    workshop view [VIEW...]       host vs container side by side (namespaces, processes, cgroups, ...)
     workshop solve [STEP]         run a step's solution, STEP its number or id (asks first)
     workshop shell [LAB]          a shell where the lab's commands work as typed (its directory; in
                                   a network lab, inside the practice network namespace)
@@ -36,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("lab", nargs="?")
     p.add_argument("step", nargs="?")
     sub.add_parser("hint", help="the next hint for the current step")
+    p = sub.add_parser("view", help="host vs container, side by side, as the TUI's views show them")
+    p.add_argument("view", nargs="*", metavar="VIEW",
+                   help="namespaces, processes, cgroups, mounts or network (default: the step's)")  # fmt: skip
+    p.add_argument("--lab", default="", help="default: the current lab")
     p = sub.add_parser("shell", help="a shell for typing the lab's commands: in its working directory "
                        "and, in a network lab, inside the practice network namespace")  # fmt: skip
     p.add_argument("lab", nargs="?", help="default: the current lab")
@@ -133,7 +138,8 @@ def show_markdown(text: str) -> None:
 def show_step(runner, lab, step) -> None:  # noqa: ANN001 -- labs objects, imported lazily
     number = lab.index(step.id) + 1
     show_markdown(f"## Step {number}/{len(lab.steps)}: {step.title}\n\n{runner.render(lab, step.body)}")
-    print(f"\nWhen you are done: `workshop check`   (stuck? `workshop hint`; views: {', '.join(step.observe) or '-'})")
+    views = f"; host vs container: `workshop view` ({', '.join(step.observe)})" if step.observe else ""
+    print(f"\nWhen you are done: `workshop check`   (stuck? `workshop hint`{views})")
 
 
 def class_command(runner, args: argparse.Namespace) -> int:  # noqa: ANN001 -- labs.runner.Runner
@@ -356,6 +362,17 @@ def dispatch(runner, args: argparse.Namespace) -> int:  # noqa: ANN001
     if args.cmd == "hint":
         step, hint, number = runner.hint()
         print(f"Hint {number}/{len(step.hints)}: {hint}" if hint else "No more hints: `workshop solve` shows the way.")
+        return 0
+    if args.cmd == "view":
+        from engine.observe import VIEWS
+        from workshop_tui.views import print_views
+
+        unknown = [v for v in args.view if v not in VIEWS]
+        if unknown:
+            raise LookupError(f"no view {unknown[0]!r}: the views are {', '.join(VIEWS)}")
+        lab = runner.lab(args.lab or None)
+        step = runner.current_step(lab)
+        print_views(runner, lab, step, args.view or (step.observe if step and step.observe else ["namespaces"]))
         return 0
     if args.cmd == "shell":
         lab = runner.lab(args.lab)

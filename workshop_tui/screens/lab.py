@@ -36,9 +36,10 @@ from textual.widgets import (
     TabPane,
 )  # fmt: skip
 
-from engine.observe import VIEWS, diff_rows
+from engine.observe import VIEWS
 from labs.model import Lab, Step
 from labs.runner import stream_command
+from workshop_tui.views import FILLERS, veth_owners
 
 VIEW_TITLES = {"namespaces": "Namespaces", "processes": "Processes", "cgroups": "cgroups", "mounts": "Mounts",
                "network": "Network"}  # fmt: skip
@@ -455,7 +456,7 @@ class LabScreen(Screen):
         sandbox = self.app.runner.sandbox(self.lab) if self.lab else ""
         host_side = f"host side: the practice namespace {sandbox}" if sandbox and view == "network" else "host"
         self.query_one("#observed", Static).update(f"{host_side} (pid {self.app.host_pid()})  vs  {side}")
-        shown = (name, pid, host, container, self.veth_owners() if view == "network" else None)
+        shown = (name, pid, host, container, veth_owners() if view == "network" else None)
         if self.shown.get(view) == shown:
             return
         self.shown[view] = shown
@@ -467,82 +468,3 @@ class LabScreen(Screen):
 
             diagram = network_diagram(host, container, shown[4], name)
             self.query_one("#network-diagram", Static).update(diagram)
-
-    def veth_owners(self) -> dict[str, str]:
-        """Host-side veth name -> container name, from the engine's records."""
-        import engine
-
-        owners = {}
-        for record in engine.list_containers():
-            veth = (record.data.get("network") or {}).get("veth")
-            if veth:
-                owners[veth] = record.name
-        return owners
-
-
-def _add_row(table: DataTable, *cells: object) -> None:
-    """A row of plain text. A bare string in a DataTable is read as markup, emoji codes included:
-    a MAC address such as fa:ac:32:cd:a2:83 would show an emoji for ``:cd:``."""
-    table.add_row(*(cell if isinstance(cell, Text) else Text(str(cell)) for cell in cells))
-
-
-def _fill_namespaces(table: DataTable, host: list[dict], container: list[dict]) -> None:
-    table.add_columns("namespace", "host", "container", "")
-    for row in diff_rows(host, container, key="type", compare="inode"):
-        own = row["status"] == "differs"
-        style = "bold yellow" if own else ""
-        mark = {"differs": "own", "same": "shared"}.get(row["status"], "")
-        theirs = row["container"]["inode"] if row["container"] else "-"
-        _add_row(table, Text(row["key"], style), str(row["host"]["inode"]), str(theirs), Text(mark, style))
-
-
-def _fill_processes(table: DataTable, host: list[dict], container: list[dict]) -> None:
-    table.add_columns("side", "PID", "host PID", "command")
-    for row in container:
-        _add_row(table, Text("container", "yellow"), str(row["pid"]), str(row["host_pid"]), row["command"][:60])
-    _add_row(table, Text("host", "dim"), "", "", Text(f"{len(host)} processes in the host's PID namespace", "dim"))
-
-
-def _fill_cgroups(table: DataTable, host: list[dict], container: list[dict]) -> None:
-    table.add_columns("file", "container", "group")
-    for row in container:
-        _add_row(table, row["file"], str(row["value"]), row["group"])
-    if not container:
-        _add_row(table, Text("(start a container to see its cgroup files)", "dim"), "", "")
-
-
-def _layers(row: dict) -> str:
-    """An overlay's directories (lowerdir, upperdir, workdir): what labs 10 and 11 are about."""
-    if row["fstype"] != "overlay":
-        return ""
-    return " ".join(o for o in row.get("super_options", "").split(",") if o.split("=")[0] in _OVERLAY_DIRS)
-
-
-_OVERLAY_DIRS = ("lowerdir", "upperdir", "workdir")
-
-
-def _fill_mounts(table: DataTable, host: list[dict], container: list[dict]) -> None:
-    table.add_columns("side", "mount point", "type", "overlay layers", "propagation", "source")
-    for side, rows, style in (("container", container, "yellow"), ("host", list(reversed(host[-40:])), "dim")):
-        for row in rows:  # the host's newest first: what was just mounted is at the top
-            _add_row(table, Text(side, style), row["target"], row["fstype"], _layers(row), row["propagation"],
-                          row["source"])  # fmt: skip
-
-
-def _fill_network(table: DataTable, host: list[dict], container: list[dict]) -> None:
-    table.add_columns("side", "kind", "name", "detail")
-    for side, rows, style in (("container", container, "yellow"), ("host", host, "dim")):
-        for row in rows:
-            if row["kind"] == "route":
-                via = f" via {row['gateway']}" if row.get("gateway") else ""
-                detail = f"{row['destination']}{via}"
-            elif row["kind"] == "link":
-                plugged = f" in {row['master']}" if row.get("master") else ""
-                detail = f"{row.get('type', '')} {row.get('flags', '')} {row.get('mac') or ''}{plugged}"
-            else:
-                detail = row.get("address")
-            _add_row(table, Text(side, style), row["kind"], str(row.get("name")), str(detail))
-
-
-FILLERS = {"namespaces": _fill_namespaces, "processes": _fill_processes, "cgroups": _fill_cgroups,
-           "mounts": _fill_mounts, "network": _fill_network}  # fmt: skip

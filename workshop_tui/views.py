@@ -1,0 +1,141 @@
+"""The side-by-side views as tables: host vs container, from ``engine.observe``'s rows.
+
+One filler per view adds columns and rows to any table with ``add_columns`` and ``add_row``: the
+TUI's DataTable, or (``workshop view``) a rich Table printed in the terminal. Pure rendering.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Protocol
+
+from rich.text import Text
+
+from engine.observe import diff_rows
+
+
+class Table(Protocol):
+    def add_columns(self, *labels: str) -> object: ...
+
+    def add_row(self, *cells: Text) -> object: ...
+
+
+def _add_row(table: Table, *cells: object) -> None:
+    """A row of plain text. A bare string in a DataTable is read as markup, emoji codes included:
+    a MAC address such as fa:ac:32:cd:a2:83 would show an emoji for ``:cd:``."""
+    table.add_row(*(cell if isinstance(cell, Text) else Text(str(cell)) for cell in cells))
+
+
+def _fill_namespaces(table: Table, host: list[dict], container: list[dict]) -> None:
+    table.add_columns("namespace", "host", "container", "")
+    for row in diff_rows(host, container, key="type", compare="inode"):
+        own = row["status"] == "differs"
+        style = "bold yellow" if own else ""
+        mark = {"differs": "own", "same": "shared"}.get(row["status"], "")
+        theirs = row["container"]["inode"] if row["container"] else "-"
+        _add_row(table, Text(row["key"], style), str(row["host"]["inode"]), str(theirs), Text(mark, style))
+
+
+def _fill_processes(table: Table, host: list[dict], container: list[dict]) -> None:
+    table.add_columns("side", "PID", "host PID", "command")
+    for row in container:
+        _add_row(table, Text("container", "yellow"), str(row["pid"]), str(row["host_pid"]), row["command"][:60])
+    _add_row(table, Text("host", "dim"), "", "", Text(f"{len(host)} processes in the host's PID namespace", "dim"))
+
+
+def _fill_cgroups(table: Table, host: list[dict], container: list[dict]) -> None:
+    table.add_columns("file", "container", "group")
+    for row in container:
+        _add_row(table, row["file"], str(row["value"]), row["group"])
+    if not container:
+        _add_row(table, Text("(start a container to see its cgroup files)", "dim"), "", "")
+
+
+def _layers(row: dict) -> str:
+    """An overlay's directories (lowerdir, upperdir, workdir): what labs 10 and 11 are about."""
+    if row["fstype"] != "overlay":
+        return ""
+    return " ".join(o for o in row.get("super_options", "").split(",") if o.split("=")[0] in _OVERLAY_DIRS)
+
+
+_OVERLAY_DIRS = ("lowerdir", "upperdir", "workdir")
+
+
+def _fill_mounts(table: Table, host: list[dict], container: list[dict]) -> None:
+    table.add_columns("side", "mount point", "type", "overlay layers", "propagation", "source")
+    for side, rows, style in (("container", container, "yellow"), ("host", list(reversed(host[-40:])), "dim")):
+        for row in rows:  # the host's newest first: what was just mounted is at the top
+            _add_row(table, Text(side, style), row["target"], row["fstype"], _layers(row), row["propagation"],
+                          row["source"])  # fmt: skip
+
+
+def _fill_network(table: Table, host: list[dict], container: list[dict]) -> None:
+    table.add_columns("side", "kind", "name", "detail")
+    for side, rows, style in (("container", container, "yellow"), ("host", host, "dim")):
+        for row in rows:
+            if row["kind"] == "route":
+                via = f" via {row['gateway']}" if row.get("gateway") else ""
+                detail = f"{row['destination']}{via}"
+            elif row["kind"] == "link":
+                plugged = f" in {row['master']}" if row.get("master") else ""
+                detail = f"{row.get('type', '')} {row.get('flags', '')} {row.get('mac') or ''}{plugged}"
+            else:
+                detail = row.get("address")
+            _add_row(table, Text(side, style), row["kind"], str(row.get("name")), str(detail))
+
+
+FILLERS = {"namespaces": _fill_namespaces, "processes": _fill_processes, "cgroups": _fill_cgroups,
+           "mounts": _fill_mounts, "network": _fill_network}  # fmt: skip
+
+
+class _Printed:
+    """``add_columns``/``add_row`` onto a rich Table, for the terminal."""
+
+    def __init__(self) -> None:
+        from rich.table import Table as RichTable
+
+        self.table = RichTable()
+
+    def add_columns(self, *labels: str) -> None:
+        for label in labels:
+            self.table.add_column(label)
+
+    def add_row(self, *cells: Text) -> None:
+        self.table.add_row(*cells)
+
+
+def print_views(runner, lab, step, views: list[str]) -> None:  # noqa: ANN001 -- labs objects
+    """``workshop view``: each view of the lab's container (the step's first) against the host."""
+    from rich.console import Console
+
+    from engine.observe import view as observe
+
+    console = Console()
+    name, pid = runner.observed_pid(lab, step)
+    sandbox = runner.sandbox(lab)
+    side = f"container {name} (pid {pid})" if name else "no container of this lab is running"
+    for which in views:
+        host_side = os.path.join("/run/netns", sandbox) if sandbox and which == "network" else os.getpid()
+        host = observe(which, host_side)
+        container = observe(which, pid) if pid else []
+        where = f"the practice namespace {sandbox}" if sandbox and which == "network" else f"host (pid {os.getpid()})"
+        printed = _Printed()
+        FILLERS[which](printed, host, container)
+        console.print(Text(f"{which}: {where}  vs  {side}", style="bold"), soft_wrap=True)  # a title never wraps
+        console.print(printed.table)
+        if which == "network":
+            from workshop_tui.diagram import network_diagram
+
+            console.print(network_diagram(host, container, veth_owners(), name))
+
+
+def veth_owners() -> dict[str, str]:
+    """Host-side veth name -> container name, from the engine's records."""
+    import engine
+
+    owners = {}
+    for record in engine.list_containers():
+        veth = (record.data.get("network") or {}).get("veth")
+        if veth:
+            owners[veth] = record.name
+    return owners
