@@ -12,6 +12,8 @@ The names are loaded on first use (PEP 562 ``__getattr__``): ``import engine.ima
 
 from __future__ import annotations
 
+__version__ = "0.1.0"  # the same as pyproject.toml's (a test compares them)
+
 _WHERE = {
     "create": "engine.container", "exec_in": "engine.container", "get": "engine.container",
     "inspect": "engine.container", "kill": "engine.container", "list_containers": "engine.container",

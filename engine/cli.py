@@ -156,6 +156,12 @@ COMMANDS = {
 IMAGE_COMMANDS = ("pull", "build", "rmi", "prune", "tag", "history", "diff", "commit", "import", "save", "load")
 
 
+def engine_version() -> str:
+    from engine import __version__
+
+    return __version__
+
+
 def _formatter(prog: str) -> argparse.HelpFormatter:
     # With an explicit width argparse does not import shutil (2 ms) just to ask the terminal's.
     try:
@@ -170,6 +176,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="minibox", description="A small container engine for learning.", formatter_class=_formatter
     )
+    parser.add_argument("--version", action="version", version=f"minibox {engine_version()}")
     sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
     commands = dict(COMMANDS)
     if only is None or only in IMAGE_COMMANDS:
@@ -270,6 +277,9 @@ def _age(seconds: float) -> str:
     raise AssertionError(seconds)
 
 
+PS_COLUMNS = ("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES")
+
+
 def cmd_ps(args: argparse.Namespace) -> int:
     import time
 
@@ -280,8 +290,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
         print("\n".join(r.id[:12] for r in rows))
         return 0
     now = time.time()
-    image_width = max([len(r.data["image"]) for r in rows] + [10]) + 2  # a registry's names are long
-    print(f"{'CONTAINER ID':<14}{'IMAGE':<{image_width}}{'COMMAND':<22}{'CREATED':<16}{'STATUS':<22}NAMES")
+    table = []
     for r in rows:
         status = r.state
         if status == "running":
@@ -289,10 +298,15 @@ def cmd_ps(args: argparse.Namespace) -> int:
         elif status == "stopped":
             code = r.data.get("exit_code")
             status = f"Exited ({'?' if code is None else code})"
+            if r.data.get("finished_at"):
+                status += f" {_age(now - r.data['finished_at'])} ago"
         command = " ".join(r.data["command"])
         command = f'"{command[:17]}…"' if len(command) > 18 else f'"{command}"'
-        created = _age(now - r.data["created"]) + " ago"
-        print(f"{r.id[:12]:<14}{r.data['image']:<{image_width}}{command:<22}{created:<16}{status:<22}{r.name}")
+        table.append((r.id[:12], r.data["image"], command, _age(now - r.data["created"]) + " ago", status, r.name))
+    # as wide as the widest cell (a registry's image names are long), as docker's columns are
+    widths = [max([len(row[i]) for row in table] + [len(title)]) + 2 for i, title in enumerate(PS_COLUMNS[:-1])]
+    for row in [PS_COLUMNS, *table]:
+        print("".join(f"{cell:<{width}}" for cell, width in zip(row, widths, strict=False)) + row[-1])
     return 0
 
 
@@ -437,7 +451,7 @@ def dispatch(args: argparse.Namespace) -> int:
 
         return cli_images.run(args)
     if args.cmd == "gc":
-        for line in engine.gc():
+        for line in engine.gc() or ["nothing to clean up"]:
             print(line)
         return 0
     if args.cmd == "inspect":

@@ -562,7 +562,7 @@ def exec_in(
     plan = process.LaunchPlan(
         argv=argv, env=_environment(image, spec.env + list(env or [])), uid=uid, gid=gid, groups=groups,
         workdir=workdir or spec.workdir or image.settings.get("WorkingDir") or "/",
-        namespaces=spec.namespaces, tty=tty, image=record.data["image"],
+        namespaces=spec.namespaces, tty=tty, image=f"container {record.name!r}",  # as errors name it
         capabilities=spec.capabilities,
         cgroup_join=cgroups.membership_files(record.pid), join_pid=record.pid,
         stdio=stdio,
@@ -595,6 +595,13 @@ def list_containers(paths: Paths | None = None, include_stopped: bool = False) -
     return [r for r in records if include_stopped or r.state == RUNNING]
 
 
+def _rfc3339(when: float | None) -> str | None:
+    """A record's time (seconds since the epoch) as docker's inspect writes times, in UTC."""
+    if when is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(when)) + f".{int(when % 1 * 1e9):09d}Z"
+
+
 def inspect(ref: str, paths: Paths | None = None) -> dict:
     """Everything known about a container, as ``minibox inspect`` prints it (JSON-ready)."""
     record = get(ref, paths)
@@ -611,7 +618,7 @@ def inspect(ref: str, paths: Paths | None = None) -> dict:
     return {
         "Id": data["id"],
         "Name": data["name"],
-        "Created": data["created"],
+        "Created": _rfc3339(data["created"]),
         "Image": data["image"],
         "Command": data["command"],
         "State": {
@@ -620,8 +627,8 @@ def inspect(ref: str, paths: Paths | None = None) -> dict:
             "Pid": record.pid if running else 0,
             "ExitCode": data.get("exit_code"),
             "OOMKilled": data.get("oom_killed", False),
-            "StartedAt": data.get("started_at"),
-            "FinishedAt": data.get("finished_at"),
+            "StartedAt": _rfc3339(data.get("started_at")),
+            "FinishedAt": _rfc3339(data.get("finished_at")),
         },
         "Namespaces": ns_info,
         "Cgroup": {

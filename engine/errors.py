@@ -63,8 +63,9 @@ class CommandNotFound(MiniboxError):
         if image in ("the bundle", "the container"):  # the OCI runtime (engine/oci)
             super().__init__(f"command {command!r} not found in {image}", "check process.args and process.env's PATH")
             return
+        where = image if image.startswith("container ") else f"image {image!r}"  # exec: the container's name
         super().__init__(
-            f"command {command!r} not found in image {image!r}",
+            f"command {command!r} not found in {where}",
             "check the name (busybox has `sh`, `ls`, `ps`, ...) or give an absolute path",
         )
 

@@ -75,6 +75,14 @@ def test_more_cpus_than_the_machine_has():
     fails_cleanly("run", "--cpus", "1000", "busybox", "true", expect=f"this machine has {os.cpu_count()}")
 
 
+def test_exec_of_a_command_the_container_lacks_names_the_container(name):
+    minibox("run", "-d", "--name", name, "busybox", "sleep", "60", check=True)
+    result = minibox("exec", name, "no-such-command")
+    assert result.returncode == 127
+    assert result.stderr.startswith(f"minibox: command 'no-such-command' not found in container '{name}'")
+    minibox("rm", "-f", name, check=True)
+
+
 def test_exec_into_a_stopped_container(name):
     minibox("run", "--name", name, "busybox", "true", check=True)
     line = fails_cleanly("exec", name, "ls", expect="is stopped, cannot exec")
@@ -96,6 +104,14 @@ def test_it_with_input_from_a_pipe_is_refused_as_docker_does(name):
     assert set(leftovers()) == kernel_objects_before
     piped = minibox("run", "-i", "--rm", "busybox", "sh", input="echo hi\n", timeout=20)  # -i alone: fine
     assert piped.returncode == 0 and piped.stdout == "hi\n"
+
+
+def test_version_is_the_packages():
+    import tomllib
+
+    with open(os.path.join(os.path.dirname(__file__), "..", "pyproject.toml"), "rb") as f:
+        version = tomllib.load(f)["project"]["version"]
+    assert minibox("--version", check=True).stdout == f"minibox {version}\n"
 
 
 def test_an_unknown_option_shows_the_usage_of_its_own_command():
