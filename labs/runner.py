@@ -241,7 +241,7 @@ class Runner:
             done += _sandbox_down_if_unused(others)
         return done
 
-    def still_running(self, lab: Lab) -> list[str]:
+    def still_there(self, lab: Lab) -> list[str]:
         """The lab's containers that exist now (running or stopped)."""
         import engine
 
@@ -257,7 +257,7 @@ class Runner:
     def finish_text(self, lab: Lab) -> str:
         """The lab's closing text, plus how to tidy up when its containers are still there."""
         text = self.render(lab, lab.finish).rstrip()
-        left = self.still_running(lab)
+        left = self.still_there(lab)
         if left:
             text += (f"\n\n**Tidy up.** Still here for you to look at: {', '.join(left)}. `workshop clean "
                      f"{lab.id}` removes them and whatever else the lab set up, and keeps your progress.")  # fmt: skip

@@ -142,7 +142,7 @@ def test_clean_removes_what_a_lab_made_and_keeps_the_progress(runner):
         for result in runner.solve(lab.id, step.id):
             assert result.returncode == 0, result.stdout
         assert runner.check(lab.id, step.id).passed
-        left = runner.still_running(lab)
+        left = runner.still_there(lab)
         assert left and f"`workshop clean {lab.id}` removes them" in runner.finish_text(lab)
         runner.clean(lab.id)
         for name in left:
@@ -167,7 +167,7 @@ def test_solve_stops_at_the_first_failing_command_and_says_so(runner):
     try:
         refused = subprocess.run(workshop, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
         assert refused.returncode == 1 and "pass --yes" in refused.stdout  # no answer: no
-        assert not runner.still_running(lab)
+        assert not runner.still_there(lab)
         subprocess.run(["minibox", "run", "-d", "--name", "cg-box", "busybox", "sleep", "60"], check=True,
                        env=runner.environment(lab), capture_output=True)  # fmt: skip
         solved = subprocess.run(workshop, input="y\n", capture_output=True, text=True, timeout=60)
