@@ -301,6 +301,9 @@ KINDS: dict[str, Callable[..., Result]] = {
 
 def run_check(ctx: Context, check: dict) -> Result:
     params = {k: v for k, v in check.items() if k != "kind"}
+    for name in re.findall(r"\{pid:([\w.-]+)\}", " ".join(str(v) for v in params.values())):
+        if _pid_of(name) is None:  # say so, rather than compare against a placeholder's stand-in
+            return Result(False, f"container {name!r} is not running (see `minibox ps -a`)")
     try:
         return KINDS[check["kind"]](ctx, **params)
     except MiniboxError as e:

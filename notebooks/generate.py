@@ -25,21 +25,23 @@ SOLUTION_MODES = ("hidden", "separate", "none")
 def _step_cells(runner: Runner, lab: Lab, commands: bool, solutions: bool) -> list:
     cells = []
     for number, step in enumerate(lab.steps, 1):
-        body = runner.render(lab, step.body)
-        parts = RUN_BLOCK.split(body)
-        cells.append(new_markdown_cell(f"## Step {number}/{len(lab.steps)}: {step.title}\n\n{parts[0].strip()}"))
+        # Commands keep their placeholders ({workdir}, {pid:box}, ...): %%shell fills them when the
+        # cell runs, on the machine that runs it, not the one that wrote the notebook.
+        parts = RUN_BLOCK.split(step.body)
+        text = runner.render(lab, parts[0]).strip()
+        cells.append(new_markdown_cell(f"## Step {number}/{len(lab.steps)}: {step.title}\n\n{text}"))
         for i in range(1, len(parts), 2):
             if commands:
                 cells.append(new_code_cell(f"%%shell\n{parts[i].rstrip()}"))
             else:
-                cells.append(new_markdown_cell(f"```sh\n{parts[i].rstrip()}\n```"))
+                cells.append(new_markdown_cell(f"```sh\n{runner.render(lab, parts[i]).rstrip()}\n```"))
             if parts[i + 1].strip():
-                cells.append(new_markdown_cell(parts[i + 1].strip()))
-        if step.hints:
-            hints = "\n".join(f"<li>{runner.render(lab, h)}</li>" for h in step.hints)
-            cells.append(new_markdown_cell(f"<details><summary>Hints</summary><ol>{hints}</ol></details>"))
+                cells.append(new_markdown_cell(runner.render(lab, parts[i + 1]).strip()))
+        if step.hints:  # Markdown inside <details> is rendered when blank lines set it apart
+            hints = "\n".join(f"1. {runner.render(lab, h)}" for h in step.hints)
+            cells.append(new_markdown_cell(f"<details><summary>Hints</summary>\n\n{hints}\n\n</details>"))
         if step.observe:
-            cells.append(new_code_cell(f"%view {step.observe[0]}"))
+            cells.append(new_code_cell(f"%view {step.observe[0]} --step {step.id}"))
         if solutions:
             cell = new_code_cell(f"%solution {step.id}")
             cell.metadata.update({"tags": ["solution"], "jupyter": {"source_hidden": True}})
@@ -66,12 +68,16 @@ def notebook_for(runner: Runner, lab: Lab, solutions: str = "hidden", commands: 
     return nb
 
 
-def export(runner: Runner, labs: list[Lab], directory: str, solutions: str = "hidden") -> list[str]:
-    """Write each lab's notebook (and, with ``separate``, its solution notebook); return the paths."""
+def export(runner: Runner, labs: list[Lab], directory: str, solutions: str = "hidden", keep: bool = False) -> list[str]:
+    """Write each lab's notebook (and, with ``separate``, its solution notebook); return the paths.
+    ``keep``: a notebook already there is the student's work, left as it is."""
     os.makedirs(directory, exist_ok=True)
     written = []
     for lab in labs:
         base = os.path.join(directory, f"{lab.number:02d}-{lab.id}")
+        if keep and os.path.exists(f"{base}.ipynb"):
+            written.append(f"{base}.ipynb")
+            continue
         nbformat.write(notebook_for(runner, lab, "none" if solutions == "separate" else solutions), f"{base}.ipynb")
         written.append(f"{base}.ipynb")
         if solutions == "separate":

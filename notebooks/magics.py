@@ -87,23 +87,39 @@ def check(step_id: str | None = None) -> None:
     rows = "".join(f"<li>{'✓' if r.ok else '✗'} {html.escape(r.message)}</li>" for r in outcome.results)
     mark = "✓" if outcome.passed else "✗"
     title = f"{mark} step {outcome.step.id}: {'done' if outcome.passed else 'not done yet'}"
-    hint = "" if outcome.passed or not outcome.next_hint else f"<p>Hint: {html.escape(outcome.next_hint)}</p>"
+    next_hint = runner.render(lab, outcome.next_hint) if outcome.next_hint else ""
+    hint = "" if outcome.passed or not next_hint else f"<p>Hint: {_inline_markdown(next_hint)}</p>"
     color = "#1a7f37" if outcome.passed else "#cf222e"
     text = "\n".join([title, *(f"  {'✓' if r.ok else '✗'} {r.message}" for r in outcome.results)])
-    if outcome.next_hint and not outcome.passed:
-        text += f"\n  Hint: {outcome.next_hint}"
+    if next_hint and not outcome.passed:
+        text += f"\n  Hint: {next_hint}"
     head = f"<b style='color:{color}'>{html.escape(title)}</b>"
     _display_html(f"<div class='lab-check'>{head}<ul>{rows}</ul>{hint}</div>", text)
 
 
+def _inline_markdown(text: str) -> str:
+    """A hint's `code` and **bold**, as HTML (the rest escaped)."""
+    import re
+
+    escaped = html.escape(text)
+    escaped = re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
+    return re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", escaped)
+
+
 def view(line: str) -> None:
-    """``%view namespaces [CONTAINER]``: host beside container, rows that differ marked."""
+    """``%view VIEW [CONTAINER] [--step STEP]``: host beside container, the container's rows
+    marked; without CONTAINER, the lab's container the step names (as in the TUI)."""
     from engine import observe
 
     words = line.split()
+    step_id = ""
+    if "--step" in words[:-1]:
+        at = words.index("--step")
+        step_id, words = words[at + 1], words[:at] + words[at + 2 :]
     if not words or words[0] not in observe.VIEWS:
-        raise ValueError(f"%view VIEW [CONTAINER], VIEW one of: {', '.join(observe.VIEWS)}")
-    name, pid = (words[1], _pid(words[1])) if len(words) > 1 else _runner().observed_pid(_lab())
+        raise ValueError(f"%view VIEW [CONTAINER] [--step STEP], VIEW one of: {', '.join(observe.VIEWS)}")
+    step = _lab().step(step_id) if step_id else None
+    name, pid = (words[1], _pid(words[1])) if len(words) > 1 else _runner().observed_pid(_lab(), step)
     host_side = _runner().sandbox(_lab()) if words[0] == "network" else ""
     host_rows = observe.view(words[0], f"/run/netns/{host_side}" if host_side else "self")
     container_rows = observe.view(words[0], pid) if pid else []
@@ -130,39 +146,41 @@ def _pid(name: str) -> int:
 # --- tables ----------------------------------------------------------------------------------------
 
 
-def _table(view_name: str, host: list[dict], container: list[dict], name: str | None) -> tuple[str, str]:
-    """(HTML, text) of one view. Namespaces are compared row by row; other views are listed."""
-    from engine.observe import diff_rows
+class _Rows:
+    """``add_columns``/``add_row`` (what the TUI's and the terminal's views fill) into plain rows."""
 
-    if view_name == "namespaces":
-        header = ["namespace", "host", f"container {name or '(none running)'}", ""]
-        rows = []
-        for row in diff_rows(host, container, key="type", compare="inode"):
-            theirs = row["container"]["inode"] if row["container"] else "-"
-            mark = {"differs": "own", "same": "shared"}.get(row["status"], "")
-            rows.append(
-                ([row["key"], row["host"]["inode"] if row["host"] else "-", theirs, mark], row["status"] == "differs")
-            )
-    else:
-        columns = sorted({k for r in host + container for k in r} - {"kind"})[:5]
-        keys = ["side", *(["kind"] if view_name == "network" else []), *columns]
-        header = keys
-        kind = view_name == "network"
-        rows = [([side, *([r.get("kind")] if kind else []), *(r.get(c, "") for c in columns)], side == "container")
-                for side, rs in (("container", container), ("host", host[:40])) for r in rs]  # fmt: skip
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    def __init__(self) -> None:
+        self.header: list[str] = []
+        self.rows: list[tuple[list[str], bool]] = []
+
+    def add_columns(self, *labels: str) -> None:
+        self.header = list(labels)
+
+    def add_row(self, *cells: object) -> None:
+        plain = [getattr(cell, "plain", str(cell)) for cell in cells]
+        self.rows.append((plain, plain[0] == "container" or plain[-1] == "own"))  # the container's own rows
+
+
+def _table(view_name: str, host: list[dict], container: list[dict], name: str | None) -> tuple[str, str]:
+    """(HTML, text) of one view: the same columns and rows as the TUI's (workshop_tui.views)."""
+    from workshop_tui.views import FILLERS
+
+    table = _Rows()
+    FILLERS[view_name](table, host, container)
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in table.header)
     body = "".join(
         "<tr"
         + (" style='background:#fff8c5'" if marked else "")
         + ">"
-        + "".join(f"<td>{html.escape(str(v))}</td>" for v in values)
+        + "".join(f"<td>{html.escape(v)}</td>" for v in values)
         + "</tr>"
-        for values, marked in rows
+        for values, marked in table.rows
     )
-    markup = f"<p><b>{view_name}</b>: host vs container (highlighted rows: the container's own)</p>" \
+    side = f"container <b>{html.escape(name)}</b>" if name else "no container of this lab is running"
+    markup = f"<p><b>{view_name}</b>: host vs {side} (highlighted rows: the container's own)</p>" \
              f"<table class='lab-view'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"  # fmt: skip
-    text = "\n".join(["\t".join(map(str, header)), *("\t".join(map(str, values)) + ("  *" if marked else "")
-                                                      for values, marked in rows)])  # fmt: skip
+    text = "\n".join(["\t".join(table.header), *("\t".join(values) + ("  *" if marked else "")
+                                                   for values, marked in table.rows)])  # fmt: skip
     return markup, text
 
 

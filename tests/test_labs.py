@@ -360,3 +360,26 @@ def test_reset_removes_mounts_a_learner_made_twice(runner):
     mounts = open("/proc/self/mounts").read()
     assert runner.workdir(lab) not in mounts
     assert set(leftovers()) == before
+
+
+def test_reset_removes_an_overlay_mounted_twice(runner):
+    lab = runner.start("union-fs", force=True)
+    before = set(leftovers())
+    try:
+        for _ in range(2):
+            for result in runner.solve(lab.id, lab.steps[0].id):
+                assert result.returncode == 0, result.stdout
+        assert open("/proc/self/mounts").read().count(f"{runner.workdir(lab)}/merged ") == 2  # stacked
+    finally:
+        runner.reset(lab.id, remove_workdir=True)
+    assert runner.workdir(lab) not in open("/proc/self/mounts").read()
+    assert set(leftovers()) == before
+
+
+def test_a_check_naming_a_container_that_is_not_running_says_so(tmp_path):
+    from labs.checks import Context, run_check
+
+    ctx = Context(str(tmp_path), str(tmp_path), dict(os.environ))
+    (tmp_path / "pid1.txt").write_text("4242\n")
+    result = run_check(ctx, {"kind": "path", "path": "{workdir}/pid1.txt", "contains": "^{pid:no-such-box}$"})
+    assert not result.ok and result.message == "container 'no-such-box' is not running (see `minibox ps -a`)"

@@ -98,3 +98,20 @@ def test_a_notebook_as_html_in_chromium(runner, tmp_path):
         assert page.locator("text=✓ step own-hostname: done").count() == 1
         page.screenshot(path=str(tmp_path / "uts-notebook.png"), full_page=False)
         browser.close()
+
+
+def test_the_students_notebook_is_kept_and_commands_keep_their_placeholders(runner, tmp_path):
+    """`workshop notebook LAB` again must not write over a student's edits (--export, for a course,
+    writes anew); and commands are filled where they run, not where the notebook was written."""
+    lab = runner.lab("pid")
+    (path,) = export(runner, [lab], str(tmp_path))
+    mine = nbformat.read(path, as_version=4)
+    mine.cells[0].source += "\n# my own note"
+    nbformat.write(mine, path)
+    assert export(runner, [lab], str(tmp_path), keep=True) == [path]
+    assert "# my own note" in nbformat.read(path, as_version=4).cells[0].source
+    export(runner, [lab], str(tmp_path))
+    assert "# my own note" not in nbformat.read(path, as_version=4).cells[0].source
+    shells = [c.source for c in nbformat.read(path, as_version=4).cells if c.source.startswith("%%shell")]
+    assert any("{workdir}/pid1.txt" in source for source in shells)
+    assert runner.workdir(lab) not in "".join(shells)

@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export", metavar="DIR", default="", help="only write the notebooks into DIR")
     p.add_argument("--solutions", choices=("hidden", "separate", "none"), default="hidden",
                    help="solutions in collapsed cells (default), in LAB-solutions.ipynb, or left out")  # fmt: skip
+    p.add_argument("--fresh", action="store_true", help="write the lab's notebook anew over yours")
     p.add_argument("--port", type=int, default=8888)
     p.add_argument("--host", default="127.0.0.1", help="address Jupyter listens on (default: this machine only)")
     p = sub.add_parser("serve", help="the workshop in a browser (textual-serve), with a token")
@@ -260,12 +261,16 @@ def notebook_command(runner, args: argparse.Namespace) -> int:  # noqa: ANN001 -
 
     labs = [runner.lab(args.lab)] if args.lab or not args.export else runner.labs()
     directory = args.export or os.path.join(os.path.dirname(runner.workdir(labs[0])), "notebooks")
-    for path in export(runner, labs, directory, args.solutions):
-        print(f"wrote {path}")
+    keep = not args.export and not args.fresh  # the student's own notebook: never written over unasked
+    before = set(os.listdir(directory)) if os.path.isdir(directory) else set()
+    written = export(runner, labs, directory, args.solutions, keep=keep)
+    for path in written:
+        kept = keep and os.path.basename(path) in before
+        print(f"kept your {path} (--fresh writes a new one over it)" if kept else f"wrote {path}")
     if args.export:
         return 0
     token = secrets.token_urlsafe(16)
-    first = os.path.basename(export(runner, labs[:1], directory, args.solutions)[0])
+    first = os.path.basename(written[0])
     print(f"\nJupyter: http://{args.host}:{args.port}/notebooks/{first}?token={token}\n(Ctrl-C stops it)")
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = {**os.environ, "PYTHONPATH": repo + os.pathsep + os.environ.get("PYTHONPATH", "")}
