@@ -191,6 +191,7 @@ class Runner:
             if used < len(step.hints):
                 entry["hints"][step.id] = used + 1
                 self.progress.save()
+                self._tell_class("hint_used", lab, step)
         return outcome
 
     def hint(self, ref: str | None = None) -> tuple[Step, str | None, int]:

@@ -79,13 +79,13 @@ def test_an_attendee_progress_reaches_the_board(service, tmp_path):
     runner.start("chroot", force=True)
     try:
         runner.hint("chroot")
-        assert not runner.check("chroot").passed  # nothing done yet: a failed check
+        assert not runner.check("chroot").passed  # nothing done yet: a failed check (it shows hint 2)
         assert wait_for(lambda: not client.pending(runner.progress.directory), timeout=10)
         status, board = call(service["url"], "/api/board", token=service["token"])
         assert status == 200
         (ada,) = board["attendees"]
         assert (
-            ada["name"] == "Ada Lovelace" and ada["lab"] == "chroot" and ada["failed_checks"] == 1 and ada["hints"] == 1
+            ada["name"] == "Ada Lovelace" and ada["lab"] == "chroot" and ada["failed_checks"] == 1 and ada["hints"] == 2
         )
         assert board["histogram"] == {f"chroot/{runner.lab('chroot').steps[0].id}": 1}
     finally:
@@ -122,10 +122,12 @@ def test_bad_input_is_refused_and_not_stored(service, tmp_path):
     )  # noqa: E501, E731
     event = {"kind": "step_started", "lab": "uts", "step": "own-hostname", "seq": 1, "time": time.time()}
     assert send([event])[0] == 200
-    assert send([event])[0] == 400  # replayed: the same seq again
-    assert send([{**event, "seq": 2, "kind": "rm -rf /"}])[0] == 400
-    assert send([{**event, "seq": 2}], token="forged")[0] == 401
-    assert send([{**event, "seq": 2 + i} for i in range(101)])[0] == 400  # more than 100 at once
+    assert send([event])[0] == 200  # sent again (its answer was lost): taken, and stored once
+    assert send([event, {**event, "seq": 2}])[0] == 200  # the old one again with a new one: the new one counts
+    assert send([{**event, "seq": 4}, {**event, "seq": 3}])[0] == 400  # reordered
+    assert send([{**event, "seq": 3, "kind": "rm -rf /"}])[0] == 400
+    assert send([{**event, "seq": 3}], token="forged")[0] == 401
+    assert send([{**event, "seq": 3 + i} for i in range(101)])[0] == 400  # more than 100 at once
     big = urllib.request.Request(
         f"{url}/api/events", b'{"x": "' + b"y" * 70000 + b'"}', {"Content-Type": "application/json"}
     )
@@ -310,3 +312,24 @@ def test_the_board_in_a_browser(service, tmp_path):
     finally:
         os.killpg(board.pid, 15)
         board.wait(timeout=10)
+
+
+def test_the_command_line_delivers_its_progress_before_it_exits(service, tmp_path):
+    """`workshop check` exits within a second: its events must reach the board all the same (a
+    sender thread used to die with the command), and a hint a failed check showed counts."""
+    data = str(tmp_path / "cli-attendee")
+    env = {**os.environ, "WORKSHOP_DATA_DIR": data}
+    workshop = [sys.executable, "-m", "workshop_tui"]
+    joined = subprocess.run([*workshop, "join", service["url"], "abc123", "Bob"], env=env, capture_output=True,
+                            text=True, timeout=30)  # fmt: skip
+    assert joined.returncode == 0, joined.stderr
+    try:
+        subprocess.run([*workshop, "start", "chroot", "--force"], env=env, capture_output=True, timeout=60, check=True)
+        for _ in range(2):
+            failed = subprocess.run([*workshop, "check"], env=env, capture_output=True, text=True, timeout=60)
+            assert failed.returncode == 1 and "Hint" in failed.stdout
+        assert client.pending(data) == []  # nothing left behind in the queue
+        (bob,) = call(service["url"], "/api/board", token=service["token"])[1]["attendees"]
+        assert bob["lab"] == "chroot" and bob["failed_checks"] == 2 and bob["hints"] == 2
+    finally:
+        Runner(data_dir=data).reset("chroot", remove_workdir=True)

@@ -36,6 +36,8 @@ def test_a_roster_is_a_csv_with_names_and_addresses_or_one_name_a_line(tmp_path)
         ("Ada Lovelace", "ada-lovelace", "10.0.0.11"), ("Zoë O'Brien", "zoe-obrien", "")]  # fmt: skip
     lines = room.read_roster(roster(tmp_path, "# the morning group\nAda Lovelace\n\nAda  Lovelace\nAda Lovelace\n"))
     assert [a["slug"] for a in lines] == ["ada-lovelace", "ada-lovelace-2", "ada-lovelace-3"]
+    excel = room.read_roster(roster(tmp_path, "\ufeffName,Address\nAda Lovelace,10.0.0.11\n"))  # "CSV UTF-8"
+    assert [(a["name"], a["address"]) for a in excel] == [("Ada Lovelace", "10.0.0.11")]
 
 
 @pytest.mark.parametrize(
@@ -150,4 +152,5 @@ def test_cards_escape_names_and_print_to_a_pdf(made, tmp_path):
     assert result.returncode == 0, result.stderr
     with open(os.path.join(out, "cards.pdf"), "rb") as f:
         assert f.read(5) == b"%PDF-"
+    assert os.stat(os.path.join(out, "cards.pdf")).st_mode & 0o077 == 0  # passwords: the owner's eyes only
     assert "multipass launch" in result.stdout

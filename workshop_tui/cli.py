@@ -319,6 +319,9 @@ def main(argv: list[str] | None = None) -> int:
         message = e.one_line() if isinstance(e, MiniboxError) else str(e).strip("'\"")
         print(f"workshop: {message}", file=sys.stderr)
         return 1
+    finally:
+        if "labs.classroom.client" in sys.modules:  # this command told a class something
+            sys.modules["labs.classroom.client"].finish_sending()
 
 
 def dispatch(runner, args: argparse.Namespace) -> int:  # noqa: ANN001

@@ -95,7 +95,20 @@ def record(data_dir: str, kind: str, lab: str, step: str | None, send: bool = Tr
         member["next_seq"] += 1
         _write(_paths(data_dir)[0], member)
     if send:
-        threading.Thread(target=flush, args=(data_dir,), kwargs={"timeout": 2.0}, daemon=True).start()
+        sender = threading.Thread(target=flush, args=(data_dir,), kwargs={"timeout": 2.0}, daemon=True)
+        sender.start()
+        _senders.append(sender)
+
+
+_senders: list[threading.Thread] = []
+
+
+def finish_sending(timeout: float = 2.5) -> None:
+    """Wait (at most ``timeout`` s) for the events this process queued to be sent. A command line
+    that exits at once would otherwise kill its sender mid-way: the TUI's live long enough."""
+    deadline = time.monotonic() + timeout
+    while _senders:
+        _senders.pop().join(max(0.0, deadline - time.monotonic()))
 
 
 def pending(data_dir: str) -> list[dict]:

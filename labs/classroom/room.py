@@ -46,7 +46,7 @@ def slug(name: str) -> str:
 def read_roster(path: str) -> list[dict]:
     """Attendees from a CSV with a ``name`` column and optionally ``address``, or one name a line."""
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: Excel's "CSV UTF-8" starts with a BOM
             text = f.read()
     except OSError as e:
         raise RoomError(f"cannot read the roster {path}: {e.strerror}") from None
@@ -283,3 +283,4 @@ def print_to_pdf(html_path: str, pdf_path: str) -> None:
     )  # fmt: skip
     if result.returncode != 0 or not os.path.exists(pdf_path):
         raise RoomError(f"Chromium could not print the cards: {result.stderr.strip()[-200:]}")
+    os.chmod(pdf_path, 0o600)  # the cards carry every attendee's password, as cards.html does

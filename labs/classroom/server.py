@@ -126,10 +126,15 @@ class ClassState:
         if not isinstance(events, list) or not 1 <= len(events) <= MAX_EVENTS_PER_REQUEST:
             raise Refused(f"events: a list of 1 to {MAX_EVENTS_PER_REQUEST}")
         checked = []
+        stored = last
         for raw in events:  # all or nothing: one bad event refuses the request
+            if isinstance(raw, dict) and type(raw.get("seq")) is int and raw["seq"] <= stored:
+                continue  # stored already: sent again because the answer to it was lost. Not twice.
             event = check_event(raw, last)
             last = event["seq"]
             checked.append(event)
+        if not checked:
+            return 0
         now = time.time()
         self.db.executemany(
             "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)",
