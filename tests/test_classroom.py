@@ -333,3 +333,13 @@ def test_the_command_line_delivers_its_progress_before_it_exits(service, tmp_pat
         assert bob["lab"] == "chroot" and bob["failed_checks"] == 2 and bob["hints"] == 2
     finally:
         Runner(data_dir=data).reset("chroot", remove_workdir=True)
+
+
+def test_serve_on_a_busy_port_says_so_before_printing_a_code(tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "workshop_tui", "class", "serve", "--port", str(port),
+                                 "--file", str(tmp_path / "class.sqlite")],
+                                capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert result.returncode == 2 and "class code" not in result.stdout
+    assert result.stderr == f"workshop: cannot listen on 127.0.0.1:{port}: Address already in use (another --port?)\n"

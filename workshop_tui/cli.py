@@ -170,8 +170,21 @@ def class_command(runner, args: argparse.Namespace) -> int:  # noqa: ANN001 -- l
         if args.bundle and not os.path.isfile(args.bundle):
             print(f"workshop: no bundle at {args.bundle}: make one with `sudo make offline-bundle`", file=sys.stderr)
             return 2
+        import socket
+
+        try:  # before a code and token are printed for a service that could not start
+            with socket.create_server((args.host, args.port)):
+                pass
+        except OSError as e:
+            why = os.strerror(e.errno) if e.errno else str(e)
+            print(f"workshop: cannot listen on {args.host}:{args.port}: {why} (another --port?)", file=sys.stderr)
+            return 2
+        path = args.file or os.path.join(data, "class.sqlite")
+        if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            print(f"workshop: no directory for the class file {path}: make it first", file=sys.stderr)
+            return 2
         os.makedirs(data, exist_ok=True)
-        serve(args.file or os.path.join(data, "class.sqlite"), args.host, args.port, bundle=args.bundle)
+        serve(path, args.host, args.port, bundle=args.bundle)
         return 0
     if not args.token:
         print("workshop: give the instructor token (--token, or WORKSHOP_CLASS_TOKEN)", file=sys.stderr)
