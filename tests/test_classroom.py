@@ -343,3 +343,25 @@ def test_serve_on_a_busy_port_says_so_before_printing_a_code(tmp_path):
                                 capture_output=True, text=True, timeout=30)  # fmt: skip
     assert result.returncode == 2 and "class code" not in result.stdout
     assert result.stderr == f"workshop: cannot listen on 127.0.0.1:{port}: Address already in use (another --port?)\n"
+
+
+def test_the_command_line_keeps_to_the_pace_and_shows_the_broadcast(service, tmp_path):
+    data = str(tmp_path / "paced-attendee")
+    env = {**os.environ, "WORKSHOP_DATA_DIR": data}
+    workshop = [sys.executable, "-m", "workshop_tui"]
+    assert subprocess.run([*workshop, "join", service["url"], "abc123", "Cat"], env=env, timeout=30).returncode == 0
+    runner = Runner(data_dir=data)
+    first = runner.lab("chroot").steps[0].id
+    assert call(service["url"], "/api/pace", {"lab": "chroot", "step": first}, service["token"])[0] == 200
+    assert call(service["url"], "/api/broadcast", {"message": "Break until 11:00"}, service["token"])[0] == 200
+    try:
+        started = subprocess.run([*workshop, "start", "chroot", "--force"], env=env, capture_output=True, text=True,
+                                 timeout=60)  # fmt: skip
+        assert "From the instructor: Break until 11:00" in started.stdout and "Step 1/" in started.stdout
+        for result in runner.solve("chroot", first):
+            assert result.returncode == 0, result.stdout
+        checked = subprocess.run([*workshop, "check"], env=env, capture_output=True, text=True, timeout=60)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert f"The class is paced up to chroot/{first}" in checked.stdout and "Step 2/" not in checked.stdout
+    finally:
+        runner.reset("chroot", remove_workdir=True)

@@ -136,7 +136,34 @@ def show_markdown(text: str) -> None:
             console.print(Markdown(part.replace("```run\n", "```sh\n"), code_theme="ansi_dark"))
 
 
-def show_step(runner, lab, step) -> None:  # noqa: ANN001 -- labs objects, imported lazily
+def class_news(runner) -> dict:  # noqa: ANN001 -- labs.runner.Runner
+    """The instructor's pace and message, if this workshop joined a class (else, quickly, {})."""
+    if not os.path.exists(os.path.join(runner.progress.directory, "class.json")):
+        return {}
+    from labs.classroom.client import news
+
+    fresh = news(runner.progress.directory, timeout=1.5)
+    if fresh.get("message"):
+        print(f"From the instructor: {fresh['message']}\n")
+    return fresh
+
+
+def paced_out(news: dict, lab, step) -> str:  # noqa: ANN001 -- labs objects
+    """The pace (LAB/STEP) when ``step`` lies beyond it, else ""."""
+    paced_lab, _, paced_step = (news.get("pace") or "").partition("/")
+    try:
+        beyond = paced_lab == lab.id and lab.index(step.id) > lab.index(paced_step)
+    except ValueError:
+        return ""
+    return news["pace"] if beyond else ""
+
+
+def show_step(runner, lab, step, news: dict | None = None) -> None:  # noqa: ANN001 -- labs objects, imported lazily
+    pace = paced_out(news or {}, lab, step)
+    if pace:  # as the TUI: the instructor opens the steps after it when the class is ready
+        print(f"\nThe class is paced up to {pace}: the next step opens when your instructor says so "
+              f"(then `workshop start {lab.id}` shows it).")  # fmt: skip
+        return
     number = lab.index(step.id) + 1
     show_markdown(f"## Step {number}/{len(lab.steps)}: {step.title}\n\n{runner.render(lab, step.body)}")
     views = f"; host vs container: `workshop view` ({', '.join(step.observe)})" if step.observe else ""
@@ -358,13 +385,14 @@ def dispatch(runner, args: argparse.Namespace) -> int:  # noqa: ANN001
         return 0
     if args.cmd == "start":
         lab = runner.start(args.lab, force=args.force)
+        news = class_news(runner)
         show_markdown(f"# {lab.title}\n\n{runner.render(lab, lab.intro).strip()}")
         where = " and inside the practice network namespace " + runner.sandbox(lab) if lab.sandbox else ""
         print(f"\nYour working directory for this lab: {runner.workdir(lab)}\n"
               f"Type the lab's commands in `workshop shell`: it opens there{where}.")  # fmt: skip
         step = runner.current_step(lab)
         if step:
-            show_step(runner, lab, step)
+            show_step(runner, lab, step, news)
         return 0
     if args.cmd == "check":
         outcome = runner.check(args.lab, args.step)
@@ -376,7 +404,7 @@ def dispatch(runner, args: argparse.Namespace) -> int:  # noqa: ANN001
             return 1
         print(f"\nStep {outcome.step.title!r} done.")
         if outcome.next_step:
-            show_step(runner, outcome.lab, outcome.next_step)
+            show_step(runner, outcome.lab, outcome.next_step, class_news(runner))
         elif not args.step:
             show_markdown(f"## Lab {outcome.lab.id!r} done\n\n{runner.finish_text(outcome.lab)}")
         return 0

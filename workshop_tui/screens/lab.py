@@ -271,7 +271,11 @@ class LabScreen(Screen):
                 self.log_line(Text(f"Hint: {self.app.runner.render(self.lab, outcome.next_hint)}", style="yellow"))
             self.notify("Not yet — see the log.", severity="warning")
             return
-        if outcome.next_step:
+        if outcome.next_step and self._paced_out(self.lab.index(outcome.next_step.id)):
+            self.notify(f"✓ {outcome.step.title}. The class is paced here: n opens the next step when "
+                        "your instructor unlocks it.", timeout=10)  # fmt: skip
+            self.show_step(outcome.step)
+        elif outcome.next_step:
             self.notify(f"✓ {outcome.step.title}")
             self.show_step(outcome.next_step)
         elif not self.app.runner.finished(self.lab.id):  # a step looked at out of order (n/p): stay
