@@ -65,6 +65,12 @@ class Runner:
 
         record(self.progress.directory, kind, lab.id, step.id if step else None)
 
+    def tell_class_where(self) -> None:
+        """Tell the class (just joined) which lab and step this learner is on, if any."""
+        if self.progress.current_lab:
+            lab = self.lab()
+            self._tell_class("step_started", lab, self.current_step(lab))
+
     def missing_prerequisites(self, lab: Lab) -> list[str]:
         return [r for r in lab.requires if not self.finished(r)]
 

@@ -365,3 +365,18 @@ def test_the_command_line_keeps_to_the_pace_and_shows_the_broadcast(service, tmp
         assert f"The class is paced up to chroot/{first}" in checked.stdout and "Step 2/" not in checked.stdout
     finally:
         runner.reset("chroot", remove_workdir=True)
+
+
+def test_joining_mid_lab_shows_where_on_the_board(service, tmp_path):
+    data = str(tmp_path / "late-attendee")
+    env = {**os.environ, "WORKSHOP_DATA_DIR": data}
+    runner = Runner(data_dir=data)
+    runner.start("chroot", force=True)
+    try:
+        joined = subprocess.run([sys.executable, "-m", "workshop_tui", "join", service["url"], "abc123", "Dan"],
+                                env=env, capture_output=True, text=True, timeout=30)  # fmt: skip
+        assert joined.returncode == 0, joined.stderr
+        (dan,) = call(service["url"], "/api/board", token=service["token"])[1]["attendees"]
+        assert (dan["lab"], dan["step"]) == ("chroot", runner.lab("chroot").steps[0].id)
+    finally:
+        runner.reset("chroot", remove_workdir=True)

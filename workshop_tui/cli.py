@@ -184,6 +184,7 @@ def class_command(runner, args: argparse.Namespace) -> int:  # noqa: ANN001 -- l
             return 1
         print(f"joined as {member['name']}: your progress (labs, steps, checks, hints; never commands) goes to "
               f"{member['url']}. `workshop leave` stops it.")  # fmt: skip
+        runner.tell_class_where()  # joined mid-lab: the board shows where, not "(not started)"
         return 0
     if args.cmd == "leave":
         client.leave(data)

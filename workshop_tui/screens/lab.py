@@ -136,8 +136,9 @@ class LabScreen(Screen):
     @work(thread=True, exclusive=True, group="class", exit_on_error=False)
     def poll_class(self) -> None:
         """The instructor's broadcast and pace, from the class service (labs/classroom)."""
-        from labs.classroom.client import news
+        from labs.classroom.client import flush, news
 
+        flush(self.app.runner.progress.directory)  # what waited while the service was away goes now
         fresh = news(self.app.runner.progress.directory)
         if fresh:
             self.app.call_from_thread(self.show_class_news, fresh)
