@@ -97,6 +97,8 @@ def test_the_board_pacing_and_export_need_the_instructor_token(service):
         assert call(service["url"], path)[0] == 401
         assert call(service["url"], path, token="guess")[0] == 401
     assert call(service["url"], "/api/pace", {"lab": "uts", "step": "x"})[0] == 401
+    assert call(service["url"], "/api/pace", {"lab": "uts", "step": "no-such-step"}, service["token"])[0] == 400
+    assert call(service["url"], "/api/pace", {"lab": "", "step": ""}, service["token"]) == (200, {"pace": ""})
     assert call(service["url"], "/api/pace", {"lab": "uts", "step": "rename-inside"}, service["token"])[0] == 200
     assert call(service["url"], "/api/broadcast", {"message": "Break until 11:00"}, service["token"])[0] == 200
     assert call(service["url"], "/api/broadcast", {"message": "x" * 281}, service["token"])[0] == 400

@@ -122,8 +122,10 @@ class BoardApp(App):
         elif "/" in value:
             lab, _, step = value.partition("/")
             self.send("/api/pace", {"lab": lab, "step": step})
+        elif not value or value == "-":  # an empty pace opens every step again
+            self.send("/api/pace", {"lab": "", "step": ""})
         else:
-            self.show_status("pace: give LAB/STEP", True)
+            self.show_status("pace: give LAB/STEP (nothing, or -, to open every step)", True)
 
     def on_key(self, event) -> None:  # noqa: ANN001 -- textual.events.Key
         ask = self.query_one("#ask", Input)

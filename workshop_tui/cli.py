@@ -352,9 +352,9 @@ def main(argv: list[str] | None = None) -> int:
     runner = Runner(language=args.lang)
     if args.cmd == "notebook":
         return notebook_command(runner, args)
-    if args.cmd in ("join", "leave", "class"):
-        return class_command(runner, args)
     try:
+        if args.cmd in ("join", "leave", "class"):
+            return class_command(runner, args)
         return dispatch(runner, args)
     except (LookupError, PermissionError, MiniboxError, LabSetupFailed) as e:
         message = e.one_line() if isinstance(e, MiniboxError) else str(e).strip("'\"")

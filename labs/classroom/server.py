@@ -246,8 +246,17 @@ async def pace(request: web.Request) -> web.Response:
     _instructor(request)
     data = await _body(request)
     lab, step = str(data.get("lab", "")), str(data.get("step", ""))
+    if not lab and not step:  # no pace: every step open again
+        request.app["state"].set("pace", "")
+        return web.json_response({"pace": ""})
     if not (IDENT.fullmatch(lab) and IDENT.fullmatch(step)):
         raise Refused("pace: a lab id and a step id")
+    from labs.loader import find
+
+    try:  # a typo would pace nobody: the labs are this repository's own
+        find(lab).step(step)
+    except LookupError as e:
+        raise Refused(f"pace: {e.args[0]}") from None
     request.app["state"].set("pace", f"{lab}/{step}")
     return web.json_response({"pace": f"{lab}/{step}"})
 
