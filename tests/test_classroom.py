@@ -239,6 +239,10 @@ def test_the_board_app_shows_attendees_and_sends_a_broadcast(service, tmp_path):
                 await pilot.pause(0.05)
                 if client.news(data).get("message"):
                     break
+            await pilot.press("p", *"uts/no-such-step", "enter")  # refused: the answer outlives refreshes
+            await pilot.pause(1.5)
+            status = str(app.query_one("#status").render())
+            assert "refused" in status and "no step 'no-such-step'" in status and "attendee" in status
 
     asyncio.run(scenario())
     assert client.news(data)["message"] == "Lunch at 12"
@@ -382,3 +386,14 @@ def test_joining_mid_lab_shows_where_on_the_board(service, tmp_path):
         assert (dan["lab"], dan["step"]) == ("chroot", runner.lab("chroot").steps[0].id)
     finally:
         runner.reset("chroot", remove_workdir=True)
+
+
+def test_leaving_sends_what_waited_and_takes_the_attendee_off_the_board(service, tmp_path):
+    data = str(tmp_path / "leaver")
+    client.join(data, service["url"], "abc123", "Eve")
+    client.record(data, "check_failed", "uts", "own-hostname", send=False)  # not sent yet
+    assert client.leave(data) is True
+    assert client.membership(data) is None and not client.leave(data)  # a second leave: in no class
+    assert call(service["url"], "/api/board", token=service["token"])[1]["attendees"] == []
+    (eve,) = call(service["url"], "/api/export.json", token=service["token"])[1]
+    assert eve["left"] and eve["failed_checks"] == 1  # in the results; what waited was sent before leaving

@@ -10,6 +10,7 @@ service's HTTP API (``labs/classroom/server.py``), off the UI thread.
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 
@@ -96,12 +97,18 @@ class BoardApp(App):
         pace = board.get("pace") or "none"
         message = board.get("message") or "none"
         count = len(board["attendees"])
-        self.show_status(
-            f"{count} attendee{'s' if count != 1 else ''}, {stuck} stuck · pace: {pace} · message: {message}"
-        )
+        people = f"{count} attendee{'s' if count != 1 else ''}"
+        summary = Text(f"{people}, {stuck} stuck · pace: {pace} · message: {message}")
+        notice, until = getattr(self, "notice", (None, 0.0))
+        if notice is not None and time.monotonic() < until:  # an answer to the instructor stays a while
+            summary.append("\n").append_text(notice)
+        self.query_one("#status", Static).update(summary)
 
     def show_status(self, text: str, error: bool = False) -> None:
-        self.query_one("#status", Static).update(Text(text, "bold red" if error else ""))
+        """An answer to what the instructor did (or a trouble): kept under the summary for 20 s,
+        through the refreshes every 2 s."""
+        self.notice = (Text(text, "bold red" if error else "green"), time.monotonic() + 20)
+        self.query_one("#status", Static).update(self.notice[0])
 
     # --- instructor actions ----------------------------------------------------------------------
 
@@ -148,7 +155,6 @@ class BoardApp(App):
     @work(thread=True, group="send", exit_on_error=False)
     def action_export(self) -> None:
         import os
-        import time
 
         name = time.strftime("class-results-%Y%m%d-%H%M%S")
         try:

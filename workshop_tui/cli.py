@@ -187,8 +187,7 @@ def class_command(runner, args: argparse.Namespace) -> int:  # noqa: ANN001 -- l
         runner.tell_class_where()  # joined mid-lab: the board shows where, not "(not started)"
         return 0
     if args.cmd == "leave":
-        client.leave(data)
-        print("left the class")
+        print("left the class" if client.leave(data) else "not in a class")
         return 0
     if args.class_cmd == "room":
         return room_command(args)

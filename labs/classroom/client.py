@@ -55,10 +55,21 @@ def join(data_dir: str, url: str, code: str, name: str) -> dict:
     return member
 
 
-def leave(data_dir: str) -> None:
+def leave(data_dir: str, timeout: float = 2.0) -> bool:
+    """Send what is queued, tell the service (the board then drops this attendee), forget the
+    class. False when this workshop was in no class."""
+    member = membership(data_dir)
+    if member is None:
+        return False
+    flush(data_dir, timeout)
+    try:
+        _post(f"{member['url']}/api/leave", {"attendee": member["attendee"], "token": member["token"]}, timeout)
+    except (urllib.error.URLError, OSError):
+        pass  # the service is away: the board keeps the row, marked stuck in time
     for path in _paths(data_dir):
         if os.path.exists(path):
             os.unlink(path)
+    return True
 
 
 def _write(path: str, data: dict) -> None:

@@ -3,6 +3,7 @@
     POST /api/join        {code, name}            -> {attendee, token}       (the class code)
     POST /api/events      {attendee, token, events: [...]}                  (the attendee's token)
     GET  /api/news        ?attendee=&token=       -> {pace, message}        (attendees poll it)
+    POST /api/leave       {attendee, token}       off the board (their events stay for the export)
     GET  /api/board                               -> who is where, who is stuck, a histogram
     POST /api/pace        {lab, step}             unlock up to that step      (instructor only:
     POST /api/broadcast   {message}               shown in every attendee's    Authorization:
@@ -41,6 +42,7 @@ CREATE TABLE IF NOT EXISTS attendees (id TEXT PRIMARY KEY, name TEXT, token TEXT
 CREATE TABLE IF NOT EXISTS events (attendee TEXT, seq INTEGER, kind TEXT, lab TEXT, step TEXT, time REAL,
                                    received REAL, PRIMARY KEY (attendee, seq));
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS left_class (attendee TEXT PRIMARY KEY, time REAL);
 CREATE TABLE IF NOT EXISTS progress (attendee TEXT PRIMARY KEY, lab TEXT, step TEXT, since REAL, failed INTEGER,
                                      hints INTEGER, steps_done INTEGER);
 """
@@ -162,21 +164,26 @@ class ClassState:
         self.db.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", (key, value))
         self.db.commit()
 
-    def board(self) -> dict:
+    def board(self, with_those_who_left: bool = False) -> dict:
+        """Who is where; ``with_those_who_left`` (the export): also who left, marked."""
         now = time.time()
         attendees = []
         histogram: dict[str, int] = {}
         rows = self.db.execute(
-            "SELECT a.name, p.lab, p.step, p.since, p.failed, p.hints, p.steps_done"
-            " FROM attendees a JOIN progress p ON p.attendee = a.id ORDER BY a.name"
-        )
-        for name, lab, step, since, failed, hints, steps_done in rows:
+            "SELECT a.name, p.lab, p.step, p.since, p.failed, p.hints, p.steps_done, l.time IS NOT NULL"
+            " FROM attendees a JOIN progress p ON p.attendee = a.id LEFT JOIN left_class l ON l.attendee = a.id"
+            " ORDER BY a.name"
+        )  # who left is off the board (not counted stuck for ever), but in the export
+        for name, lab, step, since, failed, hints, steps_done, gone in rows:
+            if gone and not with_those_who_left:
+                continue
             where = f"{lab}/{step}" if lab else "(not started)"
             histogram[where] = histogram.get(where, 0) + 1
             on_step = now - since
             attendees.append({"name": name, "lab": lab, "step": step, "seconds_on_step": round(on_step),
                               "failed_checks": failed, "hints": hints, "steps_done": steps_done,
-                              "stuck": failed >= 3 or on_step > 600})  # fmt: skip
+                              "stuck": failed >= 3 or on_step > 600,
+                              **({"left": bool(gone)} if with_those_who_left else {})})  # fmt: skip
         return {"attendees": attendees, "histogram": histogram, "pace": self.setting("pace"),
                 "message": self.setting("message")}  # fmt: skip
 
@@ -231,6 +238,16 @@ async def events(request: web.Request) -> web.Response:
     return web.json_response({"stored": state.add_events(attendee, data.get("events"))})
 
 
+async def leave(request: web.Request) -> web.Response:
+    state: ClassState = request.app["state"]
+    data = await _body(request)
+    attendee = str(data.get("attendee"))
+    state.authenticate(attendee, data.get("token"))
+    state.db.execute("INSERT OR REPLACE INTO left_class VALUES (?, ?)", (attendee, time.time()))
+    state.db.commit()
+    return web.json_response({"left": True})
+
+
 async def news(request: web.Request) -> web.Response:
     state: ClassState = request.app["state"]
     state.authenticate(request.query.get("attendee"), request.query.get("token"))
@@ -272,7 +289,7 @@ async def broadcast(request: web.Request) -> web.Response:
 
 async def export(request: web.Request) -> web.Response:
     _instructor(request)
-    rows = request.app["state"].board()["attendees"]
+    rows = request.app["state"].board(with_those_who_left=True)["attendees"]
     if request.match_info["kind"] == "json":
         return web.json_response(rows)
     out = io.StringIO()
@@ -289,6 +306,7 @@ def make_app(state: ClassState, bundle: str = "") -> web.Application:
         app.add_routes([web.get("/bundle.tar", lambda _request: web.FileResponse(bundle))])
     app.add_routes([
         web.post("/api/join", join), web.post("/api/events", events), web.get("/api/news", news),
+        web.post("/api/leave", leave),
         web.get("/api/board", board), web.post("/api/pace", pace), web.post("/api/broadcast", broadcast),
         web.get("/api/export.{kind:json|csv}", export),
     ])  # fmt: skip
