@@ -397,3 +397,31 @@ def test_leaving_sends_what_waited_and_takes_the_attendee_off_the_board(service,
     assert call(service["url"], "/api/board", token=service["token"])[1]["attendees"] == []
     (eve,) = call(service["url"], "/api/export.json", token=service["token"])[1]
     assert eve["left"] and eve["failed_checks"] == 1  # in the results; what waited was sent before leaving
+
+
+def test_a_class_made_anew_is_said_and_rejoining_sends_what_waited(tmp_path):
+    """The instructor restarted the service on a fresh class file: the attendee's token is unknown
+    there. The learner is told, and after joining again nothing that waited is lost."""
+    data = str(tmp_path / "attendee")
+    port = free_port()
+    first, url, token = start_service(str(tmp_path / "first.sqlite"), port)
+    try:
+        client.join(data, url, "abc123", "Fay")
+        client.record(data, "step_started", "uts", "own-hostname", send=False)
+        client.flush(data)
+    finally:
+        first.kill()
+        first.wait()
+    second, url, token = start_service(str(tmp_path / "second.sqlite"), port)
+    try:
+        client.record(data, "check_failed", "uts", "own-hostname", send=False)
+        assert client.flush(data) == 0 and "no longer knows you" in client.trouble(data)
+        client.join(data, url, "abc123", "Fay")
+        assert client.trouble(data) == ""
+        client.record(data, "hint_used", "uts", "own-hostname", send=False)
+        assert client.flush(data) == 2 and client.pending(data) == []
+        (fay,) = call(url, "/api/board", token=token)[1]["attendees"]
+        assert fay["failed_checks"] == 1 and fay["hints"] == 1
+    finally:
+        second.kill()
+        second.wait()

@@ -140,8 +140,10 @@ def class_news(runner) -> dict:  # noqa: ANN001 -- labs.runner.Runner
     """The instructor's pace and message, if this workshop joined a class (else, quickly, {})."""
     if not os.path.exists(os.path.join(runner.progress.directory, "class.json")):
         return {}
-    from labs.classroom.client import news
+    from labs.classroom.client import news, trouble
 
+    if trouble(runner.progress.directory):
+        print(f"Class: {trouble(runner.progress.directory)}\n")
     fresh = news(runner.progress.directory, timeout=1.5)
     if fresh.get("message"):
         print(f"From the instructor: {fresh['message']}\n")

@@ -51,7 +51,15 @@ def join(data_dir: str, url: str, code: str, name: str) -> dict:
     member = {"url": url, "attendee": answer["attendee"], "token": answer["token"], "name": answer["name"],
               "next_seq": 1}  # fmt: skip
     os.makedirs(data_dir, exist_ok=True)
-    _write(_paths(data_dir)[0], member)
+    with _Locked(data_dir):
+        # What waited for an earlier membership (a class file made anew, say) goes to this one,
+        # numbered from 1 as the service expects of a new attendee.
+        queue = [{**event, "seq": n} for n, event in enumerate(pending(data_dir), 1)]
+        with open(_paths(data_dir)[1] + ".tmp", "w") as f:
+            f.writelines(json.dumps(e) + "\n" for e in queue)
+        os.rename(_paths(data_dir)[1] + ".tmp", _paths(data_dir)[1])
+        member["next_seq"] = len(queue) + 1
+        _write(_paths(data_dir)[0], member)
     return member
 
 
@@ -144,9 +152,12 @@ def flush(data_dir: str, timeout: float = 2.0) -> int:
             try:
                 _post(f"{member['url']}/api/events", body, timeout)
             except urllib.error.HTTPError as e:
-                if e.code == 400:  # refused for good (e.g. already stored): never send it again
+                if e.code == 400:  # refused for good (a malformed event): never send it again
                     queue = queue[len(batch) :]
                     continue
+                if e.code == 401:  # the service does not know this attendee: a new class file?
+                    member["unknown"] = True
+                    _write(_paths(data_dir)[0], member)
                 break
             except (urllib.error.URLError, OSError):
                 break  # the service is away: keep the queue for next time
@@ -156,6 +167,15 @@ def flush(data_dir: str, timeout: float = 2.0) -> int:
             f.writelines(json.dumps(e) + "\n" for e in queue)
         os.rename(_paths(data_dir)[1] + ".tmp", _paths(data_dir)[1])
     return sent
+
+
+def trouble(data_dir: str) -> str:
+    """What a learner should hear about their class, or "" (all well, or in no class)."""
+    member = membership(data_dir)
+    if member is None or not member.get("unknown"):
+        return ""
+    return (f"the class service at {member['url']} no longer knows you (a new class?): "
+            f"`workshop join URL CODE NAME` again; your progress waits to be sent")  # fmt: skip
 
 
 def news(data_dir: str, timeout: float = 2.0) -> dict:

@@ -136,9 +136,13 @@ class LabScreen(Screen):
     @work(thread=True, exclusive=True, group="class", exit_on_error=False)
     def poll_class(self) -> None:
         """The instructor's broadcast and pace, from the class service (labs/classroom)."""
-        from labs.classroom.client import flush, news
+        from labs.classroom.client import flush, news, trouble
 
         flush(self.app.runner.progress.directory)  # what waited while the service was away goes now
+        said = trouble(self.app.runner.progress.directory)
+        if said and not getattr(self, "class_trouble_said", False):
+            self.class_trouble_said = True
+            self.app.call_from_thread(self.notify, said, title="Class", severity="warning", timeout=30)
         fresh = news(self.app.runner.progress.directory)
         if fresh:
             self.app.call_from_thread(self.show_class_news, fresh)
