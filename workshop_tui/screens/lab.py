@@ -289,6 +289,7 @@ class LabScreen(Screen):
         else:
             self.notify(f"✓ Lab {self.lab.title!r} done!", timeout=8)
             self.query_one("#step-body", Markdown).update(self.app.runner.finish_text(self.lab))
+            self.query_one("#next-command", Static).update("lab done · esc: the labs · x: do it again")
             self.query_one("#step-title", Static).update(f"{self.lab.title} — done ✓")
 
     def action_hint(self) -> None:
