@@ -115,6 +115,8 @@ def test_pace_and_broadcast_reach_the_attendee(service, tmp_path):
 def test_bad_input_is_refused_and_not_stored(service, tmp_path):
     url = service["url"]
     assert call(url, "/api/join", {"code": "wrong", "name": "Eve"})[0] == 401
+    assert call(url, "/api/join", {"code": " ABC123 ", "name": "Typed From The Projector"})[0] == 200
+    assert call(url, "/api/join", {"code": "abc124", "name": "Mistyped"})[0] == 401
     assert call(url, "/api/join", {"code": "abc123", "name": "<script>"})[0] == 400
     assert call(url, "/api/join", {"code": "abc123", "name": "x" * 41})[0] == 400
     status, member = call(url, "/api/join", {"code": "abc123", "name": "Mallory"})

@@ -101,7 +101,9 @@ class ClassState:
     # --- attendees -------------------------------------------------------------------------------
 
     def join(self, code: object, name: object) -> dict:
-        if not isinstance(code, str) or not secrets.compare_digest(code, self.code):
+        # as read off a projector: B8FC17 or " b8fc17 " is the code b8fc17 (ASCII: compare_digest needs it)
+        said = code.strip().lower() if isinstance(code, str) and code.isascii() else None
+        if said is None or not secrets.compare_digest(said, self.code.lower()):
             raise PermissionError("wrong class code")
         name = clean_name(name if isinstance(name, str) else "")
         attendee, token, joined = secrets.token_hex(8), secrets.token_urlsafe(24), time.time()
