@@ -390,6 +390,14 @@ def test_joining_mid_lab_shows_where_on_the_board(service, tmp_path):
         runner.reset("chroot", remove_workdir=True)
 
 
+def test_two_attendees_of_one_name_are_told_apart(service, tmp_path):
+    first = client.join(str(tmp_path / "one"), service["url"], "abc123", "Ada Lovelace")
+    second = client.join(str(tmp_path / "two"), service["url"], "abc123", "Ada Lovelace")
+    assert (first["name"], second["name"]) == ("Ada Lovelace", "Ada Lovelace (2)")
+    board = call(service["url"], "/api/board", token=service["token"])[1]
+    assert [a["name"] for a in board["attendees"]] == ["Ada Lovelace", "Ada Lovelace (2)"]
+
+
 def test_leaving_sends_what_waited_and_takes_the_attendee_off_the_board(service, tmp_path):
     data = str(tmp_path / "leaver")
     client.join(data, service["url"], "abc123", "Eve")

@@ -137,6 +137,10 @@ def test_files_with_passwords_are_private_and_a_rerun_keeps_passwords_and_adds_a
     assert [a["password"] for a in again["attendees"]] == [a["password"] for a in made_room["attendees"]]
     assert json.load(open(os.path.join(out, "room.json")))["attendees"][1]["address"] == "10.0.0.12"
     assert "ssh learner@10.0.0.12" in open(os.path.join(out, "cards.html")).read()
+    smaller = room.make_room(roster(tmp_path, "name\nAda Lovelace\n"), out, BUNDLE)  # Zoë cannot come
+    assert [os.path.basename(p) for p in user_data_files(out)] == ["ada-lovelace.yaml"]
+    assert "Zo" not in open(os.path.join(out, "cards.html"), encoding="utf-8").read()
+    assert smaller["attendees"][0]["password"] == made_room["attendees"][0]["password"]
 
 
 @pytest.mark.skipif(not shutil.which("chromium"), reason="chromium comes with make test")

@@ -220,6 +220,13 @@ def make_room(roster: str, out: str, options: dict) -> dict:
         attendee["password_hash"] = kept.get("password_hash") or hash_password(attendee["password"])
         room["attendees"].append(attendee)
         _write_private(os.path.join(out, "user-data", f"{attendee['slug']}.yaml"), user_data(room, attendee))
+    # Made again for a changed roster: no VM file or printed card is left for who is not on it.
+    current = {f"{a['slug']}.yaml" for a in room["attendees"]}
+    for name in os.listdir(os.path.join(out, "user-data")):
+        if name.endswith(".yaml") and name not in current:
+            os.unlink(os.path.join(out, "user-data", name))
+    if os.path.exists(os.path.join(out, "cards.pdf")):
+        os.unlink(os.path.join(out, "cards.pdf"))  # --pdf prints it anew from the new cards.html
     _write_private(room_file, json.dumps(room, indent=2) + "\n")
     _write_private(os.path.join(out, "cards.html"), cards_html(room))
     return room
