@@ -156,12 +156,6 @@ COMMANDS = {
 IMAGE_COMMANDS = ("pull", "build", "rmi", "prune", "tag", "history", "diff", "commit", "import", "save", "load")
 
 
-def engine_version() -> str:
-    from engine import __version__
-
-    return __version__
-
-
 def _formatter(prog: str) -> argparse.HelpFormatter:
     # With an explicit width argparse does not import shutil (2 ms) just to ask the terminal's.
     try:
@@ -176,7 +170,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="minibox", description="A small container engine for learning.", formatter_class=_formatter
     )
-    parser.add_argument("--version", action="version", version=f"minibox {engine_version()}")
+    from engine import __version__
+
+    parser.add_argument("--version", action="version", version=f"minibox {__version__}")
     sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
     commands = dict(COMMANDS)
     if only is None or only in IMAGE_COMMANDS:

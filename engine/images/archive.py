@@ -26,7 +26,6 @@ from engine.images.store import Store, StoreLock
 from engine.spec import DEFAULT_PATH
 from engine.state import Lock, Paths
 
-MEDIA_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
 MEDIA_INDEX = "application/vnd.oci.image.index.v1+json"
 
 
@@ -47,7 +46,7 @@ def _copy_as_blob(store: Store, source: str) -> tuple[str, str]:
         os.unlink(tmp)
     else:
         store.adopt_blob(tmp, blob)
-    return blob, images.MEDIA_LAYER_GZIP if head == b"\x1f\x8b" else MEDIA_LAYER_TAR
+    return blob, store.blob_media_type(blob)
 
 
 def _require_file(path: str, fix: str) -> None:
@@ -304,10 +303,8 @@ def _load_docker(paths: Paths, store: Store, work: str) -> list[str]:
         for layer_path, diff_id in zip(entry["Layers"], config["rootfs"]["diff_ids"], strict=True):
             blob = _verified_blob(store, work, layer_path)
             store.add_layer(blob, diff_id)
-            with open(store.blob_path(blob), "rb") as f:
-                gz = f.read(2) == b"\x1f\x8b"
             blobs.append(blob)
-            media_types.append(images.MEDIA_LAYER_GZIP if gz else MEDIA_LAYER_TAR)
+            media_types.append(store.blob_media_type(blob))
         config_bytes = open(store.blob_path(config_digest), "rb").read()
         manifest = {
             "schemaVersion": 2, "mediaType": images.MEDIA_MANIFEST,

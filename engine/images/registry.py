@@ -385,15 +385,15 @@ def _pull(paths: Paths, ref: Reference, client: Client, progress: Progress | Non
                            "the image is broken in the registry")  # fmt: skip
     missing = []
     for index, (layer, diff_id) in enumerate(zip(document["layers"], diff_ids, strict=True)):
-        here = store.has_layer(diff_id) and (store.has_blob(layer["digest"]) or store.layer_descriptor(diff_id))
-        if here:
+        # The same files may be here from another blob (built here, or compressed otherwise by the
+        # tool that pushed them). The image stays the same image (its ID is its config's digest,
+        # which names layers by their unpacked content); the manifest kept here lists the blob this
+        # store has, so `save` and `commit` find every blob.
+        ours = None if store.has_blob(layer["digest"]) else store.layer_descriptor(diff_id)
+        if store.has_layer(diff_id) and (ours or store.has_blob(layer["digest"])):
             say(f"{layer['digest'][7:19]}: already exists")
-            if not store.has_blob(layer["digest"]):
-                # The same files came here compressed otherwise (built here, or pushed by a tool
-                # that compressed them its own way). The image stays the same image, its ID is its
-                # config's digest, which names layers by their unpacked content. The manifest kept
-                # here lists the blob this store has, so `save` and `commit` find every blob.
-                document["layers"][index] = here
+            if ours:
+                document["layers"][index] = ours
         elif all(diff_id != known for _, known in missing):  # a layer listed twice comes once
             missing.append((layer, diff_id))
 

@@ -123,19 +123,23 @@ class Store:
     def has_layer(self, diff_id: str) -> bool:
         return os.path.exists(os.path.join(self.layer_dir(diff_id), "layer.json"))
 
+    def blob_media_type(self, digest: str) -> str:
+        """An OCI layer media type, from the blob's first bytes: gzip, zstd or a plain tar."""
+        with open(self.blob_path(digest), "rb") as f:
+            head = f.read(4)
+        kind = "+gzip" if head[:2] == b"\x1f\x8b" else "+zstd" if head == b"\x28\xb5\x2f\xfd" else ""
+        return f"application/vnd.oci.image.layer.v1.tar{kind}"
+
     def layer_descriptor(self, diff_id: str) -> dict | None:
         """The manifest entry (media type, digest, size) of the blob this store keeps for a layer
         it has; None if that blob is gone."""
         try:
             with open(os.path.join(self.layer_dir(diff_id), "layer.json")) as f:
                 blob = json.load(f)["blob"]
-            with open(self.blob_path(blob), "rb") as f:
-                head = f.read(4)
-                size = os.fstat(f.fileno()).st_size
+            return {"mediaType": self.blob_media_type(blob), "digest": blob,
+                    "size": os.path.getsize(self.blob_path(blob))}  # fmt: skip
         except (OSError, KeyError, ValueError):
             return None
-        kind = "+gzip" if head[:2] == b"\x1f\x8b" else "+zstd" if head == b"\x28\xb5\x2f\xfd" else ""
-        return {"mediaType": f"application/vnd.oci.image.layer.v1.tar{kind}", "digest": blob, "size": size}
 
     def add_layer(self, blob_digest: str, diff_id: str | None = None, download: io.RawIOBase | None = None) -> str:
         """Unpack blob ``blob_digest`` as a layer (nothing to do if its diff_id is known).
