@@ -150,20 +150,11 @@ def class_news(runner) -> dict:  # noqa: ANN001 -- labs.runner.Runner
     return fresh
 
 
-def paced_out(news: dict, lab, step) -> str:  # noqa: ANN001 -- labs objects
-    """The pace (LAB/STEP) when ``step`` lies beyond it, else ""."""
-    paced_lab, _, paced_step = (news.get("pace") or "").partition("/")
-    try:
-        beyond = paced_lab == lab.id and lab.index(step.id) > lab.index(paced_step)
-    except ValueError:
-        return ""
-    return news["pace"] if beyond else ""
-
-
 def show_step(runner, lab, step, news: dict | None = None) -> None:  # noqa: ANN001 -- labs objects, imported lazily
-    pace = paced_out(news or {}, lab, step)
-    if pace:  # as the TUI: the instructor opens the steps after it when the class is ready
-        print(f"\nThe class is paced up to {pace}: the next step opens when your instructor says so "
+    from labs.classroom.client import beyond_pace
+
+    if news and beyond_pace(news, lab, lab.index(step.id)):  # as the TUI: the instructor opens it
+        print(f"\nThe class is paced up to {news['pace']}: the next step opens when your instructor says so "
               f"(then `workshop start {lab.id}` shows it).")  # fmt: skip
         return
     number = lab.index(step.id) + 1

@@ -55,9 +55,7 @@ def join(data_dir: str, url: str, code: str, name: str) -> dict:
         # What waited for an earlier membership (a class file made anew, say) goes to this one,
         # numbered from 1 as the service expects of a new attendee.
         queue = [{**event, "seq": n} for n, event in enumerate(pending(data_dir), 1)]
-        with open(_paths(data_dir)[1] + ".tmp", "w") as f:
-            f.writelines(json.dumps(e) + "\n" for e in queue)
-        os.rename(_paths(data_dir)[1] + ".tmp", _paths(data_dir)[1])
+        _save_queue(data_dir, queue)
         member["next_seq"] = len(queue) + 1
         _write(_paths(data_dir)[0], member)
     return member
@@ -163,10 +161,28 @@ def flush(data_dir: str, timeout: float = 2.0) -> int:
                 break  # the service is away: keep the queue for next time
             sent += len(batch)
             queue = queue[len(batch) :]
-        with open(_paths(data_dir)[1] + ".tmp", "w") as f:
-            f.writelines(json.dumps(e) + "\n" for e in queue)
-        os.rename(_paths(data_dir)[1] + ".tmp", _paths(data_dir)[1])
+        _save_queue(data_dir, queue)
     return sent
+
+
+def _save_queue(data_dir: str, queue: list[dict]) -> None:
+    """The queue file written whole or not at all (the caller holds the lock)."""
+    path = _paths(data_dir)[1]
+    with open(f"{path}.tmp", "w") as f:
+        f.writelines(json.dumps(e) + "\n" for e in queue)
+    os.rename(f"{path}.tmp", path)
+
+
+def beyond_pace(news: dict, lab: object, index: int) -> bool:
+    """Is step ``index`` of ``lab`` (a labs.model.Lab) past the instructor's pace ("LAB/STEP";
+    another lab's pace, or none, holds nothing back)?"""
+    paced_lab, _, paced_step = (news.get("pace") or "").partition("/")
+    if paced_lab != lab.id or not paced_step:
+        return False
+    try:
+        return index > lab.index(paced_step)
+    except ValueError:  # a step the lab no longer has
+        return False
 
 
 def trouble(data_dir: str) -> str:

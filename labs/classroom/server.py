@@ -118,6 +118,11 @@ class ClassState:
         self.db.commit()
         return {"attendee": attendee, "token": token, "name": name}
 
+    def leave(self, attendee: str) -> None:
+        """Off the board from now on; the events stay, for the export."""
+        self.db.execute("INSERT OR REPLACE INTO left_class VALUES (?, ?)", (attendee, time.time()))
+        self.db.commit()
+
     def authenticate(self, attendee: object, token: object) -> int:
         row = self.db.execute("SELECT token, last_seq FROM attendees WHERE id = ?", (str(attendee),)).fetchone()
         if row is None or not isinstance(token, str) or not secrets.compare_digest(row[0], token):
@@ -251,8 +256,7 @@ async def leave(request: web.Request) -> web.Response:
     data = await _body(request)
     attendee = str(data.get("attendee"))
     state.authenticate(attendee, data.get("token"))
-    state.db.execute("INSERT OR REPLACE INTO left_class VALUES (?, ?)", (attendee, time.time()))
-    state.db.commit()
+    state.leave(attendee)
     return web.json_response({"left": True})
 
 

@@ -155,14 +155,10 @@ class LabScreen(Screen):
         self.sub_title = f"{self.lab.title} · the class is paced up to {pace}" if pace else self.lab.title
 
     def _paced_out(self, index: int) -> bool:
-        """Is step ``index`` beyond what the instructor has unlocked (same lab only)?"""
-        lab, _, step = (getattr(self, "class_news", {}).get("pace") or "").partition("/")
-        if lab != self.lab.id or not step:
-            return False
-        try:
-            return index > self.lab.index(step)
-        except (KeyError, ValueError, LookupError):
-            return False
+        """Is step ``index`` beyond what the instructor has unlocked?"""
+        from labs.classroom.client import beyond_pace
+
+        return beyond_pace(getattr(self, "class_news", {}), self.lab, index)
 
     def show_step(self, step: Step) -> None:
         lab, runner = self.lab, self.app.runner
