@@ -507,8 +507,9 @@ def test_prune_forgets_the_build_cache_and_what_nothing_uses(tmp_path):
     from engine.images import StoreLock
     from engine.state import Paths
 
-    stray = os.path.join(ROOT, "lib", "images", "blobs", "sha256", "ab" * 32)  # as an interrupted pull leaves
-    partial = stray.replace("ab", "ef") + ".partial"  # a download to resume
+    blobs = os.path.join(ROOT, "lib", "images", "blobs", "sha256")
+    stray = os.path.join(blobs, "ab" * 32)  # as an interrupted pull leaves
+    partial = os.path.join(blobs, "ef" * 32 + ".partial")  # a download to resume
     for path in (stray, partial):
         open(path, "wb").write(b"half an image")
     with StoreLock(Paths()):  # as a pull holds it from its first blob to its image
