@@ -7,194 +7,196 @@ code and no traceback.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
-# argparse asks gettext for a translation of each of its own words ("usage", "options", ...) and
-# every ask searches the disk; the first one also imports `locale` (together ~1.5 ms of a ~25 ms
-# `minibox run`). CPython ships no translations of argparse, so the answer is always the English
-# text it was given: say so once, instead of asking each time.
-argparse._ = str  # type: ignore[attr-defined]
+from engine.cli_args import Arg, Args, Command, HelpRequested, Option, UsageError
 
 NS_CHOICES = ("host", "private")
 
 
-def _add_run_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--help", action="help", help="show this help and exit")
-    p.add_argument("-d", "--detach", action="store_true", help="run in the background, print the ID")
-    p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
-    p.add_argument("-t", "--tty", action="store_true", help="give the container a terminal")
-    p.add_argument("--rm", action="store_true", help="remove the container when it exits")
-    p.add_argument("--name", default="", help="a name for the container")
-    p.add_argument("-h", "--hostname", default="", help="the container's hostname (UTS namespace)")
-    p.add_argument("-e", "--env", action="append", default=[], metavar="KEY=VALUE", help="set a variable")
-    p.add_argument("-w", "--workdir", default="", help="working directory inside the container")
-    p.add_argument("-u", "--user", default="", help="USER[:GROUP] or UID[:GID] to run as")
-    p.add_argument("-m", "--memory", help="memory limit, e.g. 64m (cgroup memory controller)")
-    p.add_argument("--cpus", help="CPU limit, e.g. 0.5 (CFS quota per period)")
-    p.add_argument("--pids-limit", help="maximum number of processes (pids controller)")
-    p.add_argument("--init", action="store_true", help="run a reaper as PID 1 that forwards signals")
-    p.add_argument("--cap-add", action="append", default=[], metavar="CAP", help="keep a capability, e.g. SYS_ADMIN")
-    p.add_argument("--cap-drop", action="append", default=[], metavar="CAP", help="drop a capability (or ALL)")
-    p.add_argument("--privileged", action="store_true", help="keep every capability: root inside is root outside")
-    p.add_argument("--chroot", action="store_true", help="enter the root with chroot, not pivot_root")
-    p.add_argument("--trace", action="store_true", help="print every stage of the start: image, layers, cgroup, "
-                   "forks, namespaces, mounts, pivot_root, execve")  # fmt: skip
-    p.add_argument("--pid", choices=NS_CHOICES, default="private", help="PID namespace")
-    p.add_argument("--net", "--network", default="none", metavar="NETWORK",
-                   help="none (only lo, the default; also: private), bridge (the default network, device "
-                        "minibox0), another network's name, host, or container:NAME")  # fmt: skip
-    p.add_argument("-p", "--publish", action="append", default=[], metavar="HOSTPORT:CPORT[/udp]",
-                   help="publish a container port on the host (DNAT), e.g. 8080:80")  # fmt: skip
-    p.add_argument("--uts", choices=NS_CHOICES, default="private", help="UTS (hostname) namespace")
-    p.add_argument("--ipc", choices=NS_CHOICES, default="private", help="IPC namespace")
-    p.add_argument("--cgroupns", choices=NS_CHOICES, default="private", help="cgroup namespace")
-    p.add_argument("--mntns", choices=NS_CHOICES, default="private", help="mount namespace (host needs --chroot)")
-    p.add_argument(
-        "--userns", choices=NS_CHOICES, default="host", help="user namespace (root inside = uid 100000 outside)"
-    )
-    p.add_argument("--uidmap", help="user namespace uid map INSIDE:OUTSIDE:COUNT (default 0:100000:65536)")
-    p.add_argument("--gidmap", help="user namespace gid map (default 0:100000:65536)")
-    p.add_argument("--timens", choices=NS_CHOICES, default="host", help="time namespace")
-    p.add_argument(
-        "--monotonic-offset",
-        type=int,
-        default=0,
-        metavar="SECONDS",
-        help="shift CLOCK_MONOTONIC (implies --timens private)",
-    )
-    p.add_argument(
-        "--boottime-offset",
-        type=int,
-        default=0,
-        metavar="SECONDS",
-        help="shift CLOCK_BOOTTIME/uptime (implies --timens private)",
-    )
-    p.add_argument("image")
-    p.add_argument("command", nargs=argparse.REMAINDER)
+def _run_arguments() -> tuple[list[Option], list[Arg]]:
+    def namespace(flag: str, what: str, default: str = "private") -> Option:
+        return Option(flag, f"{what} (default {default})", choices=NS_CHOICES, default=default)
+
+    return [
+        Option("-d, --detach", "run in the background, print the ID"),
+        Option("-i, --interactive", "keep stdin open"),
+        Option("-t, --tty", "give the container a terminal"),
+        Option("--rm", "remove the container when it exits"),
+        Option("--name", "a name for the container", value="NAME", default=""),
+        Option("-h, --hostname", "the container's hostname (UTS namespace)", value="NAME", default=""),
+        Option("-e, --env", "set a variable", value="KEY=VALUE", repeat=True),
+        Option("-w, --workdir", "working directory inside the container", value="DIR", default=""),
+        Option("-u, --user", "USER[:GROUP] or UID[:GID] to run as", value="USER", default=""),
+        Option("-m, --memory", "memory limit, e.g. 64m (cgroup memory controller)", value="BYTES"),
+        Option("--cpus", "CPU limit, e.g. 0.5 (CFS quota per period)", value="CPUS"),
+        Option("--pids-limit", "maximum number of processes (pids controller)", value="N"),
+        Option("--init", "run a reaper as PID 1 that forwards signals"),
+        Option("--cap-add", "keep a capability, e.g. SYS_ADMIN", value="CAP", repeat=True),
+        Option("--cap-drop", "drop a capability (or ALL)", value="CAP", repeat=True),
+        Option("--privileged", "keep every capability: root inside is root outside"),
+        Option("--chroot", "enter the root with chroot, not pivot_root"),
+        Option(
+            "--trace",
+            "print every stage of the start: image, layers, cgroup, forks, namespaces, mounts, pivot_root, execve",
+        ),
+        namespace("--pid", "PID namespace"),
+        Option(
+            "--net, --network",
+            "none (only lo, the default; also: private), bridge (the default network, "
+            "device minibox0), another network's name, host, or container:NAME",
+            value="NETWORK",
+            default="none",
+        ),
+        Option(
+            "-p, --publish",
+            "publish a container port on the host (DNAT), e.g. 8080:80",
+            value="HOSTPORT:CPORT[/udp]",
+            repeat=True,
+        ),
+        namespace("--uts", "UTS (hostname) namespace"),
+        namespace("--ipc", "IPC namespace"),
+        namespace("--cgroupns", "cgroup namespace"),
+        namespace("--mntns", "mount namespace (host needs --chroot)"),
+        namespace("--userns", "user namespace (root inside = uid 100000 outside)", "host"),
+        Option("--uidmap", "user namespace uid map (default 0:100000:65536)", value="INSIDE:OUTSIDE:COUNT"),
+        Option("--gidmap", "user namespace gid map (default 0:100000:65536)", value="INSIDE:OUTSIDE:COUNT"),
+        namespace("--timens", "time namespace", "host"),
+        Option(
+            "--monotonic-offset",
+            "shift CLOCK_MONOTONIC (implies --timens private)",
+            value="SECONDS",
+            default=0,
+            convert=int,
+        ),
+        Option(
+            "--boottime-offset",
+            "shift CLOCK_BOOTTIME/uptime (implies --timens private)",
+            value="SECONDS",
+            default=0,
+            convert=int,
+        ),
+    ], [Arg("image"), Arg("command", rest=True)]
 
 
-def _add_exec_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
-    p.add_argument("-t", "--tty", action="store_true", help="give the command a terminal")
-    p.add_argument("-e", "--env", action="append", default=[], metavar="KEY=VALUE", help="set a variable")
-    p.add_argument("-w", "--workdir", default="", help="working directory inside the container")
-    p.add_argument("-u", "--user", default="", help="USER[:GROUP] or UID[:GID] to run as")
-    p.add_argument("container")
-    p.add_argument("command", nargs=argparse.REMAINDER)
+def _exec_arguments() -> tuple[list[Option], list[Arg]]:
+    return [
+        Option("-i, --interactive", "keep stdin open"),
+        Option("-t, --tty", "give the command a terminal"),
+        Option("-e, --env", "set a variable", value="KEY=VALUE", repeat=True),
+        Option("-w, --workdir", "working directory inside the container", value="DIR", default=""),
+        Option("-u, --user", "USER[:GROUP] or UID[:GID] to run as", value="USER", default=""),
+    ], [Arg("container"), Arg("command", rest=True)]
 
 
-def _add_ps_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-a", "--all", action="store_true", help="include stopped containers")
-    p.add_argument("-q", "--quiet", action="store_true", help="only IDs")
+def _ps_arguments() -> tuple[list[Option], list[Arg]]:
+    return [Option("-a, --all", "include stopped containers"), Option("-q, --quiet", "only IDs")], []
 
 
-def _add_logs_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-f", "--follow", action="store_true", help="keep printing until the container stops")
-    p.add_argument("container")
+def _logs_arguments() -> tuple[list[Option], list[Arg]]:
+    return [Option("-f, --follow", "keep printing until the container stops")], [Arg("container")]
 
 
-def _add_stop_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-t", "--time", type=float, default=10.0, help="seconds before SIGKILL (default 10)")
-    p.add_argument("containers", nargs="+")
+def _stop_arguments() -> tuple[list[Option], list[Arg]]:
+    return [Option("-t, --time", "seconds before SIGKILL (default 10)", value="SECONDS", default=10.0,
+                   convert=float)], [Arg("containers", many=True)]  # fmt: skip
 
 
-def _add_kill_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-s", "--signal", default="KILL", help="signal name or number (default KILL)")
-    p.add_argument("containers", nargs="+")
+def _kill_arguments() -> tuple[list[Option], list[Arg]]:
+    return [Option("-s, --signal", "signal name or number (default KILL)", value="SIGNAL", default="KILL")], [
+        Arg("containers", many=True)
+    ]
 
 
-def _add_rm_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-f", "--force", action="store_true", help="kill it first if running")
-    p.add_argument("containers", nargs="+")
+def _rm_arguments() -> tuple[list[Option], list[Arg]]:
+    return [Option("-f, --force", "kill it first if running")], [Arg("containers", many=True)]
 
 
-def _add_containers_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument("containers", nargs="+")
+def _inspect_arguments() -> tuple[list[Option], list[Arg]]:
+    return [Option("-f, --format", "print one field, e.g. State.Pid (docker's {{.State.Pid}} works too)",
+                   value="FIELD", default="")], [Arg("containers", many=True)]  # fmt: skip
 
 
-def _add_inspect_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-f", "--format", default="", metavar="FIELD",
-                   help="print one field, e.g. State.Pid (docker's {{.State.Pid}} works too)")  # fmt: skip
-    p.add_argument("containers", nargs="+")
+def _no_arguments() -> tuple[list[Option], list[Arg]]:
+    return [], []
 
 
-def _no_arguments(p: argparse.ArgumentParser) -> None:
-    pass
+def _network_actions() -> list[Command]:
+    return [
+        Command(
+            "minibox network create",
+            "make a network: a bridge with its own subnet",
+            [Option("--subnet", "e.g. 10.10.0.0/24 (default: a free private range)", value="CIDR")],
+            [Arg("name")],
+        ),
+        Command("minibox network ls", "list networks"),
+        Command("minibox network rm", "remove networks no container uses", args=[Arg("names", many=True)]),
+        Command("minibox network inspect", "show a network's details as JSON", args=[Arg("names", many=True)]),
+        Command(
+            "minibox network rules",
+            "show minibox's NAT and isolation rules, one table for all networks",
+            [Option("--iptables", "the same rules in iptables-save words")],
+        ),
+    ]
 
 
-def _add_network_arguments(p: argparse.ArgumentParser) -> None:
-    sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    create = sub.add_parser("create", help="make a network: a bridge with its own subnet")
-    create.add_argument("--subnet", help="e.g. 10.10.0.0/24 (default: a free private range)")
-    create.add_argument("name")
-    sub.add_parser("ls", help="list networks")
-    rm = sub.add_parser("rm", help="remove networks no container uses")
-    rm.add_argument("names", nargs="+")
-    inspect = sub.add_parser("inspect", help="show a network's details as JSON")
-    inspect.add_argument("names", nargs="+")
-    rules = sub.add_parser("rules", help="show minibox's NAT and isolation rules, one table for all networks")
-    rules.add_argument("--iptables", action="store_true", help="the same rules in iptables-save words")
-
-
-# name -> (help, function adding its arguments)
+# name -> (help, function giving its options and positional arguments)
 COMMANDS = {
-    "run": ("create and start a container", _add_run_arguments),
-    "exec": ("run a command in a running container", _add_exec_arguments),
-    "ps": ("list containers", _add_ps_arguments),
-    "logs": ("show what a detached container printed", _add_logs_arguments),
-    "stop": ("SIGTERM, then SIGKILL after a timeout", _add_stop_arguments),
-    "kill": ("send a signal (default SIGKILL)", _add_kill_arguments),
-    "rm": ("remove containers", _add_rm_arguments),
-    "inspect": ("show a container's (or an image's) details as JSON", _add_inspect_arguments),
+    "run": ("create and start a container", _run_arguments),
+    "exec": ("run a command in a running container", _exec_arguments),
+    "ps": ("list containers", _ps_arguments),
+    "logs": ("show what a detached container printed", _logs_arguments),
+    "stop": ("SIGTERM, then SIGKILL after a timeout", _stop_arguments),
+    "kill": ("send a signal (default SIGKILL)", _kill_arguments),
+    "rm": ("remove containers", _rm_arguments),
+    "inspect": ("show a container's (or an image's) details as JSON", _inspect_arguments),
     "images": ("list images", _no_arguments),
     "gc": ("clean up what a crashed minibox left behind", _no_arguments),
-    "network": ("create, list, inspect and remove networks", _add_network_arguments),
+    "network": ("create, list, inspect and remove networks", _no_arguments),
 }
 # Image commands live in their own module; listed here so `minibox --help` shows them all.
 IMAGE_COMMANDS = ("pull", "build", "rmi", "prune", "tag", "history", "diff", "commit", "import", "save", "load")
 
 
-def _formatter(prog: str) -> argparse.HelpFormatter:
-    # With an explicit width argparse does not import shutil (2 ms) just to ask the terminal's.
-    try:
-        width = os.get_terminal_size().columns - 2
-    except OSError:
-        width = 98
-    return argparse.HelpFormatter(prog, width=min(width, 118))
-
-
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The argument parser; with ``only``, just that command's arguments (start-up is costly)."""
-    parser = argparse.ArgumentParser(
-        prog="minibox", description="A small container engine for learning.", formatter_class=_formatter
-    )
-    from engine import __version__
-
-    parser.add_argument("--version", action="version", version=f"minibox {__version__}")
-    sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
-    commands = dict(COMMANDS)
-    if only is None or only in IMAGE_COMMANDS:
+def command(name: str) -> Command:
+    """The parser of one command (only that one is built: `minibox run` starts fast)."""
+    if name in IMAGE_COMMANDS:
         from engine.cli_images import COMMANDS as image_commands
 
-        commands.update(image_commands)
-    for name, (help_text, add_arguments) in commands.items():
-        if only not in (None, name):
-            continue  # each sub-parser costs ~0.1 ms; only `minibox --help` lists them all
-        # `run` frees -h for --hostname, as docker does; --help still works.
-        p = sub.add_parser(
-            name, help=help_text, description=help_text, add_help=name != "run", formatter_class=_formatter
-        )
-        add_arguments(p)
-        _SUB_PARSERS[name] = p
-    return parser
+        help_text, arguments = image_commands[name]
+    else:
+        help_text, arguments = COMMANDS[name]
+    if name == "network":
+        return Command("minibox network", help_text, actions=_network_actions())
+    options, args = arguments()
+    # `run` frees -h for --hostname, as docker does; --help still works.
+    return Command(
+        f"minibox {name}", help_text, options, args, help_flags=("--help",) if name == "run" else ("-h", "--help")
+    )
 
 
-_SUB_PARSERS: dict[str, argparse.ArgumentParser] = {}  # so that `minibox ps -x` shows ps's usage
+def every_command() -> Command:
+    """``minibox`` itself: its actions are the commands (for ``minibox --help`` and its mistakes)."""
+    from engine.cli_images import COMMANDS as image_commands
+
+    actions = [Command(f"minibox {name}", help_text) for name, (help_text, _) in {**COMMANDS, **image_commands}.items()]
+    return Command("minibox", "A small container engine for learning.", [Option("--version", "show minibox's version")],
+                   actions=actions, action_word="COMMAND")  # fmt: skip
 
 
-def _spec_from(args: argparse.Namespace):
+def parse(argv: list[str]) -> Args:
+    """``minibox COMMAND ...`` -> the command's arguments, with ``args.cmd`` naming it."""
+    if argv and (argv[0] in COMMANDS or argv[0] in IMAGE_COMMANDS):
+        args = command(argv[0]).parse(argv[1:])
+    else:
+        every_command().parse(argv[:1])  # raises: --help, or what is wrong with the first word
+        raise AssertionError(argv)
+    args.cmd = argv[0]
+    return args
+
+
+def _spec_from(args: Args):
     from engine.capabilities import resolve as resolve_capabilities
     from engine.spec import DEFAULT_ID_MAP, ContainerSpec, parse_cpus, parse_id_map, parse_memory, parse_pids_limit
 
@@ -276,7 +278,7 @@ def _age(seconds: float) -> str:
 PS_COLUMNS = ("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES")
 
 
-def cmd_ps(args: argparse.Namespace) -> int:
+def cmd_ps(args: Args) -> int:
     import time
 
     import engine
@@ -306,7 +308,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_logs(args: argparse.Namespace) -> int:
+def cmd_logs(args: Args) -> int:
     import time
 
     import engine
@@ -328,7 +330,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
             time.sleep(0.1)
 
 
-def cmd_images(_args: argparse.Namespace) -> int:
+def cmd_images(_args: Args) -> int:
     from engine import images
     from engine.state import Paths
 
@@ -360,7 +362,7 @@ def _inspect_any(ref: str) -> dict:
             raise ContainerNotFound(ref) from None
 
 
-def cmd_network(args: argparse.Namespace) -> int:
+def cmd_network(args: Args) -> int:
     import json
 
     from engine import network
@@ -391,10 +393,19 @@ def cmd_network(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    known = argv and (argv[0] in COMMANDS or argv[0] in IMAGE_COMMANDS)
-    args, unknown = build_parser(argv[0] if known else None).parse_known_args(argv)
-    if unknown:  # argparse would blame the top-level parser and show its usage, not the command's
-        _SUB_PARSERS[args.cmd].error(f"unrecognized arguments: {' '.join(unknown)}")
+    if argv[:1] == ["--version"]:
+        from engine import __version__
+
+        print(f"minibox {__version__}")
+        return 0
+    try:
+        args = parse(argv)
+    except HelpRequested as asked:
+        print(asked.command.help_text(), end="")
+        return 0
+    except UsageError as e:
+        print(f"usage: {e.command.usage_line()}\n{e.command.prog}: error: {e}", file=sys.stderr)
+        return 2
     from engine.errors import MiniboxError
 
     try:
@@ -416,7 +427,7 @@ def command_line() -> None:
     exit_quickly(main())
 
 
-def dispatch(args: argparse.Namespace) -> int:
+def dispatch(args: Args) -> int:
     import engine
 
     if args.cmd in ("run", "exec") and args.tty and args.interactive and not getattr(args, "detach", False):

@@ -5,62 +5,67 @@ Argument parsing and printing only; the work is in ``engine.images``.
 
 from __future__ import annotations
 
-import argparse
+from engine.cli_args import Arg, Args, Option
+
+Arguments = tuple[list[Option], list[Arg]]
 
 
-def add_rmi(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-f", "--force", action="store_true", help="remove it even if containers were made from it")
-    p.add_argument("images", nargs="+")
+def add_rmi() -> Arguments:
+    return [Option("-f, --force", "remove it even if containers were made from it")], [Arg("images", many=True)]
 
 
-def add_tag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("source", help="IMAGE (name, ID or ID prefix)")
-    p.add_argument("target", help="NAME[:TAG]")
+def add_tag() -> Arguments:
+    return [], [Arg("source", "IMAGE (name, ID or ID prefix)"), Arg("target", "NAME[:TAG]")]
 
 
-def add_history(p: argparse.ArgumentParser) -> None:
-    p.add_argument("image")
+def add_history() -> Arguments:
+    return [], [Arg("image")]
 
 
-def add_diff(p: argparse.ArgumentParser) -> None:
-    p.add_argument("container")
+def add_diff() -> Arguments:
+    return [], [Arg("container")]
 
 
-def add_commit(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-m", "--message", default="", help="a comment kept in the image's history")
-    p.add_argument("-a", "--author", default="", help="who made it")
-    p.add_argument("container")
-    p.add_argument("tag", nargs="?", default="", help="NAME[:TAG] for the new image")
+def add_commit() -> Arguments:
+    return [
+        Option("-m, --message", "a comment kept in the image's history", value="TEXT", default=""),
+        Option("-a, --author", "who made it", value="NAME", default=""),
+    ], [Arg("container"), Arg("tag", "NAME[:TAG] for the new image", optional=True, default="")]
 
 
-def add_import(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="a .tar or .tar.gz of a root filesystem")
-    p.add_argument("tag", nargs="?", default="", help="NAME[:TAG] for the new image")
+def add_import() -> Arguments:
+    return [], [
+        Arg("file", "a .tar or .tar.gz of a root filesystem"),
+        Arg("tag", "NAME[:TAG] for the new image", optional=True, default=""),
+    ]
 
 
-def add_prune(p: argparse.ArgumentParser) -> None:
-    pass
+def add_prune() -> Arguments:
+    return [], []
 
 
-def add_save(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-o", "--output", required=True, help="the tar file to write ('-': standard output)")
-    p.add_argument("images", nargs="+")
+def add_save() -> Arguments:
+    return [Option("-o, --output", "the tar file to write ('-': standard output)", value="FILE", required=True)], [
+        Arg("images", many=True)
+    ]
 
 
-def add_load(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-i", "--input", required=True, help="a tar made by `minibox save` or `docker save`")
+def add_load() -> Arguments:
+    return [Option("-i, --input", "a tar made by `minibox save` or `docker save`", value="FILE", required=True)], []
 
 
-def add_pull(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--insecure", action="store_true", help="plain HTTP to a registry that is not on loopback")
-    p.add_argument("image", help="REGISTRY/NAME[:TAG] or ...@sha256:DIGEST, e.g. localhost:5000/team/app:v1")
+def add_pull() -> Arguments:
+    return [Option("--insecure", "plain HTTP to a registry that is not on loopback")], [
+        Arg("image", "REGISTRY/NAME[:TAG] or ...@sha256:DIGEST, e.g. localhost:5000/team/app:v1")
+    ]
 
 
-def add_build(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-f", "--file", default="", help="the Minifile (default: CONTEXT/Minifile)")
-    p.add_argument("-t", "--tag", default="", help="NAME[:TAG] for the result")
-    p.add_argument("--no-cache", action="store_true", help="run every step, even unchanged ones")
-    p.add_argument("context", help="the directory COPY takes files from")
+def add_build() -> Arguments:
+    return [
+        Option("-f, --file", "the Minifile (default: CONTEXT/Minifile)", value="FILE", default=""),
+        Option("-t, --tag", "NAME[:TAG] for the result", value="NAME[:TAG]", default=""),
+        Option("--no-cache", "run every step, even unchanged ones"),
+    ], [Arg("context", "the directory COPY takes files from")]
 
 
 COMMANDS = {
@@ -86,7 +91,7 @@ def _size(n: float) -> str:
     return ""
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: Args) -> int:
     from engine import images
     from engine.state import Paths
 
@@ -163,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pull(paths: object, args: argparse.Namespace) -> int:
+def _pull(paths: object, args: Args) -> int:
     """Pull with one progress bar per layer (rich) on a terminal, plain lines otherwise."""
     import sys
 

@@ -121,9 +121,9 @@ class SyscallError(MiniboxError):
 
 def rebuild(report: str) -> MiniboxError:
     """Recreate an error a child process described as JSON ``[class, what, fix, exit_code]``."""
-    import json
+    from engine import fastjson
 
-    class_name, what, fix, exit_code = json.loads(report)
+    class_name, what, fix, exit_code = fastjson.loads(report)
     cls = globals().get(class_name)
     if not (isinstance(cls, type) and issubclass(cls, MiniboxError)):
         cls = MiniboxError

@@ -18,12 +18,12 @@ States: ``created`` -> ``running`` -> ``stopped`` (runc's lifecycle without paus
 
 from __future__ import annotations
 
+import _thread
 import fcntl
-import json
 import os
-import threading
 import time
 
+from engine import fastjson
 from engine.errors import ContainerNotFound, InvalidState, MiniboxError
 
 CREATED, RUNNING, STOPPED = "created", "running", "stopped"
@@ -66,7 +66,7 @@ class Lock:
     A thread lock comes first, so threads of one process (the TUI's workers) also take turns.
     """
 
-    _threads = threading.RLock()
+    _threads = _thread.RLock()  # threading's, without importing threading (~1 ms at every start)
     _depth: dict[str, int] = {}
     _fds: dict[str, int] = {}
 
@@ -93,9 +93,15 @@ class Lock:
 
 def write_json_atomic(path: str, data: dict, indent: int | None = 2) -> None:
     """Write ``path`` whole or not at all: a temporary file, then rename(2) over the old one."""
-    tmp = f"{path}.tmp{os.getpid()}-{threading.get_ident()}"  # unique per thread: the TUI has several
+    tmp = f"{path}.tmp{os.getpid()}-{_thread.get_ident()}"  # unique per thread: the TUI has several
+    if indent is None:
+        text = fastjson.dumps(data)
+    else:
+        import json  # indented, for people to read: json's own encoder
+
+        text = json.dumps(data, indent=indent)
     with open(tmp, "w") as f:
-        f.write(json.dumps(data, indent=indent))  # not json.dump: it never uses the C encoder
+        f.write(text)
         f.write("\n")
     os.rename(tmp, path)
 
@@ -212,8 +218,8 @@ class Record:
 def load(paths: Paths, container_id: str) -> Record | None:
     try:
         with open(paths.container(container_id, "state.json")) as f:
-            return Record(paths, json.load(f))
-    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
+            return Record(paths, fastjson.load(f))
+    except (FileNotFoundError, NotADirectoryError, ValueError):  # ValueError: not JSON (a torn file)
         return None
 
 

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for annotations only: collections.abc costs ~1 ms to import
+    from collections.abc import Callable
 
 _writer: Callable[[str], None] | None = None
 _start = 0.0

@@ -118,7 +118,7 @@ def test_an_unknown_option_shows_the_usage_of_its_own_command():
     for command in (("ps",), ("images",), ("logs", "some-box")):
         result = minibox(*command, "--bogus")
         assert result.returncode == 2 and "unrecognized arguments: --bogus" in result.stderr
-        assert result.stderr.startswith(f"usage: minibox {command[0]} ")
+        assert result.stderr.splitlines()[0].split()[:3] == ["usage:", "minibox", command[0]]
 
 
 def test_exec_into_a_missing_container():

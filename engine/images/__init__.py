@@ -13,11 +13,10 @@ The built-in ``busybox`` image is made on first use from the host's statically l
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import time
 
+from engine import fastjson
 from engine.errors import BadValue, ImageNotFound, MiniboxError
 from engine.images.store import Store, StoreLock, unpacked_size
 
@@ -29,25 +28,39 @@ BUILTIN = "busybox"
 MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
 MEDIA_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
-NAME_PATTERN = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*")
-REGISTRY_PATTERN = re.compile(r"[a-zA-Z0-9.-]+(?::\d+)?")
+# a repository name as the OCI distribution spec has it (a regular expression, compiled when used)
+NAME_PATTERN = r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
 
 
-def parse_ref(ref: str) -> tuple[str, str]:
-    """``busybox`` -> ("busybox", "latest"); ``localhost:5000/team/app:v1`` -> ("localhost:5000/team/app", "v1")."""
+def split_ref(ref: str) -> tuple[str, str]:
+    """``busybox`` -> ("busybox", "latest"); ``localhost:5000/team/app:v1`` -> ("localhost:5000/team/app", "v1").
+    Not checked: ``parse_ref`` does that too."""
     name, tag = ref, "latest"
     last = ref.rsplit("/", 1)[-1]
     if ":" in last:
         name, tag = ref.rsplit(":", 1)
     for prefix in ("docker.io/library/", "docker.io/", "library/"):
         name = name.removeprefix(prefix)
+    return name, tag
+
+
+def parse_ref(ref: str) -> tuple[str, str]:
+    """``split_ref``, and a ``BadValue`` if the name or the tag is not one a registry would take."""
+    import re  # not at the top: a name found in the store was checked when it was stored (see _resolve)
+
+    name, tag = split_ref(ref)
     registry, _, path = name.partition("/") if "/" in name else ("", "", name)
     if registry and not ("." in registry or ":" in registry or registry == "localhost"):
         registry, path = "", name  # "team/app": a path, not a registry
-    valid = NAME_PATTERN.fullmatch(path) and (not registry or REGISTRY_PATTERN.fullmatch(registry))
+    valid = re.fullmatch(NAME_PATTERN, path) and (not registry or re.fullmatch(r"[a-zA-Z0-9.-]+(?::\d+)?", registry))
     if not valid or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", tag):
         raise BadValue("image", ref, "NAME[:TAG] in lower case, e.g. busybox or localhost:5000/team/app:v1")
     return name, tag
+
+
+def is_hex_id(text: str, shortest: int = 6, longest: int = 64) -> bool:
+    """An image ID or a prefix of one (``7fb9c1e021b3``): lower-case hex digits."""
+    return shortest <= len(text) <= longest and all(c in "0123456789abcdef" for c in text)
 
 
 def normalize(ref: str) -> str:
@@ -141,13 +154,18 @@ def get(paths: Paths, ref: str) -> Image:
 def _resolve(store: Store, ref: str) -> str | None:
     if ref.startswith("sha256:") and len(ref) == 71 and os.path.exists(store.manifest_path(ref)):
         return ref
-    if ref.startswith("sha256:") and re.fullmatch(r"[0-9a-f]{6,63}", ref[7:]):  # sha256:7fb9c1e021b3
+    if ref.startswith("sha256:") and is_hex_id(ref[7:], 6, 63):  # sha256:7fb9c1e021b3
         ref = ref[7:]
-    if re.fullmatch(r"[0-9a-f]{6,64}", ref):
+    if is_hex_id(ref):
         matches = [i for i in store.image_ids() if i[7:].startswith(ref)]
         if len(matches) == 1:
             return matches[0]
-    return store.repositories().get(normalize(ref))  # a malformed name is a BadValue, not "not found"
+    repositories = store.repositories()
+    name, tag = split_ref(ref)
+    if f"{name}:{tag}" in repositories:  # tagged, so checked when it was tagged
+        return repositories[f"{name}:{tag}"]
+    normalize(ref)  # a malformed name is a BadValue, not "not found"
+    return None
 
 
 def load(paths: Paths, image_id: str, name: str = "") -> Image:
@@ -182,7 +200,7 @@ def list_images(paths: Paths) -> list[tuple[str, Image]]:
     tagged = set(tags.values())
     try:  # a build's intermediate images (one per step) are not shown, as in docker
         with open(os.path.join(paths.images, "build-cache.json")) as f:
-            intermediate = set(json.load(f).values())
+            intermediate = set(fastjson.load(f).values())
     except FileNotFoundError:
         intermediate = set()
     if intermediate:  # ...unless a container uses one (a built image `rmi -f` kept for it)
@@ -202,7 +220,7 @@ def layer_size(layer: str) -> int:
     """A layer's unpacked size: noted in layer.json when it was unpacked (counted again if not)."""
     try:
         with open(os.path.join(os.path.dirname(layer), "layer.json")) as f:
-            return json.load(f)["unpacked_size"]
+            return fastjson.load(f)["unpacked_size"]
     except (OSError, KeyError, ValueError):
         return unpacked_size(layer)
 
@@ -226,6 +244,8 @@ def create_image(
         "created": created or timestamp(), "architecture": "amd64", "os": "linux", "config": settings,
         "rootfs": {"type": "layers", "diff_ids": diff_ids}, "history": history,
     }  # fmt: skip
+    import json
+
     config_bytes = json.dumps(config, indent=2, sort_keys=True).encode()
     image_id = store.put_blob(config_bytes)
     manifest = {
@@ -308,7 +328,7 @@ def remove(paths: Paths, ref: str, force: bool = False) -> list[str]:
         image = load(paths, image_id, ref)
         names = store.repositories()
         tags = [n for n, i in names.items() if i == image.id]
-        explicit = normalize(ref) if not ref.startswith("sha256:") and not re.fullmatch(r"[0-9a-f]{6,64}", ref) else ""
+        explicit = normalize(ref) if not ref.startswith("sha256:") and not is_hex_id(ref) else ""
         if explicit in names and len(tags) > 1:
             del names[explicit]
             store.save_repositories(names)
@@ -357,7 +377,7 @@ def prune(paths: Paths) -> list[str]:
         cache = os.path.join(paths.images, "build-cache.json")
         if os.path.exists(cache):
             with open(cache) as f:
-                done.append(f"Build cache: {len(json.load(f))} step(s) forgotten")
+                done.append(f"Build cache: {len(fastjson.load(f))} step(s) forgotten")
             os.unlink(cache)
         keep = set(store.repositories().values()) | {r.data.get("image_id") for r in state.all_records(paths)}
         for image_id in store.image_ids():
@@ -395,7 +415,7 @@ def _collect_layers(paths: Paths, store: Store, only: set[str] | None = None) ->
             done.append(f"Deleted layer: {diff_id}")
     blob_dir = os.path.join(paths.images, "blobs", "sha256")
     for name in os.listdir(blob_dir) if os.path.isdir(blob_dir) else []:
-        if not re.fullmatch(r"[0-9a-f]{64}", name):  # a .partial download to resume, a temporary file
+        if not is_hex_id(name, 64, 64):  # a .partial download to resume, a temporary file
             continue
         digest, path = f"sha256:{name}", os.path.join(blob_dir, name)
         if digest not in used_blobs and not _is_layer_source(store, digest, used_layers) and wanted(digest):

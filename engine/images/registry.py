@@ -60,7 +60,7 @@ class Reference:
         if ":" in rest.rsplit("/", 1)[-1]:
             repository, tag = rest.rsplit(":", 1)
         if (
-            not images.NAME_PATTERN.fullmatch(repository)
+            not re.fullmatch(images.NAME_PATTERN, repository)
             or not tag
             or (digest and not re.fullmatch(r"sha256:[0-9a-f]{64}", digest))
         ):

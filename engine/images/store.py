@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import fcntl
 import io
-import json
 import os
 
+from engine import fastjson
 from engine.errors import MiniboxError
 from engine.state import Paths, write_json_atomic
 
@@ -110,7 +110,7 @@ class Store:
 
     def read_json(self, digest: str) -> dict:
         with open(self.blob_path(digest)) as f:
-            return json.load(f)
+            return fastjson.load(f)
 
     # --- layers --------------------------------------------------------------------------------
 
@@ -135,7 +135,7 @@ class Store:
         it has; None if that blob is gone."""
         try:
             with open(os.path.join(self.layer_dir(diff_id), "layer.json")) as f:
-                blob = json.load(f)["blob"]
+                blob = fastjson.load(f)["blob"]
             return {"mediaType": self.blob_media_type(blob), "digest": blob,
                     "size": os.path.getsize(self.blob_path(blob))}  # fmt: skip
         except (OSError, KeyError, ValueError):
@@ -197,7 +197,7 @@ class Store:
 
     def layer_info(self, diff_id: str) -> dict:
         with open(os.path.join(self.layer_dir(diff_id), "layer.json")) as f:
-            return json.load(f)
+            return fastjson.load(f)
 
     def all_layers(self) -> list[str]:
         try:
@@ -216,7 +216,7 @@ class Store:
 
     def manifest(self, image_id: str) -> dict:
         with open(self.manifest_path(image_id)) as f:
-            return json.load(f)
+            return fastjson.load(f)
 
     def image_ids(self) -> list[str]:
         try:
@@ -228,7 +228,7 @@ class Store:
     def repositories(self) -> dict[str, str]:
         try:
             with open(os.path.join(self.root, "repositories.json")) as f:
-                return json.load(f)
+                return fastjson.load(f)
         except FileNotFoundError:
             return {}
 
