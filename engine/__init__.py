@@ -26,14 +26,13 @@ __all__ = [*_WHERE, "gc"]
 
 
 def __getattr__(name: str) -> object:
-    import importlib
-
     if name == "gc":
         from engine.gc import collect
 
         return collect
     if name in _WHERE:
-        value = getattr(importlib.import_module(_WHERE[name]), name)
+        # the built-in __import__, as importlib.import_module does underneath (importlib costs ~0.5 ms)
+        value = getattr(__import__(_WHERE[name], fromlist=[name]), name)
         globals()[name] = value  # later lookups skip this function
         return value
     raise AttributeError(f"module 'engine' has no attribute {name!r}")

@@ -276,7 +276,7 @@ def start(
         init=spec.init,
         capabilities=spec.capabilities,
         tty=spec.tty,
-        image=record.data["image"],
+        found_in=f"image {record.data['image']!r}",
         cgroup_join=layout.self_join_files(record.data["cgroup"]["group"]),
         stdio=stdio,
         rootfs=RootfsPlan(
@@ -572,7 +572,7 @@ def exec_in(
     plan = process.LaunchPlan(
         argv=argv, env=_environment(image, spec.env + list(env or [])), uid=uid, gid=gid, groups=groups,
         workdir=workdir or spec.workdir or image.settings.get("WorkingDir") or "/",
-        namespaces=spec.namespaces, tty=tty, image=f"container {record.name!r}",  # as errors name it
+        namespaces=spec.namespaces, tty=tty, found_in=f"container {record.name!r}",
         capabilities=spec.capabilities,
         cgroup_join=cgroups.membership_files(record.pid), join_pid=record.pid,
         stdio=stdio,

@@ -59,15 +59,13 @@ class ImageNotFound(MiniboxError):
 class CommandNotFound(MiniboxError):
     exit_code = 127  # the shell's (and docker's) code for "command not found"
 
-    def __init__(self, command: str, image: str) -> None:
-        if image in ("the bundle", "the container"):  # the OCI runtime (engine/oci)
-            super().__init__(f"command {command!r} not found in {image}", "check process.args and process.env's PATH")
-            return
-        where = image if image.startswith("container ") else f"image {image!r}"  # exec: the container's name
-        super().__init__(
-            f"command {command!r} not found in {where}",
-            "check the name (busybox has `sh`, `ls`, `ps`, ...) or give an absolute path",
-        )
+    def __init__(self, command: str, found_in: str) -> None:
+        """``found_in``: ``image 'busybox'``, ``container 'web'``, or the OCI runtime's ``the bundle``."""
+        if found_in.startswith(("image ", "container ")):
+            fix = "check the name (busybox has `sh`, `ls`, `ps`, ...) or give an absolute path"
+        else:  # the OCI runtime (engine/oci): the command comes from config.json
+            fix = "check process.args and process.env's PATH"
+        super().__init__(f"command {command!r} not found in {found_in}", fix)
 
 
 class CommandNotExecutable(MiniboxError):

@@ -53,11 +53,15 @@ if TYPE_CHECKING:  # for annotations only: collections.abc costs ~1 ms to import
 
 
 class LaunchPlan:
-    """Everything the children need, computed by the parent before forking."""
+    """Everything the children need, computed by the parent before forking.
+
+    ``found_in`` names where a missing command was looked for, as its error says it: ``image
+    'busybox'`` (run), ``container 'web'`` (exec), ``the bundle`` (the OCI runtime).
+    """
 
     __slots__ = (
         "argv", "env", "uid", "gid", "groups", "workdir", "hostname", "namespaces", "uid_map",
-        "gid_map", "monotonic_offset", "boottime_offset", "init", "tty", "image", "rootfs",
+        "gid_map", "monotonic_offset", "boottime_offset", "init", "tty", "found_in", "rootfs",
         "cgroup_join", "stdio", "join_pid", "console_socket", "capabilities", "net_join", "network_hook",
         "trace",
         # Used by the OCI runtime (engine/oci), which gets all of these from config.json:
@@ -436,7 +440,7 @@ def _finish_and_exec(plan: LaunchPlan, report: int) -> None:
     env = dict(var.split("=", 1) for var in plan.env)
     path = find_executable(plan.argv[0], env.get("PATH", ""))
     if path is None:
-        raise CommandNotFound(plan.argv[0], plan.image)
+        raise CommandNotFound(plan.argv[0], plan.found_in)
     for kind, soft, hard in plan.rlimits or ():
         resource.setrlimit(kind, (soft, hard))
     if plan.no_new_privileges:

@@ -123,6 +123,16 @@ class Runner:
         """The practice namespace a network lab's host side runs in ("" for other labs)."""
         return sandbox_name() if lab.sandbox else ""
 
+    def host_side(self, lab: Lab, view: str) -> str | int:
+        """What a view's host column looks at: for the network view of a network lab, the practice
+        namespace playing the host (a path under /run/netns); else this process (a PID)."""
+        sandbox = self.sandbox(lab)
+        if sandbox and view == "network":
+            from engine.network.netns import NETNS_DIR
+
+            return os.path.join(NETNS_DIR, sandbox)
+        return os.getpid()
+
     def render(self, lab: Lab, text: str) -> str:
         """Fill a text's placeholders ({workdir}, ...) for showing it to the learner."""
         return self.context(lab).fill(text)

@@ -120,8 +120,7 @@ def view(line: str) -> None:
         raise ValueError(f"%view VIEW [CONTAINER] [--step STEP], VIEW one of: {', '.join(observe.VIEWS)}")
     step = _lab().step(step_id) if step_id else None
     name, pid = (words[1], _pid(words[1])) if len(words) > 1 else _runner().observed_pid(_lab(), step)
-    host_side = _runner().sandbox(_lab()) if words[0] == "network" else ""
-    host_rows = observe.view(words[0], f"/run/netns/{host_side}" if host_side else "self")
+    host_rows = observe.view(words[0], _runner().host_side(_lab(), words[0]))
     container_rows = observe.view(words[0], pid) if pid else []
     _display_html(*_table(words[0], host_rows, container_rows, name))
 

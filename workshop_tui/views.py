@@ -115,8 +115,7 @@ def print_views(runner, lab, step, views: list[str]) -> None:  # noqa: ANN001 --
     sandbox = runner.sandbox(lab)
     side = f"container {name} (pid {pid})" if name else "no container of this lab is running"
     for which in views:
-        host_side = os.path.join("/run/netns", sandbox) if sandbox and which == "network" else os.getpid()
-        host = observe(which, host_side)
+        host = observe(which, runner.host_side(lab, which))
         container = observe(which, pid) if pid else []
         where = f"the practice namespace {sandbox}" if sandbox and which == "network" else f"host (pid {os.getpid()})"
         printed = _Printed()

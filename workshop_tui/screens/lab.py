@@ -420,9 +420,7 @@ class LabScreen(Screen):
         observe = self.app.observe
         try:
             name, pid = self.running_container()
-            sandbox = self.app.runner.sandbox(self.lab)
-            host_side = f"/run/netns/{sandbox}" if sandbox and view == "network" else os.getpid()
-            host_rows = observe(view, host_side)
+            host_rows = observe(view, self.app.runner.host_side(self.lab, view))
             container_rows = observe(view, pid) if pid else []
             stats = {}
             if name and view == "cgroups":
