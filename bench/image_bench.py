@@ -8,7 +8,9 @@ Side by side in one run, interleaved round by round, medians:
   thousands of small files) unpacked by minibox (``layers.unpack``: streaming, digest checked, escape checks,
   whiteout translation) against ``tar -xzf`` of the same blob;
 - **pull**: a three-layer image from a docker-registry on 127.0.0.1, ``minibox pull`` (download,
-  verify, unpack) against ``skopeo copy docker://... dir:...`` (download, verify, no unpack);
+  verify; the layers are unpacked by the image's first container) against ``skopeo copy
+  docker://... dir:...`` (download, verify); for scale, the pull plus that first ``run`` against
+  ``podman pull``, which downloads and unpacks;
 - **start**: ``minibox run --rm IMAGE true`` on a five-layer image against a one-layer one.
 """
 
@@ -104,7 +106,7 @@ def build(tag: str, layers: int) -> None:
     run(MINIBOX, "build", "-t", tag, context)
 
 
-def pull_bench(runs: int) -> tuple[float, float, float | None]:
+def pull_bench(runs: int) -> tuple[float, float, float, float | None]:
     server, address = registry()
     try:
         build("bench-three:v1", 3)
@@ -117,7 +119,7 @@ def pull_bench(runs: int) -> tuple[float, float, float | None]:
             f"oci-archive:{ROOT}/three.tar",
             f"docker://{address}/bench/three:v1",
         )
-        ours, skopeos, podmans = [], [], []
+        ours, firsts, skopeos, podmans = [], [], [], []
         ref = f"{address}/bench/three:v1"
         for i in range(runs):
             # Every pull starts from an empty store, so all three layers come over the wire (the
@@ -127,6 +129,8 @@ def pull_bench(runs: int) -> tuple[float, float, float | None]:
             quiet()
             ours.append(timed(lambda: subprocess.run([MINIBOX, "pull", ref], env=store, check=True,  # noqa: B023
                                                      capture_output=True)))  # fmt: skip
+            firsts.append(timed(lambda: subprocess.run([MINIBOX, "run", "--rm", ref, "true"], env=store,  # noqa: B023
+                                                       check=True, capture_output=True)))  # fmt: skip
             target = os.path.join(ROOT, f"skopeo-{i}")
             quiet()
             skopeos.append(timed(lambda: run("skopeo", "copy", "-q", "--src-tls-verify=false",
@@ -137,7 +141,8 @@ def pull_bench(runs: int) -> tuple[float, float, float | None]:
                           "overlay", "pull", "-q", "--tls-verify=false", f"docker://{ref}"]  # fmt: skip
                 quiet()
                 podmans.append(timed(lambda: run(*podman)))  # noqa: B023
-        return statistics.median(ours), statistics.median(skopeos), statistics.median(podmans) if podmans else None
+        podman = statistics.median(podmans) if podmans else None
+        return statistics.median(ours), statistics.median(firsts), statistics.median(skopeos), podman
     finally:
         server.kill()
         server.wait()
@@ -162,7 +167,7 @@ def main() -> int:
     os.makedirs(ROOT)
     try:
         ours, tar, size = unpack_bench(args.runs)
-        pull_ours, pull_skopeo, pull_podman = pull_bench(args.runs)
+        pull_ours, first_run, pull_skopeo, pull_podman = pull_bench(args.runs)
         one, five = start_bench(args.runs * 3)
     finally:
         subprocess.run([MINIBOX, "gc"], capture_output=True)
@@ -171,9 +176,10 @@ def main() -> int:
     print(f"{f'unpack a {size / 1e6:.0f} MB gzip layer: minibox (layers.unpack)':<60}{ours * 1000:>10.1f}")
     print(f"{'unpack the same layer: tar -xzf':<60}{tar * 1000:>10.1f}")
     print(f"{'pull a 3-layer image from a loopback registry: minibox':<60}{pull_ours * 1000:>10.1f}")
-    print(f"{'the same: skopeo copy docker:// dir: (no unpacking)':<60}{pull_skopeo * 1000:>10.1f}")
+    print(f"{'the same: skopeo copy docker:// dir:':<60}{pull_skopeo * 1000:>10.1f}")
+    print(f"{'then the first minibox run --rm of it (unpacks 3 layers)':<60}{first_run * 1000:>10.1f}")
     if pull_podman:
-        print(f"{'the same: podman pull (downloads and unpacks, as minibox)':<60}{pull_podman * 1000:>10.1f}")
+        print(f"{'the same: podman pull (downloads and unpacks)':<60}{pull_podman * 1000:>10.1f}")
     print(f"{'minibox run --rm on a 1-layer image':<60}{one * 1000:>10.1f}")
     print(f"{'minibox run --rm on a 5-layer image':<60}{five * 1000:>10.1f}")
     print("\nratios (target in brackets)")
@@ -181,7 +187,7 @@ def main() -> int:
     print(f"  pull time minibox / skopeo             {pull_ours / pull_skopeo:.2f}x  [<= 1.2]")
     print(f"  start on 5 layers / on 1 layer         {five / one:.2f}x  [<= 1.1]")
     if pull_podman:
-        print(f"  (for scale) pull minibox / podman      {pull_ours / pull_podman:.2f}x")
+        print(f"  (for scale) pull + first run / podman pull  {(pull_ours + first_run) / pull_podman:.2f}x")
     return 0
 
 

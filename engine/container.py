@@ -49,6 +49,9 @@ def create(spec: ContainerSpec, paths: Paths | None = None) -> Record:
         f"{spec.image} is {image.id[:19]}…: {len(image.layers)} layer(s), config says "
         f"Cmd={image.settings.get('Cmd')} WorkingDir={image.settings.get('WorkingDir') or '/'}",
     )
+    unpacked = images.unpack_layers(paths, image)  # the image's first container: pulled layers are still blobs
+    if unpacked:
+        trace.note("image", f"{unpacked} layer(s) unpacked from their blobs, each checked against its diff ID")
     command = spec.command or image.default_command
     if not command:
         raise BadValue("COMMAND", "", f"a command to run: image {spec.image!r} has no default")

@@ -105,10 +105,10 @@ def pushed(registry, tmp_path_factory):
 def test_pull_gives_the_same_image_and_files(pushed):
     ref = f"{pushed['address']}/test/multi:v1"
     out = minibox("pull", ref, check=True).stdout
-    assert out.count("pull complete") == 2  # busybox's layer was here already; the other two come
+    assert out.count("download complete") == 2  # busybox's layer was here already; the other two come
     assert f"Digest: {pushed['manifest']}" in out  # the very manifest skopeo pushed, checked by digest
     assert tree(ref) == pushed["tree"]  # whiteouts travelled: /opt/b and /etc/hostname stay deleted
-    assert "pull complete" not in minibox("pull", ref, check=True).stdout  # layers shared: nothing fetched
+    assert "download complete" not in minibox("pull", ref, check=True).stdout  # layers shared: nothing fetched
     history = minibox("history", ref, check=True).stdout
     assert history.count("minibox commit") == 2
     minibox("rmi", ref, check=True)
@@ -290,7 +290,7 @@ def test_pull_fetches_a_bearer_token_when_asked(pushed):
     gate = _serve(_TokenGate, pushed["address"])
     try:
         ref = f"127.0.0.1:{gate.server_address[1]}/test/multi:v1"
-        assert "pull complete" in minibox("pull", ref, check=True).stdout
+        assert "download complete" in minibox("pull", ref, check=True).stdout
         assert tree(ref) == pushed["tree"]
         minibox("rmi", ref, check=True)
     finally:
@@ -380,7 +380,7 @@ def test_a_zstd_image_pulls_like_a_gzip_one(pushed, tmp_path):
     (layout / "index.json").write_text(json.dumps(index))
     push(f"{layout}:v1", f"{pushed['address']}/test/zstd:v1", kind="oci")
     ref = f"{pushed['address']}/test/zstd:v1"
-    assert minibox("pull", ref, check=True).stdout.count("pull complete") == 2  # busybox's layer: here already
+    assert minibox("pull", ref, check=True).stdout.count("download complete") == 2  # busybox's layer: here already
     assert tree(ref) == pushed["tree"]
     # busybox's layer is here as gzip, not as the zstd blob the registry named: the image kept here
     # lists the blob this store has, so it can be saved (every blob there) and built on.
@@ -403,3 +403,60 @@ def test_a_zstd_image_pulls_like_a_gzip_one(pushed, tmp_path):
     finally:
         minibox("rm", "-f", name)
     minibox("rmi", ref, check=True)
+
+
+def _layers_on_disk() -> set[str]:
+    return set(os.listdir(os.path.join(ROOT, "lib", "images", "layers")))
+
+
+def test_pull_only_downloads_and_the_first_container_unpacks(pushed):
+    ref = f"{pushed['address']}/test/multi:v1"
+    before = _layers_on_disk()
+    minibox("pull", ref, check=True)
+    assert _layers_on_disk() == before  # blobs only, as skopeo copy or containerd's content fetch
+    listed = minibox("images", check=True).stdout
+    assert "test/multi" in listed and minibox("history", ref, check=True).stdout.count("minibox commit") == 2
+    traced = minibox("run", "--rm", "--trace", ref, "true", check=True).stderr
+    assert "2 layer(s) unpacked from their blobs" in traced  # busybox's was unpacked already
+    assert len(_layers_on_disk() - before) == 2
+    assert "unpacked" not in minibox("run", "--rm", "--trace", ref, "true", check=True).stderr  # once
+    minibox("rmi", ref, check=True)
+    assert _layers_on_disk() == before
+
+
+def test_a_layer_that_is_not_its_diff_id_is_refused_at_the_first_container(pushed, tmp_path):
+    """Blobs that match the manifest, a config naming another diff ID: found when unpacking."""
+    layout = tmp_path / "layout"
+    layout.mkdir()
+    subprocess.run(["tar", "-xf", str(pushed["work"] / "two.tar"), "-C", str(layout)], check=True)
+    blobs = layout / "blobs" / "sha256"
+
+    def put(document: dict) -> tuple[str, int]:
+        data = json.dumps(document).encode()
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        (blobs / digest[7:]).write_bytes(data)
+        return digest, len(data)
+
+    index = json.loads((layout / "index.json").read_text())
+    manifest = json.loads((blobs / index["manifests"][0]["digest"][7:]).read_bytes())
+    config = json.loads((blobs / manifest["config"]["digest"][7:]).read_bytes())
+    config["rootfs"]["diff_ids"][-1] = "sha256:" + "0" * 64
+    digest, size = put(config)
+    manifest["config"].update(digest=digest, size=size)
+    digest, size = put(manifest)
+    index["manifests"] = [{"mediaType": manifest["mediaType"], "digest": digest, "size": size,
+                           "annotations": {"org.opencontainers.image.ref.name": "v1"}}]  # fmt: skip
+    (layout / "index.json").write_text(json.dumps(index))
+    push(f"{layout}:v1", f"{pushed['address']}/test/lying:v1", kind="oci")
+    ref = f"{pushed['address']}/test/lying:v1"
+    minibox("pull", ref, check=True)  # every blob is what the manifest says
+    before, containers = _layers_on_disk(), os.listdir(os.path.join(ROOT, "lib", "containers"))
+    result = minibox("run", "--rm", ref, "true")
+    assert result.returncode != 0 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "layer 3" in result.stderr and "cannot be unpacked" in result.stderr and "does not match" in result.stderr
+    assert f"minibox rmi {ref}" in result.stderr
+    new = _layers_on_disk() - before  # layer 2 is whole and what it says: kept, as a failed pull keeps the others
+    assert "0" * 64 not in new and not [n for n in new if len(n) != 64], new  # no layer 3, nothing half-unpacked
+    assert os.listdir(os.path.join(ROOT, "lib", "containers")) == containers
+    minibox("rmi", ref, check=True)
+    assert _layers_on_disk() == before

@@ -18,7 +18,7 @@ import time
 
 from engine import fastjson
 from engine.errors import BadValue, ImageNotFound, MiniboxError
-from engine.images.store import Store, StoreLock, unpacked_size
+from engine.images.store import NoSpace, Store, StoreLock, unpacked_size
 
 __all__ = ["BUILTIN", "Image", "MiniboxError", "Store", "StoreLock", "create_image", "get", "list_images", "normalize",
            "parse_ref", "remove", "set_tag", "shifted_layers", "size", "inspect", "timestamp"]  # fmt: skip
@@ -69,12 +69,30 @@ def normalize(ref: str) -> str:
 
 
 class Image:
-    """One image: its ID, config, and layer directories (bottom first)."""
+    """One image: its ID, config, and layer directories (bottom first). A pulled image's layers
+    are unpacked when its first container needs them (``unpack_layers``): until then some of
+    these directories do not exist."""
 
-    __slots__ = ("name", "id", "config", "layers")
+    __slots__ = ("name", "id", "config", "layers", "store")
 
-    def __init__(self, name: str, image_id: str, config: dict, layers: list[str]) -> None:
-        self.name, self.id, self.config, self.layers = name, image_id, config, layers
+    def __init__(self, name: str, image_id: str, config: dict, layers: list[str], store: Store) -> None:
+        self.name, self.id, self.config, self.layers, self.store = name, image_id, config, layers, store
+
+    @property
+    def diff_ids(self) -> list[str]:
+        return (self.config.get("rootfs") or {}).get("diff_ids") or []
+
+    def layer_sizes(self) -> list[int]:
+        """Each layer's size unpacked (as docker counts); for one not unpacked yet, its blob's."""
+        blobs = None
+        sizes = []
+        for index, layer in enumerate(self.layers):
+            if os.path.isdir(layer):
+                sizes.append(layer_size(layer))
+                continue
+            blobs = blobs or self.store.manifest(self.id)["layers"]
+            sizes.append(blobs[index].get("size", 0))
+        return sizes
 
     @property
     def settings(self) -> dict:
@@ -172,7 +190,42 @@ def load(paths: Paths, image_id: str, name: str = "") -> Image:
     store = Store(paths)
     config = store.read_json(image_id)
     diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
-    return Image(name or image_id[7:19], image_id, config, [store.layer_diff(d) for d in diff_ids])
+    return Image(name or image_id[7:19], image_id, config, [store.layer_diff(d) for d in diff_ids], store)
+
+
+def unpack_layers(paths: Paths, image: Image) -> int:
+    """Unpack the image's layers that are still only blobs (a pull downloads them, no more), each
+    checked against its diff ID; return how many. Called when a container of the image is made,
+    as containerd's snapshotter unpacks a fetched image when a container first needs it."""
+    store = Store(paths)
+    first_of_each = {diff_id: i for i, diff_id in reversed(list(enumerate(image.diff_ids)))}  # listed twice: once
+    missing = sorted(i for diff_id, i in first_of_each.items() if not store.has_layer(diff_id))
+    if not missing:
+        return 0
+    with StoreLock(paths):  # an addition to the store: prune and rmi wait
+        blobs = store.manifest(image.id)["layers"]
+        if len(missing) == 1:
+            _unpack_layer(store, image, missing[0], blobs[missing[0]]["digest"])
+        else:  # side by side, as a pull downloads: gunzip, sha256 and file system calls release the GIL
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(len(missing)) as pool:
+                done = [pool.submit(_unpack_layer, store, image, i, blobs[i]["digest"]) for i in missing]
+                for future in done:
+                    future.result()  # the first error, once every layer has finished or failed
+    return len(missing)
+
+
+def _unpack_layer(store: Store, image: Image, index: int, blob: str) -> None:
+    try:
+        store.add_layer(blob, image.diff_ids[index])
+    except NoSpace:
+        raise
+    except MiniboxError as e:  # a digest that does not match, an unsafe entry, not a tar
+        raise MiniboxError(
+            f"image {image.name}: layer {index + 1} ({blob[7:19]}) cannot be unpacked: {e.what}",
+            f"the image is broken: remove it (`minibox rmi {image.name}`) and pull it again",
+        ) from None
 
 
 def inspect(paths: Paths, ref: str) -> dict:
@@ -213,7 +266,7 @@ def list_images(paths: Paths) -> list[tuple[str, Image]]:
 
 def size(image: Image) -> int:
     """Bytes of the image's files, unpacked (as docker's ``images`` counts; ``history`` shows each layer's)."""
-    return sum(layer_size(layer) for layer in image.layers)
+    return sum(image.layer_sizes())
 
 
 def layer_size(layer: str) -> int:

@@ -128,6 +128,7 @@ class Builder:
             self.say(f"Step {index}/{len(steps)} : {instruction} {args}")
             if instruction == "FROM":
                 image = images.get(self.paths, args)
+                images.unpack_layers(self.paths, image)  # a pulled base: COPY and WORKDIR look into its layers
                 self.say(f" ---> {image.id[7:19]}")
                 continue
             assert image is not None

@@ -77,7 +77,7 @@ def history(image: object) -> list[dict]:
 
     assert isinstance(image, images.Image)
     steps = list(image.config.get("history") or [{}] * len(image.layers))
-    layer_sizes = [images.layer_size(layer) for layer in image.layers]
+    layer_sizes = image.layer_sizes()
     rows, layer_index = [], 0
     for step in steps:
         empty = step.get("empty_layer", False)

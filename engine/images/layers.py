@@ -28,6 +28,7 @@ import tarfile
 from collections.abc import Iterator
 
 from engine.errors import MiniboxError
+from engine.images.store import DigestMismatch, NoSpace  # DigestMismatch: also imported from here
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -38,12 +39,6 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 class UnsafeLayer(MiniboxError):
     def __init__(self, member: str, why: str) -> None:
         super().__init__(f"refusing layer entry {member!r}: {why}", "the image is broken or malicious: do not use it")
-
-
-class DigestMismatch(MiniboxError):
-    def __init__(self, what: str, expected: str, got: str,
-                 fix: str = "the download was corrupted or tampered with; pull it again") -> None:  # fmt: skip
-        super().__init__(f"{what}: digest {got[:19]}… does not match the expected {expected[:19]}…", fix)
 
 
 # --- reading: tar -> directory ---------------------------------------------------------------------
@@ -77,13 +72,12 @@ def _zstd() -> tuple[type, type]:
 class _LayerStream(io.RawIOBase):
     """The tar inside a layer blob, read in one pass over the blob's bytes.
 
-    On the way the blob is hashed (its digest), optionally copied to a file (the store's copy,
-    written while a pull downloads it), gunzipped or un-zstd'ed when it starts with their magic
-    bytes, and the tar is hashed too (the layer's diff_id). The source can be a file or an HTTP response.
+    On the way the blob is hashed (its digest), gunzipped or un-zstd'ed when it starts with their
+    magic bytes, and the tar is hashed too (the layer's diff_id).
     """
 
-    def __init__(self, source: io.IOBase, copy_to: io.BufferedIOBase | None = None) -> None:
-        self.source, self.copy_to = source, copy_to
+    def __init__(self, source: io.IOBase) -> None:
+        self.source = source
         self.blob_sha256, self.tar_sha256 = hashlib.sha256(), hashlib.sha256()
         self.chunks = self._tar_chunks()
         self.out = memoryview(b"")
@@ -94,8 +88,6 @@ class _LayerStream(io.RawIOBase):
     def _read_blob(self) -> bytes:
         data = self.source.read(READ_CHUNK)
         self.blob_sha256.update(data)
-        if self.copy_to is not None:
-            self.copy_to.write(data)
         return data
 
     def _tar_chunks(self) -> Iterator[bytes]:
@@ -173,17 +165,16 @@ def unpack(blob_path: str, target: str, blob_digest: str | None = None, diff_id:
 
 
 def unpack_stream(source: io.IOBase, target: str, blob_digest: str | None = None, diff_id: str | None = None,
-                  copy_to: io.BufferedIOBase | None = None, name: str = "") -> str:  # fmt: skip
+                  name: str = "") -> str:  # fmt: skip
     """Unpack a layer blob read from ``source`` into the new directory ``target``; return its diff_id.
 
     Digests given are checked while streaming; on any error nothing is left at ``target``.
-    ``copy_to`` receives every byte of the blob as it goes by (a pull keeps the blob this way).
     """
     tmp = f"{target}.unpacking{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
     try:
-        stream = _LayerStream(source, copy_to)
+        stream = _LayerStream(source)
         buffered = io.BufferedReader(stream, 1 << 20)
         try:
             unpacker = _Unpacker(tmp)
@@ -223,7 +214,7 @@ def unpack_stream(source: io.IOBase, target: str, blob_digest: str | None = None
 def disk_error(error: OSError, doing: str) -> BaseException:
     """A full disk (or quota) as a one-line error; any other OSError as it is."""
     if error.errno in (errno.ENOSPC, errno.EDQUOT):
-        return MiniboxError(f"no space left on the device while {doing} ({error.filename or 'the image store'})",
+        return NoSpace(f"no space left on the device while {doing} ({error.filename or 'the image store'})",
                             "free some space (`minibox rmi` unused images, `minibox gc`), then try again")  # fmt: skip
     return error
 

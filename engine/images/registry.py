@@ -5,10 +5,16 @@ What ``docker pull`` does, step by step:
 1. ``GET /v2/NAME/manifests/TAG``, asking (``Accept``) for any of: an OCI index or docker manifest
    list (one manifest per platform: pick this machine's, see ``platform.py``), or an OCI / docker
    schema 2 manifest (a config and a list of layer blobs);
-2. ``GET /v2/NAME/blobs/DIGEST`` for the config, then for each layer not already in the store.
-   Every byte is hashed while it streams in and checked against the digest the manifest names;
-   a download that stops half-way is kept as ``.partial`` and resumed with an HTTP ``Range``;
-3. each layer is unpacked (``layers.py``), the manifest recorded, the tag pointed at the image.
+2. ``GET /v2/NAME/blobs/DIGEST`` for the config, then for each layer not already in the store
+   (all at once, one connection each). Every byte is hashed while it streams in and checked
+   against the digest the manifest names; a download that stops half-way is kept as
+   ``.partial`` and resumed with an HTTP ``Range``;
+3. the manifest is recorded and the tag pointed at the image.
+
+The layers stay as they came, compressed blobs, until a container of the image first needs them:
+``images.unpack_layers`` unpacks them then (and checks each against its diff ID), as containerd
+fetches an image into its content store and its snapshotter unpacks it when a container is made.
+``skopeo copy docker://... dir:...`` does the same work as this pull.
 
 A registry that answers ``401`` with ``WWW-Authenticate: Bearer realm=...,service=...,scope=...``
 wants a token: it is fetched from that realm (anonymously, or with ``MINIBOX_REGISTRY_AUTH=user:pass``)
@@ -32,8 +38,7 @@ from collections.abc import Callable
 
 from engine import images
 from engine.errors import BadValue, MiniboxError
-from engine.images.layers import DigestMismatch
-from engine.images.store import InterruptedDownload, Store, StoreLock
+from engine.images.store import DigestMismatch, InterruptedDownload, Store, StoreLock
 from engine.state import Lock, Paths
 
 MANIFEST_TYPES = (
@@ -290,27 +295,13 @@ def fetch_blob(client: Client, store: Store, digest: str, size: int, progress: P
     os.rename(partial, final)
 
 
-def fetch_layer(client: Client, store: Store, layer: dict, diff_id: str, progress: Progress | None = None) -> None:
-    """Download a layer and unpack it as it streams in: one pass over its bytes, which are kept as
-    the store's blob too. A download that broke off earlier (a ``.partial`` file) is resumed first."""
-    digest = layer["digest"]
-    partial = os.path.exists(store.blob_path(digest) + ".partial")
-    if store.has_blob(digest) or partial or store.has_layer(diff_id):  # or only the blob is missing
-        fetch_blob(client, store, digest, layer.get("size", 0), progress)
-        store.add_layer(digest, diff_id)
-        return
-    answer = client.open(f"blobs/{digest}")
-    download = _Download(answer, digest, layer.get("size", 0), progress, client.cancelled)
-    store.add_layer(digest, diff_id, download=download)
-
-
 def _fetch_layers(client: Client, store: Store, missing: list[tuple[dict, str]], progress: Progress | None,
                   say: Callable[[str], None]) -> None:  # fmt: skip
     """All missing layers at once, one thread and one connection each, as docker and skopeo do.
 
     Threads pay off here although Python runs one thread at a time: most of the work happens
-    where the GIL is released (waiting for the network, gunzip in ISA-L, sha256, file system calls).
-    Each layer is unpacked aside and renamed into place, so no lock is needed.
+    where the GIL is released (waiting for the network, sha256, writing the file). Each blob is
+    written aside (``.partial``) and renamed into place, so no lock is needed.
     """
     failures: list[BaseException] = []
     saying = threading.Lock()  # one line at a time: print() writes a line and its newline separately
@@ -319,9 +310,9 @@ def _fetch_layers(client: Client, store: Store, missing: list[tuple[dict, str]],
     def one(layer: dict, diff_id: str) -> None:
         own = client.sibling()
         try:
-            fetch_layer(own, store, layer, diff_id, progress)
+            fetch_blob(own, store, layer["digest"], layer.get("size", 0), progress)
             with saying:
-                say(f"{layer['digest'][7:19]}: pull complete")
+                say(f"{layer['digest'][7:19]}: download complete")
         except BaseException as e:  # noqa: BLE001 -- handed to the main thread, raised there; the others stop
             client.cancelled.set()
             failures.append(e)
@@ -390,7 +381,7 @@ def _pull(paths: Paths, ref: Reference, client: Client, progress: Progress | Non
         # which names layers by their unpacked content); the manifest kept here lists the blob this
         # store has, so `save` and `commit` find every blob.
         ours = None if store.has_blob(layer["digest"]) else store.layer_descriptor(diff_id)
-        if store.has_layer(diff_id) and (ours or store.has_blob(layer["digest"])):
+        if ours or store.has_blob(layer["digest"]):
             say(f"{layer['digest'][7:19]}: already exists")
             if ours:
                 document["layers"][index] = ours

@@ -1,7 +1,8 @@
 """The content-addressed image store, on disk under ``/var/lib/minibox/images``.
 
     blobs/sha256/HEX          layer tars (gzip), image configs, manifests: named by their digest
-    layers/HEX/diff/          a layer unpacked for overlayfs, named by its diff_id (sha256 of the tar)
+    layers/HEX/diff/          a layer unpacked for overlayfs, named by its diff_id (sha256 of the tar);
+                              a pulled image's, when its first container is made (images.unpack_layers)
     layers/HEX/layer.json     which blob it came from, its size
     manifests/HEX.json        per image (HEX = the config's digest, the image ID): its manifest
     repositories.json         NAME:TAG -> image ID
@@ -11,14 +12,13 @@ to a temporary name and renamed into place: a reader sees a blob or layer whole 
 What an interrupted import leaves is never used: its temporary files go with `minibox gc`, and
 whole blobs and layers no image uses with `minibox prune`.
 
-Adding and deleting take turns through ``StoreLock`` (see there): a pull writes its layers first
+Adding and deleting take turns through ``StoreLock`` (see there): a pull writes its blobs first
 and the image that ties them together last, and a ``prune`` in between must not see them as unused.
 """
 
 from __future__ import annotations
 
 import fcntl
-import io
 import os
 
 from engine import fastjson
@@ -33,6 +33,16 @@ class InterruptedDownload(MiniboxError):
         why = str(cause) or type(cause).__name__
         super().__init__(f"the download of {digest[7:19]} broke off after {received} bytes ({why})",
                          "run the same pull again: it resumes where this one stopped")  # fmt: skip
+
+
+class DigestMismatch(MiniboxError):
+    def __init__(self, what: str, expected: str, got: str,
+                 fix: str = "the download was corrupted or tampered with; pull it again") -> None:  # fmt: skip
+        super().__init__(f"{what}: digest {got[:19]}… does not match the expected {expected[:19]}…", fix)
+
+
+class NoSpace(MiniboxError):
+    """The disk (or a quota) is full while writing to the store."""
 
 
 class StoreLock:
@@ -141,13 +151,9 @@ class Store:
         except (OSError, KeyError, ValueError):
             return None
 
-    def add_layer(self, blob_digest: str, diff_id: str | None = None, download: io.RawIOBase | None = None) -> str:
-        """Unpack blob ``blob_digest`` as a layer (nothing to do if its diff_id is known).
-
-        With ``download`` (the blob's bytes as they arrive), the blob is unpacked while it streams
-        in and written to the store on the way: one pass. If the transfer breaks off, what came
-        stays as ``.partial`` for the next pull to resume; anything else wrong leaves nothing.
-        """
+    def add_layer(self, blob_digest: str, diff_id: str | None = None) -> str:
+        """Unpack blob ``blob_digest`` as a layer (nothing to do if its diff_id is known); any
+        error leaves nothing (it is unpacked aside, then renamed into place)."""
         import shutil
 
         from engine.images.layers import unpack
@@ -159,10 +165,7 @@ class Store:
         os.makedirs(staging)
         diff = os.path.join(staging, "diff")
         try:
-            if download is None:
-                got = unpack(self.blob_path(blob_digest), diff, blob_digest, diff_id)
-            else:
-                got = self._unpack_download(download, diff, blob_digest, diff_id)
+            got = unpack(self.blob_path(blob_digest), diff, blob_digest, diff_id)
             if self.has_layer(got):
                 return got
             info = {"diff_id": got, "blob": blob_digest, "size": os.path.getsize(self.blob_path(blob_digest)),
@@ -176,24 +179,6 @@ class Store:
             return got
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-
-    def _unpack_download(self, download: io.RawIOBase, diff: str, blob_digest: str, diff_id: str | None) -> str:
-        from engine.images.layers import unpack_stream
-
-        final = self.blob_path(blob_digest)
-        partial = f"{final}.partial"
-        os.makedirs(os.path.dirname(final), exist_ok=True)
-        try:
-            with open(partial, "wb") as copy:
-                got = unpack_stream(download, diff, blob_digest, diff_id, copy_to=copy)
-        except InterruptedDownload:
-            raise  # keep the .partial file: the next pull resumes from it
-        except BaseException:
-            if os.path.exists(partial):
-                os.unlink(partial)
-            raise
-        os.rename(partial, final)
-        return got
 
     def layer_info(self, diff_id: str) -> dict:
         with open(os.path.join(self.layer_dir(diff_id), "layer.json")) as f:
