@@ -245,6 +245,18 @@ def test_the_board_app_shows_attendees_and_sends_a_broadcast(service, tmp_path):
             await pilot.pause(1.5)
             status = str(app.query_one("#status").render())
             assert "refused" in status and "no step 'no-such-step'" in status and "attendee" in status
+            await pilot.press("z")  # a break: the board says so until z again
+            for _ in range(50):
+                await pilot.pause(0.05)
+                if "on a break since" in str(app.query_one("#status").render()):
+                    break
+            assert "on a break since" in str(app.query_one("#status").render())
+            await pilot.press("z")
+            for _ in range(50):
+                await pilot.pause(0.05)
+                if "on a break" not in str(app.query_one("#status").render()):
+                    break
+            assert "on a break" not in str(app.query_one("#status").render())
 
     asyncio.run(scenario())
     assert client.news(data)["message"] == "Lunch at 12"
@@ -435,3 +447,27 @@ def test_a_class_made_anew_is_said_and_rejoining_sends_what_waited(tmp_path):
     finally:
         second.kill()
         second.wait()
+
+
+def test_a_break_stops_the_clock_of_time_on_a_step(service, tmp_path):
+    from labs.classroom.server import ClassState
+
+    state = ClassState(str(tmp_path / "break.sqlite"), "abc123", "t")
+    ada = state.join("abc123", "Ada")["attendee"]
+    started = time.time() - 700  # on this step for 11 minutes and 40 seconds
+    state.add_events(ada, [{"kind": "step_started", "lab": "uts", "step": "own-hostname", "seq": 1, "time": started}])
+    assert state.board()["attendees"][0]["stuck"]  # over 10 minutes on one step
+    state.set_break(True)
+    state.set("break_since", repr(time.time() - 650))  # the break began 10 minutes and 50 seconds ago
+    row = state.board()["attendees"][0]
+    assert not row["stuck"] and 45 <= row["seconds_on_step"] <= 60 and state.board()["break_since"]
+    state.set_break(False)  # over: the 650 s stay uncounted
+    assert not state.board()["attendees"][0]["stuck"] and not state.board()["break_since"]
+    assert 45 <= state.board()["attendees"][0]["seconds_on_step"] <= 60
+    # over HTTP, the instructor's alone
+    assert call(service["url"], "/api/break", {"on": True})[0] == 401
+    assert call(service["url"], "/api/break", {"on": "yes"}, service["token"])[0] == 400
+    assert call(service["url"], "/api/break", {"on": True}, service["token"]) == (200, {"break": True})
+    assert call(service["url"], "/api/board", token=service["token"])[1]["break_since"]
+    assert call(service["url"], "/api/break", {"on": False}, service["token"]) == (200, {"break": False})
+    assert not call(service["url"], "/api/board", token=service["token"])[1]["break_since"]

@@ -460,3 +460,22 @@ def test_a_layer_that_is_not_its_diff_id_is_refused_at_the_first_container(pushe
     assert os.listdir(os.path.join(ROOT, "lib", "containers")) == containers
     minibox("rmi", ref, check=True)
     assert _layers_on_disk() == before
+
+
+def test_a_pull_onto_a_full_disk_leaves_the_store_as_it_was(pushed, tmp_path):
+    """The image store on a 512 kB tmpfs: the busybox layer's blob (about 1 MB) cannot fit."""
+    root = tmp_path / "small"
+    root.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "minibox-test-full", str(root)], check=True)
+    try:
+        env = {**os.environ, "MINIBOX_ROOT": str(root)}
+        command = [*__import__("conftest").MINIBOX, "pull", f"{pushed['address']}/test/multi:v1"]
+        result = subprocess.run(command, capture_output=True, text=True, env=env)
+        assert result.returncode != 0 and "no space left on the device while downloading blob" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        left = [f for _, _, files in os.walk(root / "lib" / "images") for f in files]
+        assert not [f for f in left if f.endswith(".partial")], left
+        images_list = subprocess.run([*command[:-2], "images"], capture_output=True, text=True, env=env)
+        assert "test/multi" not in images_list.stdout
+    finally:
+        subprocess.run(["umount", str(root)], check=True)

@@ -32,6 +32,7 @@ class BoardApp(App):
     BINDINGS = [
         Binding("b", "ask('broadcast')", "Broadcast", id="broadcast"),
         Binding("p", "ask('pace')", "Pace (LAB/STEP)", id="pace"),
+        Binding("z", "toggle_break", "Break on/off", id="break"),
         Binding("e", "export", "Export", id="export"),
         Binding("q", "quit", "Quit", id="quit"),
     ]
@@ -99,6 +100,9 @@ class BoardApp(App):
         count = len(board["attendees"])
         people = f"{count} attendee{'s' if count != 1 else ''}"
         summary = Text(f"{people}, {stuck} stuck · pace: {pace} · message: {message}")
+        if board.get("break_since"):
+            started = time.strftime("%H:%M", time.localtime(float(board["break_since"])))
+            summary.append(f" · on a break since {started}: time on a step is not counted (z ends it)", "bold yellow")
         notice, until = getattr(self, "notice", (None, 0.0))
         if notice is not None and time.monotonic() < until:  # an answer to the instructor stays a while
             summary.append("\n").append_text(notice)
@@ -119,6 +123,10 @@ class BoardApp(App):
             "unlock up to LAB/STEP, e.g. uts/rename-inside (Enter sets, Escape cancels)"  # fmt: skip
         ask.display = True
         ask.focus()
+
+    def action_toggle_break(self) -> None:
+        """A break starts (or ends): the service stops counting time on a step meanwhile."""
+        self.send("/api/break", {"on": not self.last_board.get("break_since")})
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         value = event.value.strip()

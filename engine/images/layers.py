@@ -28,7 +28,7 @@ import tarfile
 from collections.abc import Iterator
 
 from engine.errors import MiniboxError
-from engine.images.store import DigestMismatch, NoSpace  # DigestMismatch: also imported from here
+from engine.images.store import DigestMismatch, disk_error  # both also imported from here
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -209,14 +209,6 @@ def unpack_stream(source: io.IOBase, target: str, blob_digest: str | None = None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-
-
-def disk_error(error: OSError, doing: str) -> BaseException:
-    """A full disk (or quota) as a one-line error; any other OSError as it is."""
-    if error.errno in (errno.ENOSPC, errno.EDQUOT):
-        return NoSpace(f"no space left on the device while {doing} ({error.filename or 'the image store'})",
-                            "free some space (`minibox rmi` unused images, `minibox gc`), then try again")  # fmt: skip
-    return error
 
 
 def _check_name(name: str) -> list[str]:

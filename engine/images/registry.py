@@ -25,6 +25,7 @@ registry on 127.0.0.1) or with ``--insecure``; everything else is HTTPS.
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import http.client
 import io
@@ -38,7 +39,7 @@ from collections.abc import Callable
 
 from engine import images
 from engine.errors import BadValue, MiniboxError
-from engine.images.store import DigestMismatch, InterruptedDownload, Store, StoreLock
+from engine.images.store import DigestMismatch, InterruptedDownload, Store, StoreLock, disk_error
 from engine.state import Lock, Paths
 
 MANIFEST_TYPES = (
@@ -284,10 +285,16 @@ def fetch_blob(client: Client, store: Store, digest: str, size: int, progress: P
             hasher = hashlib.sha256()
         body = _Download(answer, digest, size, progress, client.cancelled)
         body.done = offset
-        with open(partial, "ab" if offset else "wb") as out:
-            while chunk := body.read(1 << 20):
-                hasher.update(chunk)
-                out.write(chunk)
+        try:
+            with open(partial, "ab" if offset else "wb") as out:
+                while chunk := body.read(1 << 20):
+                    hasher.update(chunk)
+                    out.write(chunk)
+        except OSError as e:  # a full disk: nothing of this blob stays (a broken-off transfer keeps its part)
+            if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            os.unlink(partial)
+            raise disk_error(e, f"downloading blob {digest[7:19]}") from None
     got = f"sha256:{hasher.hexdigest()}"
     if got != digest:
         os.unlink(partial)  # a wrong blob is no use for resuming either

@@ -18,6 +18,7 @@ and the image that ties them together last, and a ``prune`` in between must not 
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 
@@ -43,6 +44,14 @@ class DigestMismatch(MiniboxError):
 
 class NoSpace(MiniboxError):
     """The disk (or a quota) is full while writing to the store."""
+
+
+def disk_error(error: OSError, doing: str) -> BaseException:
+    """A full disk (or quota) as a one-line error; any other OSError as it is."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return NoSpace(f"no space left on the device while {doing} ({error.filename or 'the image store'})",
+                       "free some space (`minibox rmi` unused images, `minibox gc`), then try again")  # fmt: skip
+    return error
 
 
 class StoreLock:

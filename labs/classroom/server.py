@@ -7,7 +7,9 @@
     GET  /api/board                               -> who is where, who is stuck, a histogram
     POST /api/pace        {lab, step}             unlock up to that step      (instructor only:
     POST /api/broadcast   {message}               shown in every attendee's    Authorization:
-    GET  /api/export.json, /api/export.csv         the results                 Bearer TOKEN)
+    POST /api/break       {on: true|false}        stop the clock of "time on   Bearer TOKEN)
+                                                  a step" for a break
+    GET  /api/export.json, /api/export.csv         the results
     GET  /bundle.tar      the offline bundle, with ``serve --bundle`` (what room VMs install from)
 
 Bound to 127.0.0.1 unless told otherwise. Bodies are at most 64 KiB, at most 100 events per
@@ -23,6 +25,7 @@ import json
 import secrets
 import sqlite3
 import time
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -177,9 +180,28 @@ class ClassState:
         self.db.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", (key, value))
         self.db.commit()
 
+    def set_break(self, on: bool) -> None:
+        """A break starts (``on``) or ends: while it lasts, nobody's time on a step grows, so a
+        coffee break does not mark the whole room stuck."""
+        since = self.setting("break_since")
+        if on and not since:
+            self.set("break_since", repr(time.time()))
+        elif not on and since:
+            breaks = json.loads(self.setting("breaks", "[]")) + [[float(since), time.time()]]
+            self.set("breaks", json.dumps(breaks))
+            self.set("break_since", "")
+
+    def _break_time(self, now: float) -> Callable[[float], float]:
+        """Seconds of breaks since a moment (the one under way counts up to now)."""
+        intervals = json.loads(self.setting("breaks", "[]"))
+        if self.setting("break_since"):
+            intervals.append([float(self.setting("break_since")), now])
+        return lambda start: sum(max(0.0, end - max(begin, start)) for begin, end in intervals if end > start)
+
     def board(self, with_those_who_left: bool = False) -> dict:
         """Who is where; ``with_those_who_left`` (the export): also who left, marked."""
         now = time.time()
+        on_break = self._break_time(now)
         attendees = []
         histogram: dict[str, int] = {}
         rows = self.db.execute(
@@ -192,13 +214,13 @@ class ClassState:
                 continue
             where = f"{lab}/{step}" if lab else "(not started)"
             histogram[where] = histogram.get(where, 0) + 1
-            on_step = now - since
+            on_step = now - since - on_break(since)  # working time: breaks do not count
             attendees.append({"name": name, "lab": lab, "step": step, "seconds_on_step": round(on_step),
                               "failed_checks": failed, "hints": hints, "steps_done": steps_done,
                               "stuck": failed >= 3 or on_step > 600,
                               **({"left": bool(gone)} if with_those_who_left else {})})  # fmt: skip
         return {"attendees": attendees, "histogram": histogram, "pace": self.setting("pace"),
-                "message": self.setting("message")}  # fmt: skip
+                "message": self.setting("message"), "break_since": self.setting("break_since")}  # fmt: skip
 
 
 # --- HTTP ---------------------------------------------------------------------------------------------
@@ -299,6 +321,15 @@ async def broadcast(request: web.Request) -> web.Response:
     return web.json_response({"message": message})
 
 
+async def pause(request: web.Request) -> web.Response:
+    _instructor(request)
+    on = (await _body(request)).get("on")
+    if not isinstance(on, bool):
+        raise Refused('break: {"on": true} to start one, {"on": false} to end it')
+    request.app["state"].set_break(on)
+    return web.json_response({"break": on})
+
+
 async def export(request: web.Request) -> web.Response:
     _instructor(request)
     rows = request.app["state"].board(with_those_who_left=True)["attendees"]
@@ -320,6 +351,7 @@ def make_app(state: ClassState, bundle: str = "") -> web.Application:
         web.post("/api/join", join), web.post("/api/events", events), web.get("/api/news", news),
         web.post("/api/leave", leave),
         web.get("/api/board", board), web.post("/api/pace", pace), web.post("/api/broadcast", broadcast),
+        web.post("/api/break", pause),
         web.get("/api/export.{kind:json|csv}", export),
     ])  # fmt: skip
     return app
