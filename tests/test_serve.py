@@ -34,6 +34,9 @@ def test_serve_needs_the_printed_token_and_listens_on_loopback(tmp_path):
         with urllib.request.urlopen(url, timeout=10) as page:
             html = page.read().decode()
             assert "Container Internals Workshop" in html and "/ws" in html
+            assert "googleapis" not in html and "/static/fonts/RobotoMono" in html  # works without internet
+            font = re.search(r'url\("([^"]+\.ttf)"\)', html).group(1)
+            assert _status(font) == 200
             assert "workshop_token" in page.headers.get("Set-Cookie", "")
         listening = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True).stdout
         local_addresses = [line.split()[3] for line in listening.splitlines()]

@@ -9,6 +9,7 @@ told otherwise: the workshop can run commands as root, and must not be open to a
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 import sys
 
@@ -16,6 +17,13 @@ from aiohttp import web
 from textual_serve.server import Server
 
 COOKIE = "workshop_token"
+# textual-serve's page asks Google for its terminal font; a room without internet waits for it.
+# The same font ships in textual-serve's static files: the page gets it from there.
+GOOGLE_FONT = re.compile(r"<link[^>]*fonts\.googleapis\.com[^>]*>")
+LOCAL_FONT = (
+    '<style>@font-face {{ font-family: "Roboto Mono"; '
+    'src: url("{static}fonts/RobotoMono-VariableFont_wght.ttf"); }}</style>'
+)
 
 
 class GuardedServer(Server):
@@ -45,6 +53,9 @@ class GuardedServer(Server):
                 status=403, text="workshop: missing or wrong token; open the URL `workshop serve` printed\n"
             )
         response = await handler(request)
+        if isinstance(response, web.Response) and response.content_type == "text/html" and response.text:
+            local = LOCAL_FONT.format(static=f"{self.public_url}/static/")
+            response.text = GOOGLE_FONT.sub(lambda _link: local, response.text)
         if "token" in request.query:
             response.set_cookie(COOKIE, self.token, httponly=True, samesite="Strict")
         return response
