@@ -158,3 +158,15 @@ def test_cards_escape_names_and_print_to_a_pdf(made, tmp_path):
         assert f.read(5) == b"%PDF-"
     assert os.stat(os.path.join(out, "cards.pdf")).st_mode & 0o077 == 0  # passwords: the owner's eyes only
     assert "multipass launch" in result.stdout
+
+
+def test_a_loopback_url_is_made_but_warned_about(tmp_path):
+    path = roster(tmp_path, "Ada Lovelace\n")
+    loopback = ("--bundle-url", "http://127.0.0.1:8100/bundle.tar", "--class-url", "http://localhost:8100",
+                "--code", "a1b2c3")  # fmt: skip
+    result = workshop("class", "room", path, "--out", str(tmp_path / "room"), *loopback)
+    assert result.returncode == 0 and (tmp_path / "room" / "room.json").exists()
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("workshop: warning:")]
+    assert len(warnings) == 2 and "--class-url http://localhost:8100 is this machine's loopback" in warnings[1]
+    quiet = workshop("class", "room", path, "--out", str(tmp_path / "room2"), "--bundle-url", BUNDLE["bundle_url"])
+    assert quiet.returncode == 0 and "warning" not in quiet.stderr

@@ -189,6 +189,24 @@ def _sh(text: str) -> str:
     return shlex.quote(text)
 
 
+def loopback_options(options: dict) -> list[str]:
+    """The URL options that name this machine's loopback (127.0.0.1, localhost, ::1): inside an
+    attendee's VM they name the VM itself, not the instructor's machine."""
+    import ipaddress
+    import urllib.parse
+
+    found = []
+    for key in ("bundle_url", "class_url"):
+        host = urllib.parse.urlsplit(options.get(key) or "").hostname or ""
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if loopback:
+            found.append(f"--{key.replace('_', '-')} {options[key]}")
+    return found
+
+
 def make_room(roster: str, out: str, options: dict) -> dict:
     """Write user-data for every attendee, the cards and room.json; keep earlier passwords."""
     if bool(options.get("bundle_url")) == bool(options.get("repo")):
