@@ -13,11 +13,14 @@ import sys
 from engine.cli_args import Arg, Args, Command, HelpRequested, Option, UsageError
 
 NS_CHOICES = ("host", "private")
+CONTAINER = "a container's name or ID"
+CONTAINERS = "one or more containers' names or IDs"
+NETWORKS = "one or more networks' names"
 
 
 def _run_arguments() -> tuple[list[Option], list[Arg]]:
     def namespace(flag: str, what: str, default: str = "private") -> Option:
-        return Option(flag, f"{what} (default {default})", choices=NS_CHOICES, default=default)
+        return Option(flag, f"{what}; default {default}", choices=NS_CHOICES, default=default)
 
     return [
         Option("-d, --detach", "run in the background, print the ID"),
@@ -26,7 +29,7 @@ def _run_arguments() -> tuple[list[Option], list[Arg]]:
         Option("--rm", "remove the container when it exits"),
         Option("--name", "a name for the container", value="NAME", default=""),
         Option("-h, --hostname", "the container's hostname (UTS namespace)", value="NAME", default=""),
-        Option("-e, --env", "set a variable", value="KEY=VALUE", repeat=True),
+        Option("-e, --env", "set a variable (KEY alone: this shell's value of KEY)", value="KEY=VALUE", repeat=True),
         Option("-w, --workdir", "working directory inside the container", value="DIR", default=""),
         Option("-u, --user", "USER[:GROUP] or UID[:GID] to run as", value="USER", default=""),
         Option("-m, --memory", "memory limit, e.g. 64m (cgroup memory controller)", value="BYTES"),
@@ -77,17 +80,24 @@ def _run_arguments() -> tuple[list[Option], list[Arg]]:
             default=0,
             convert=int,
         ),
-    ], [Arg("image"), Arg("command", rest=True)]
+    ], [
+        Arg("image", "the image to run: NAME[:TAG], a registry's REGISTRY/NAME[:TAG], or an image ID"),
+        Arg("command", "what to run, with its arguments (default: the image's CMD); every word after the image "
+            "is the container's, options included", rest=True),
+    ]  # fmt: skip
 
 
 def _exec_arguments() -> tuple[list[Option], list[Arg]]:
     return [
         Option("-i, --interactive", "keep stdin open"),
         Option("-t, --tty", "give the command a terminal"),
-        Option("-e, --env", "set a variable", value="KEY=VALUE", repeat=True),
+        Option("-e, --env", "set a variable (KEY alone: this shell's value of KEY)", value="KEY=VALUE", repeat=True),
         Option("-w, --workdir", "working directory inside the container", value="DIR", default=""),
         Option("-u, --user", "USER[:GROUP] or UID[:GID] to run as", value="USER", default=""),
-    ], [Arg("container"), Arg("command", rest=True)]
+    ], [
+        Arg("container", "the name or ID of a running container"),
+        Arg("command", "what to run in it, with its arguments (options included)", rest=True, required=True),
+    ]
 
 
 def _ps_arguments() -> tuple[list[Option], list[Arg]]:
@@ -95,27 +105,27 @@ def _ps_arguments() -> tuple[list[Option], list[Arg]]:
 
 
 def _logs_arguments() -> tuple[list[Option], list[Arg]]:
-    return [Option("-f, --follow", "keep printing until the container stops")], [Arg("container")]
+    return [Option("-f, --follow", "keep printing until the container stops")], [Arg("container", CONTAINER)]
 
 
 def _stop_arguments() -> tuple[list[Option], list[Arg]]:
     return [Option("-t, --time", "seconds before SIGKILL (default 10)", value="SECONDS", default=10.0,
-                   convert=float)], [Arg("containers", many=True)]  # fmt: skip
+                   convert=float)], [Arg("containers", CONTAINERS, many=True)]  # fmt: skip
 
 
 def _kill_arguments() -> tuple[list[Option], list[Arg]]:
     return [Option("-s, --signal", "signal name or number (default KILL)", value="SIGNAL", default="KILL")], [
-        Arg("containers", many=True)
+        Arg("containers", CONTAINERS, many=True)
     ]
 
 
 def _rm_arguments() -> tuple[list[Option], list[Arg]]:
-    return [Option("-f, --force", "kill it first if running")], [Arg("containers", many=True)]
+    return [Option("-f, --force", "kill it first if running")], [Arg("containers", CONTAINERS, many=True)]
 
 
 def _inspect_arguments() -> tuple[list[Option], list[Arg]]:
     return [Option("-f, --format", "print one field, e.g. State.Pid (docker's {{.State.Pid}} works too)",
-                   value="FIELD", default="")], [Arg("containers", many=True)]  # fmt: skip
+                   value="FIELD", default="")], [Arg("containers", CONTAINERS, many=True)]  # fmt: skip
 
 
 def _no_arguments() -> tuple[list[Option], list[Arg]]:
@@ -128,11 +138,13 @@ def _network_actions() -> list[Command]:
             "minibox network create",
             "make a network: a bridge with its own subnet",
             [Option("--subnet", "e.g. 10.10.0.0/24 (default: a free private range)", value="CIDR")],
-            [Arg("name")],
+            [Arg("name", "the network's name")],
         ),
         Command("minibox network ls", "list networks"),
-        Command("minibox network rm", "remove networks no container uses", args=[Arg("names", many=True)]),
-        Command("minibox network inspect", "show a network's details as JSON", args=[Arg("names", many=True)]),
+        Command("minibox network rm", "remove networks no container uses", args=[Arg("names", NETWORKS, many=True)]),
+        Command(
+            "minibox network inspect", "show a network's details as JSON", args=[Arg("names", NETWORKS, many=True)]
+        ),
         Command(
             "minibox network rules",
             "show minibox's NAT and isolation rules, one table for all networks",
@@ -216,7 +228,7 @@ def _spec_from(args: Args):
 
         publish = [parse_publish(p) for p in args.publish]
     return ContainerSpec(
-        args.image, args.command, name=args.name, hostname=args.hostname, env=args.env,
+        args.image, args.command, name=args.name, hostname=args.hostname, env=_with_host_values(args.env),
         workdir=args.workdir, user=args.user, namespaces=names,
         rootfs_mode="chroot" if args.chroot else "pivot_root",
         memory=parse_memory(args.memory) if args.memory else None,
@@ -229,6 +241,11 @@ def _spec_from(args: Args):
         capabilities=resolve_capabilities(args.cap_add, args.cap_drop, args.privileged),
         network=network, publish=publish,
     )  # fmt: skip
+
+
+def _with_host_values(env: list[str]) -> list[str]:
+    """``-e KEY`` (no ``=``) passes this shell's value of KEY on, as docker does; left out if unset."""
+    return [var if "=" in var else f"{var}={os.environ[var]}" for var in env if "=" in var or var in os.environ]
 
 
 def _require_a_terminal() -> None:
@@ -245,14 +262,12 @@ def _signal_number(text: str) -> int:
     import signal
 
     name = text.upper().removeprefix("SIG")
-    if name.isdigit():
-        return int(name)
-    try:
-        return int(getattr(signal, f"SIG{name}"))
-    except AttributeError:
+    number = int(name) if name.isdigit() else getattr(signal, f"SIG{name}", 0)
+    if number not in signal.valid_signals():
         from engine.errors import BadValue
 
-        raise BadValue("-s/--signal", text, "a signal name (TERM, KILL, HUP...) or number") from None
+        raise BadValue("-s/--signal", text, "a signal name (TERM, KILL, HUP...) or number (1 to 64)")
+    return int(number)
 
 
 def _field(data: dict, path: str) -> object:
@@ -316,8 +331,10 @@ def cmd_logs(args: Args) -> int:
     record, path = engine.logs_path(args.container)
     try:
         f = open(path, "rb")
-    except FileNotFoundError:
-        return 0  # a foreground container: its output went to the terminal
+    except FileNotFoundError:  # a foreground container: its output went to the terminal, not to a log
+        print(f"minibox: {record.name} ran in the foreground: its output went to the terminal; "
+              "`minibox run -d` keeps a log", file=sys.stderr)  # fmt: skip
+        return 0
     with f:
         while True:
             chunk = f.read(65536)
@@ -401,7 +418,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parse(argv)
     except HelpRequested as asked:
-        print(asked.command.help_text(), end="")
+        try:
+            width = os.get_terminal_size(1).columns - 1
+        except OSError:
+            width = 100
+        print(asked.command.help_text(min(width, 120)), end="")
         return 0
     except UsageError as e:
         print(f"usage: {e.command.usage_line()}\n{e.command.prog}: error: {e}", file=sys.stderr)
@@ -443,7 +464,7 @@ def dispatch(args: Args) -> int:
             return 0
         return engine.run(spec)
     if args.cmd == "exec":
-        return engine.exec_in(args.container, args.command, env=args.env, workdir=args.workdir,
+        return engine.exec_in(args.container, args.command, env=_with_host_values(args.env), workdir=args.workdir,
                               user=args.user, tty=args.tty, interactive=args.interactive)  # fmt: skip
     if args.cmd == "ps":
         return cmd_ps(args)

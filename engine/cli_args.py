@@ -5,8 +5,9 @@ compiles regular expressions: together ~6 ms of every ``minibox run``, a quarter
 takes for a whole container. minibox's commands need only a few shapes, written the way docker
 users type them:
 
-- flags: ``-d``, ``--rm``; short flags combine: ``-it``;
-- options with a value: ``--name web``, ``--name=web``, ``-e KEY=V``, ``-eKEY=V``;
+- flags: ``-d``, ``--rm``, ``--rm=false``; short flags combine: ``-it``;
+- options with a value: ``--name web``, ``--name=web``, ``-e KEY=V``, ``-eKEY=V``, ``-w=/tmp``;
+  the word after an option that wants a value is its value, even ``-x`` (as docker takes it);
   repeatable ones collect a list (``-e A=1 -e B=2``); some only take ``choices``;
 - positionals: one, an optional one, one or more, or the *rest of the line* (``run IMAGE
   COMMAND...``: everything after the image belongs to the container's command, options included);
@@ -67,14 +68,15 @@ class Arg:
     word after the previous positionals, options included (the container's command)."""
 
     def __init__(self, name: str, help: str = "", *, many: bool = False, optional: bool = False,
-                 rest: bool = False, default: object = None) -> None:  # fmt: skip
+                 rest: bool = False, required: bool = False, default: object = None) -> None:  # fmt: skip
         self.dest, self.help, self.many, self.optional, self.rest = name, help, many, optional, rest
+        self.required = required  # for ``rest``: at least one word (exec's COMMAND; run's is optional)
         self.default = [] if (many or rest) else default
 
     def label(self) -> str:
         name = self.dest.upper()
         if self.rest:
-            return f"[{name} [ARG...]]"
+            return f"{name} [ARG...]" if self.required else f"[{name} [ARG...]]"
         if self.many:
             return f"{name} [{name}...]"
         return f"[{name}]" if self.optional else name
@@ -118,9 +120,7 @@ class Command:
                 option = self._option(name)
                 if option.value and not has_value:
                     value, i = self._next_value(option, name, words, i)
-                elif has_value and not option.value:
-                    raise UsageError(self, f"{name} takes no value (it is a flag)")
-                self._store(args, option, name, value)
+                self._store(args, option, name, value if has_value or option.value else "true")
             elif _looks_like_an_option(word):
                 i = self._parse_short_flags(args, word, words, i)
             else:
@@ -137,6 +137,8 @@ class Command:
                 raise HelpRequested(self)
             raise UsageError(self, f"{self.action_word} is missing; one of: {', '.join(self.actions)}")
         action = self.actions.get(words[0])
+        if action is None and words[0].startswith("-"):
+            raise UsageError(self, f"unknown option {words[0]} (see {self.prog} --help)")
         if action is None:
             raise UsageError(self, f"no {self.action_word.lower()} {words[0]!r}; one of: {', '.join(self.actions)}")
         parsed = action.parse(words[1:])
@@ -150,12 +152,14 @@ class Command:
     def _option(self, name: str) -> Option:
         option = self._by_name.get(name)
         if option is None:
-            raise UsageError(self, f"unrecognized arguments: {name} (see {self.prog} --help)")
+            raise UsageError(self, f"unknown option {name} (see {self.prog} --help)")
         return option
 
     def _next_value(self, option: Option, name: str, words: Sequence[str], i: int) -> tuple[str, int]:
-        if i >= len(words) or _looks_like_an_option(words[i]):
-            raise UsageError(self, f"{name} needs a value: {name} {option.value}")
+        if i >= len(words):
+            hostname = name == "-h" and "-h" not in self.help_flags  # run: `minibox run -h` meant help?
+            hint = " (here -h is --hostname: --help shows the help)" if hostname else ""
+            raise UsageError(self, f"{name} needs a value: {name} {option.value}{hint}")
         return words[i], i + 1
 
     def _parse_short_flags(self, args: Args, word: str, words: Sequence[str], i: int) -> int:
@@ -165,12 +169,13 @@ class Command:
             option = self._by_name.get(name)
             if option is None:
                 where = "" if len(word) == 2 else f" in {word}"
-                raise UsageError(self, f"unrecognized arguments: {name}{where} (see {self.prog} --help)")
-            if not option.value:
-                self._store(args, option, name, "")
+                raise UsageError(self, f"unknown option {name}{where} (see {self.prog} --help)")
+            attached = word[at + 1 :]
+            if not option.value and not attached.startswith("="):
+                self._store(args, option, name, "true")
                 continue
-            if at + 1 < len(word):
-                self._store(args, option, name, word[at + 1 :])
+            if attached:  # -eKEY=V, -w=/tmp, -d=false
+                self._store(args, option, name, attached.removeprefix("="))
             else:
                 value, i = self._next_value(option, name, words, i)
                 self._store(args, option, name, value)
@@ -178,8 +183,10 @@ class Command:
         return i
 
     def _store(self, args: Args, option: Option, name: str, text: str) -> None:
-        if not option.value:
-            setattr(args, option.dest, True)
+        if not option.value:  # a flag: --rm, or --rm=true / --rm=false as docker takes them
+            if text.lower() not in ("true", "false", "1", "0"):
+                raise UsageError(self, f"{name} is a flag: {name}, {name}=true or {name}=false, not {name}={text}")
+            setattr(args, option.dest, text.lower() in ("true", "1"))
             return
         if option.choices and text not in option.choices:
             raise UsageError(self, f"{name} {text!r}: choose from {', '.join(option.choices)}")
@@ -201,6 +208,8 @@ class Command:
             words, rest = words[:before_rest], words[before_rest:]
         for arg in self.args:
             if arg.rest:
+                if arg.required and not rest:
+                    raise UsageError(self, f"{arg.dest.upper()} is missing (see {self.prog} --help)")
                 setattr(args, arg.dest, rest or [])
             elif arg.many:
                 if not words:
@@ -214,7 +223,7 @@ class Command:
             else:
                 raise UsageError(self, f"{arg.dest.upper()} is missing (see {self.prog} --help)")
         if words:
-            raise UsageError(self, f"unrecognized arguments: {' '.join(words)} (see {self.prog} --help)")
+            raise UsageError(self, f"unexpected arguments: {' '.join(words)} (see {self.prog} --help)")
 
     # ---- help ----
 
@@ -223,20 +232,43 @@ class Command:
             return f"{self.prog} {self.action_word} ..."
         return " ".join([self.prog, *(["[OPTIONS]"] if self.options else []), *(a.label() for a in self.args)])
 
-    def help_text(self) -> str:
+    def help_text(self, width: int = 100) -> str:
+        """``--help``: the usage, what the command does, then its commands or arguments, and its
+        options, each described, wrapped to ``width`` columns."""
+        sections = []
+        if self.actions:
+            sections.append((f"{self.action_word.lower()}s", [(a, self.actions[a].help) for a in self.actions]))
+        arguments = [(arg.dest.upper(), arg.help) for arg in self.args if arg.help]
+        if arguments:
+            sections.append(("arguments", arguments))
+        options = [(", ".join(self.help_flags), "show this help and exit")]
+        options += [(option.label(), option.help) for option in self.options]
+        sections.append(("options", options))
+        column = min(max(len(label) for _, rows in sections for label, _ in rows) + 4, 32)
         lines = [f"usage: {self.usage_line()}", "", self.help]
-        rows = [(action, self.actions[action].help) for action in self.actions]
-        rows += [(arg.dest.upper(), arg.help) for arg in self.args if arg.help]
-        rows += [(", ".join(self.help_flags), "show this help and exit")]
-        rows += [(option.label(), option.help) for option in self.options]
-        width = min(max(len(label) for label, _ in rows) + 2, 30)
-        lines += ["", f"{self.action_word.lower()}s and options:" if self.actions else "arguments and options:"]
-        for label, text in rows:
-            if len(label) >= width:
-                lines += [f"  {label}", f"  {'':{width}}{text}"]
-            else:
-                lines.append(f"  {label:{width}}{text}")
+        for title, rows in sections:
+            lines += ["", f"{title}:"]
+            for label, text in rows:
+                wrapped = _wrap(text, max(width - column, 30))
+                if len(label) + 4 > column:  # a long label: its text starts on the next line
+                    lines.append(f"  {label}")
+                    wrapped = [""] if not wrapped else wrapped
+                    lines += [f"{'':{column}}{line}" for line in wrapped]
+                else:
+                    lines.append(f"  {label:{column - 2}}{wrapped[0] if wrapped else ''}")
+                    lines += [f"{'':{column}}{line}" for line in wrapped[1:]]
         return "\n".join(lines) + "\n"
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """Words into lines of at most ``width`` characters (textwrap would import ``re``)."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines
 
 
 def _looks_like_an_option(word: str) -> bool:

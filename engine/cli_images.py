@@ -8,10 +8,11 @@ from __future__ import annotations
 from engine.cli_args import Arg, Args, Option
 
 Arguments = tuple[list[Option], list[Arg]]
+IMAGES = "one or more images: name, ID or ID prefix"
 
 
 def add_rmi() -> Arguments:
-    return [Option("-f, --force", "remove it even if containers were made from it")], [Arg("images", many=True)]
+    return [Option("-f, --force", "remove it even if containers were made from it")], [Arg("images", IMAGES, many=True)]
 
 
 def add_tag() -> Arguments:
@@ -19,18 +20,21 @@ def add_tag() -> Arguments:
 
 
 def add_history() -> Arguments:
-    return [], [Arg("image")]
+    return [], [Arg("image", "IMAGE (name, ID or ID prefix)")]
 
 
 def add_diff() -> Arguments:
-    return [], [Arg("container")]
+    return [], [Arg("container", "a container's name or ID")]
 
 
 def add_commit() -> Arguments:
     return [
         Option("-m, --message", "a comment kept in the image's history", value="TEXT", default=""),
         Option("-a, --author", "who made it", value="NAME", default=""),
-    ], [Arg("container"), Arg("tag", "NAME[:TAG] for the new image", optional=True, default="")]
+    ], [
+        Arg("container", "a container's name or ID"),
+        Arg("tag", "NAME[:TAG] for the new image", optional=True, default=""),
+    ]
 
 
 def add_import() -> Arguments:
@@ -46,7 +50,7 @@ def add_prune() -> Arguments:
 
 def add_save() -> Arguments:
     return [Option("-o, --output", "the tar file to write ('-': standard output)", value="FILE", required=True)], [
-        Arg("images", many=True)
+        Arg("images", IMAGES, many=True)
     ]
 
 
@@ -98,7 +102,7 @@ def run(args: Args) -> int:
     paths = Paths()
     paths.ensure()
     if args.cmd == "prune":
-        for line in images.prune(paths):
+        for line in images.prune(paths) or ["nothing to prune"]:
             print(line)
         return 0
     if args.cmd == "rmi":
@@ -114,13 +118,15 @@ def run(args: Args) -> int:
         return status
     if args.cmd == "pull":
         return _pull(paths, args)
+    if getattr(args, "tag", "") and args.cmd in ("build", "commit", "import"):
+        images.parse_ref(args.tag, "TAG")  # a bad name fails now, before any layer is made
     if args.cmd == "build":
         import os
 
         from engine.images.build import Builder
 
-        if args.tag:
-            images.parse_ref(args.tag)  # a bad name fails now, not after the whole build
+        if not os.path.isdir(args.context):
+            raise images.MiniboxError(f"no such directory: {args.context}", "give the build context, e.g. `.`")
         minifile = args.file or os.path.join(args.context, "Minifile")
         if not os.path.isfile(minifile):
             raise images.MiniboxError(

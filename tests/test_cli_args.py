@@ -14,6 +14,12 @@ def test_flags_combine_and_values_attach_as_in_docker():
     assert args.env == ["A=1", "B=2", "C=3"] and args.name == "web" and args.hostname == "box"
     assert args.image == "busybox" and args.command == [] and args.cmd == "run"
     assert parse(["run", "-dm", "64m", "busybox"]).memory == "64m"  # the last letter takes the next word
+    assert parse(["run", "-w=/tmp", "--rm=false", "-d=true", "busybox"]).workdir == "/tmp"  # as docker takes them
+    assert (parse(["run", "--rm=false", "-d=true", "busybox"]).rm, parse(["run", "-d=1", "busybox"]).detach) == (
+        False,
+        True,
+    )
+    assert parse(["commit", "-m", "-fix typo", "box"]).message == "-fix typo"  # the word after -m is its value
 
 
 def test_everything_after_the_image_is_the_containers_command():
@@ -46,21 +52,23 @@ def test_defaults_choices_and_conversions():
 @pytest.mark.parametrize(
     ("argv", "says"),
     [
-        (["run", "--bogus", "busybox"], "unrecognized arguments: --bogus"),
-        (["run", "-ix", "busybox"], "unrecognized arguments: -x in -ix"),
+        (["run", "--bogus", "busybox"], "unknown option --bogus"),
+        (["run", "-ix", "busybox"], "unknown option -x in -ix"),
         (["run", "--name"], "--name needs a value: --name NAME"),
-        (["run", "--name", "-d", "busybox"], "--name needs a value"),
-        (["run", "--rm=yes", "busybox"], "--rm takes no value"),
+        (["run", "-h"], "-h needs a value: -h NAME (here -h is --hostname: --help shows the help)"),
+        (["run", "--rm=yes", "busybox"], "--rm is a flag: --rm, --rm=true or --rm=false, not --rm=yes"),
+        (["exec", "box"], "COMMAND is missing"),
         (["run", "--pid", "shared", "busybox"], "--pid 'shared': choose from host, private"),
         (["run", "--boottime-offset", "soon", "busybox"], "'soon' is not a whole number"),
         (["run", "--rm"], "IMAGE is missing"),
         (["stop"], "CONTAINERS is missing"),
-        (["tag", "a", "b", "c"], "unrecognized arguments: c"),
+        (["tag", "a", "b", "c"], "unexpected arguments: c"),
         (["save", "busybox"], "-o, --output FILE is required"),
         (["network"], "ACTION is missing; one of: create, ls"),
         (["network", "make", "x"], "no action 'make'"),
         ([], "COMMAND is missing"),
         (["runn"], "no command 'runn'"),
+        (["--bogus"], "unknown option --bogus"),
     ],
 )
 def test_mistakes_are_named(argv, says):
@@ -78,6 +86,9 @@ def test_help_is_asked_with_dash_h_except_in_run_where_it_is_the_hostname():
     text = command("run").help_text()
     assert text.startswith("usage: minibox run [OPTIONS] IMAGE [COMMAND [ARG...]]\n")
     assert "  -e, --env KEY=VALUE" in text and "--pid {host,private}" in text
+    assert "\narguments:\n  IMAGE " in text and "\noptions:\n  --help " in text
+    narrow = command("run").help_text(width=72)
+    assert max(len(line) for line in narrow.splitlines()) <= 72  # long descriptions wrap
 
 
 def test_the_command_line_prints_usage_and_exits_2(capsys):
@@ -85,7 +96,7 @@ def test_the_command_line_prints_usage_and_exits_2(capsys):
     err = capsys.readouterr().err
     assert err.splitlines() == [
         "usage: minibox ps [OPTIONS]",
-        "minibox ps: error: unrecognized arguments: --bogus (see minibox ps --help)",
+        "minibox ps: error: unknown option --bogus (see minibox ps --help)",
     ]
     assert main(["--help"]) == 0
     assert "  pull " in capsys.readouterr().out

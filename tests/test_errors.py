@@ -62,7 +62,7 @@ def test_name_already_in_use(name):
         ("--cpus", "0", "between 0.01"),
         ("--pids-limit", "-3", "at least 1"),
         ("-w", "relative/dir", "absolute path"),
-        ("-e", "NOEQUALS", "KEY=VALUE"),
+        ("-e", "=NOKEY", "KEY=VALUE"),  # (-e KEY alone passes this shell's KEY on, as docker)
         ("-u", "nosuchuser", "/etc/passwd"),
         ("--uidmap", "0:1", "INSIDE:OUTSIDE:COUNT"),
     ],
@@ -117,7 +117,7 @@ def test_version_is_the_packages():
 def test_an_unknown_option_shows_the_usage_of_its_own_command():
     for command in (("ps",), ("images",), ("logs", "some-box")):
         result = minibox(*command, "--bogus")
-        assert result.returncode == 2 and "unrecognized arguments: --bogus" in result.stderr
+        assert result.returncode == 2 and "unknown option --bogus" in result.stderr
         assert result.stderr.splitlines()[0].split()[:3] == ["usage:", "minibox", command[0]]
 
 
@@ -196,3 +196,42 @@ def test_user_lookup_in_the_images_own_files(tmp_path):
     assert resolve(str(tmp_path), "ann") == (1000, 1000, [10])
     assert resolve(str(tmp_path), "ann:audio") == (1000, 29, [10])
     assert resolve(str(tmp_path), "4242") == (4242, 4242, [])
+
+
+def test_a_signal_out_of_range_is_a_bad_value(tmp_path):
+    name = f"t-sig-{os.urandom(2).hex()}"
+    minibox("run", "-d", "--name", name, "busybox", "sleep", "60", check=True)
+    try:
+        for bad in ("99", "100000000000000000000000", "BOGUS"):
+            result = minibox("kill", "-s", bad, name)
+            assert result.returncode != 0 and result.stderr.startswith(f"minibox: bad value '{bad}' for -s/--signal")
+            assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert minibox("inspect", "-f", "State.Status", name, check=True).stdout.strip() == "running"
+    finally:
+        minibox("rm", "-f", name)
+
+
+def test_a_bad_tag_for_commit_or_import_makes_no_image(tmp_path):
+    name = f"t-tag-{os.urandom(2).hex()}"
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root" / "file").write_text("x")
+    subprocess.run(["tar", "-cf", str(tmp_path / "root.tar"), "-C", str(tmp_path / "root"), "."], check=True)
+    minibox("run", "--name", name, "busybox", "touch", "/made", check=True)
+    try:
+        images_before = minibox("images", check=True).stdout
+        for args in (("commit", name, "Bad:Tag"), ("import", str(tmp_path / "root.tar"), "BAD")):
+            result = minibox(*args)
+            assert result.returncode != 0 and "for TAG" in result.stderr and "lower case" in result.stderr
+            assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert minibox("images", check=True).stdout == images_before  # no <none> image left
+    finally:
+        minibox("rm", "-f", name)
+
+
+def test_env_without_a_value_passes_this_shells_value_on():
+    env = {**os.environ, "MINIBOX_T_FOO": "from the host"}
+    env.pop("MINIBOX_T_UNSET", None)
+    script = 'echo "$MINIBOX_T_FOO" "${MINIBOX_T_UNSET-unset}"'
+    command = ["run", "--rm", "-e", "MINIBOX_T_FOO", "-e", "MINIBOX_T_UNSET", "busybox", "sh", "-c", script]
+    result = subprocess.run([*__import__("conftest").MINIBOX, *command], capture_output=True, text=True, env=env)
+    assert result.returncode == 0 and result.stdout == "from the host unset\n", result.stderr

@@ -44,8 +44,9 @@ def split_ref(ref: str) -> tuple[str, str]:
     return name, tag
 
 
-def parse_ref(ref: str) -> tuple[str, str]:
-    """``split_ref``, and a ``BadValue`` if the name or the tag is not one a registry would take."""
+def parse_ref(ref: str, what: str = "image") -> tuple[str, str]:
+    """``split_ref``, and a ``BadValue`` (naming ``what``) if the name or the tag is not one a
+    registry would take."""
     import re  # not at the top: a name found in the store was checked when it was stored (see _resolve)
 
     name, tag = split_ref(ref)
@@ -54,7 +55,7 @@ def parse_ref(ref: str) -> tuple[str, str]:
         registry, path = "", name  # "team/app": a path, not a registry
     valid = re.fullmatch(NAME_PATTERN, path) and (not registry or re.fullmatch(r"[a-zA-Z0-9.-]+(?::\d+)?", registry))
     if not valid or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", tag):
-        raise BadValue("image", ref, "NAME[:TAG] in lower case, e.g. busybox or localhost:5000/team/app:v1")
+        raise BadValue(what, ref, "NAME[:TAG] in lower case, e.g. busybox or localhost:5000/team/app:v1")
     return name, tag
 
 

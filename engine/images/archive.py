@@ -69,7 +69,13 @@ def import_rootfs(paths: Paths, tar_path: str, tag: str = "", command: list[str]
             if os.path.exists(os.path.join(store.root, f"incoming-{os.getpid()}")):
                 os.unlink(os.path.join(store.root, f"incoming-{os.getpid()}"))
             raise disk_error(e, "copying the tar into the image store") from None
-        diff_id = store.add_layer(blob)
+        from engine.images.layers import NotATar
+
+        try:
+            diff_id = store.add_layer(blob)
+        except NotATar as e:
+            raise MiniboxError(f"{tar_path} is not a tar of a root filesystem ({e.detail})",
+                               "give a .tar or .tar.gz, e.g. made with `tar -C ROOTFS -cf rootfs.tar .`") from None
         settings = {"Cmd": command or ["sh"], "Env": [f"PATH={DEFAULT_PATH}"]}
         history = [{"created": images.timestamp(), "created_by": f"minibox import {os.path.basename(tar_path)}"}]
         return images.create_image(paths, [diff_id], [blob], settings, history, tag, media_types=[media])

@@ -36,6 +36,12 @@ OPAQUE_XATTR = "trusted.overlay.opaque"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
+class NotATar(MiniboxError):
+    def __init__(self, what: str, fix: str, detail: str) -> None:
+        super().__init__(what, fix)
+        self.detail = detail  # what tarfile said
+
+
 class UnsafeLayer(MiniboxError):
     def __init__(self, member: str, why: str) -> None:
         super().__init__(f"refusing layer entry {member!r}: {why}", "the image is broken or malicious: do not use it")
@@ -193,8 +199,8 @@ def unpack_stream(source: io.IOBase, target: str, blob_digest: str | None = None
             if blob_digest and (got_blob := stream.blob_digest_after_all()) != blob_digest:
                 raise DigestMismatch("layer blob", blob_digest, got_blob) from None  # the truer reason
             detail = (str(e).splitlines() or ["?"])[0].rstrip(":")
-            raise MiniboxError(f"layer {(name or blob_digest or '?')[:19]}… is not a valid tar ({detail})",
-                               "get the image again (pull, load or import it)") from None  # fmt: skip
+            raise NotATar(f"layer {(name or blob_digest or '?')[:19]}… is not a valid tar ({detail})",
+                          "get the image again (pull, load or import it)", detail) from None  # fmt: skip
         got_blob = f"sha256:{stream.blob_sha256.hexdigest()}"
         if blob_digest and got_blob != blob_digest:
             raise DigestMismatch("layer blob", blob_digest, got_blob)
