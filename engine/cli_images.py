@@ -39,7 +39,7 @@ def add_commit() -> Arguments:
 
 def add_import() -> Arguments:
     return [], [
-        Arg("file", "a .tar or .tar.gz of a root filesystem"),
+        Arg("file", "a .tar or .tar.gz of a root filesystem (-: standard input)"),
         Arg("tag", "NAME[:TAG] for the new image", optional=True, default=""),
     ]
 
@@ -49,13 +49,20 @@ def add_prune() -> Arguments:
 
 
 def add_save() -> Arguments:
-    return [Option("-o, --output", "the tar file to write ('-': standard output)", value="FILE", required=True)], [
+    return [Option("-o, --output", "the tar file to write (default -: standard output)", value="FILE", default="-")], [
         Arg("images", IMAGES, many=True)
     ]
 
 
 def add_load() -> Arguments:
-    return [Option("-i, --input", "a tar made by `minibox save` or `docker save`", value="FILE", required=True)], []
+    return [
+        Option(
+            "-i, --input",
+            "a tar made by `minibox save` or `docker save` (default -: standard input)",
+            value="FILE",
+            default="-",
+        )
+    ], []
 
 
 def add_pull() -> Arguments:

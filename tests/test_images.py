@@ -618,3 +618,28 @@ def test_rmi_of_the_built_in_image_before_it_exists_says_not_found(tmp_path):
     env = {**os.environ, "MINIBOX_ROOT": str(tmp_path / "fresh")}
     result = subprocess.run([*MINIBOX, "rmi", "busybox"], env=env, capture_output=True, text=True, timeout=20)
     assert result.returncode != 0 and "image 'busybox' not found" in result.stderr, result.stderr
+
+
+def test_save_load_and_import_use_standard_output_and_input_as_docker_does(tmp_path):
+    """`save` without -o writes to standard output, `load` without -i reads standard input, and
+    `import -` takes the root filesystem tar from it; none of them talks to a terminal."""
+    image = f"t-stdio-{os.urandom(2).hex()}:v1"
+    saved = tmp_path / "saved.tar"
+    with open(saved, "wb") as out:
+        subprocess.run([*MINIBOX, "save", "busybox"], stdout=out, check=True)
+    assert "index.json" in tarfile.open(saved).getnames()
+    with open(saved, "rb") as source:
+        loaded = subprocess.run([*MINIBOX, "load"], stdin=source, capture_output=True, text=True)
+    assert loaded.returncode == 0 and "busybox" in loaded.stdout, loaded.stderr
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root" / "hello").write_text("from stdin\n")
+    subprocess.run(["tar", "-cf", str(tmp_path / "root.tar"), "-C", str(tmp_path / "root"), "."], check=True)
+    with open(tmp_path / "root.tar", "rb") as source:
+        imported = subprocess.run([*MINIBOX, "import", "-", image], stdin=source, capture_output=True, text=True)
+    assert imported.returncode == 0, imported.stderr
+    layer = minibox("inspect", "-f", "GraphDriver.Data.LowerDir", image, check=True).stdout.strip()
+    assert open(os.path.join(layer, "hello")).read() == "from stdin\n"
+    minibox("rmi", image, check=True)
+    with open(os.devnull, "rb") as empty:
+        nothing = subprocess.run([*MINIBOX, "load"], stdin=empty, capture_output=True, text=True)
+    assert nothing.returncode != 0 and nothing.stderr.startswith("minibox: standard input is not a readable tar")

@@ -26,6 +26,10 @@ from engine.images.store import Store, StoreLock
 from engine.spec import DEFAULT_PATH
 from engine.state import Lock, Paths
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import BinaryIO
+
 MEDIA_INDEX = "application/vnd.oci.image.index.v1+json"
 
 
@@ -34,7 +38,7 @@ def _copy_as_blob(store: Store, source: str) -> tuple[str, str]:
     os.makedirs(store.root, exist_ok=True)
     tmp = os.path.join(store.root, f"incoming-{os.getpid()}")
     digest = hashlib.sha256()
-    with open(source, "rb") as src, open(tmp, "wb") as dst:
+    with _open_input(source) as src, open(tmp, "wb") as dst:
         head = src.read(2)
         digest.update(head)
         dst.write(head)
@@ -49,7 +53,16 @@ def _copy_as_blob(store: Store, source: str) -> tuple[str, str]:
     return blob, store.blob_media_type(blob)
 
 
+def _open_input(path: str) -> BinaryIO:
+    """The file, or standard input for ``-`` (as docker's ``load`` and ``import -``)."""
+    return os.fdopen(os.dup(0), "rb") if path == "-" else open(path, "rb")
+
+
 def _require_file(path: str, fix: str) -> None:
+    if path == "-":  # standard input: a tar piped in, never a terminal (nothing would come)
+        if os.isatty(0):
+            raise MiniboxError("refusing to read a tar from a terminal", f"pipe one in (< FILE), or {fix}")
+        return
     if not os.path.exists(path):
         raise MiniboxError(f"no such file: {path}", fix)
     if not os.path.isfile(path):  # /dev/null, a directory, a fifo: nothing a tar could be read from
@@ -74,8 +87,11 @@ def import_rootfs(paths: Paths, tar_path: str, tag: str = "", command: list[str]
         try:
             diff_id = store.add_layer(blob)
         except NotATar as e:
-            raise MiniboxError(f"{tar_path} is not a tar of a root filesystem ({e.detail})",
-                               "give a .tar or .tar.gz, e.g. made with `tar -C ROOTFS -cf rootfs.tar .`") from None
+            where = "standard input" if tar_path == "-" else tar_path
+            raise MiniboxError(
+                f"{where} is not a tar of a root filesystem ({e.detail})",
+                "give a .tar or .tar.gz, e.g. made with `tar -C ROOTFS -cf rootfs.tar .`",
+            ) from None
         settings = {"Cmd": command or ["sh"], "Env": [f"PATH={DEFAULT_PATH}"]}
         history = [{"created": images.timestamp(), "created_by": f"minibox import {os.path.basename(tar_path)}"}]
         return images.create_image(paths, [diff_id], [blob], settings, history, tag, media_types=[media])
@@ -185,7 +201,7 @@ def load(paths: Paths, archive: str) -> list[str]:
     work = tempfile.mkdtemp(prefix=f"load-{os.getpid()}-", dir=store.root)
     try:
         try:
-            with tarfile.open(archive) as tar:
+            with _open_input(archive) as source, tarfile.open(fileobj=source, mode="r|*") as tar:
                 for member in tar:
                     if member.isfile() and _plain_name(member.name):
                         target = os.path.join(work, member.name)
@@ -194,7 +210,8 @@ def load(paths: Paths, archive: str) -> list[str]:
                             shutil.copyfileobj(tar.extractfile(member), out, 1 << 20)
         except tarfile.TarError as e:
             detail = (str(e).splitlines() or ["?"])[0].rstrip(":")
-            raise MiniboxError(f"{archive} is not a readable tar ({detail})", "save the image again") from None
+            where = "standard input" if archive == "-" else archive
+            raise MiniboxError(f"{where} is not a readable tar ({detail})", "save the image again") from None
         before: set[str] | None = None
         try:
             with StoreLock(paths), Lock(paths):
@@ -208,7 +225,8 @@ def load(paths: Paths, archive: str) -> list[str]:
                 _take_back(paths, store, before)
             raise
         raise MiniboxError(
-            f"{archive} holds neither index.json (OCI layout) nor manifest.json (docker save)",
+            f"{'standard input' if archive == '-' else archive} holds neither index.json (OCI layout) nor "
+            "manifest.json (docker save)",
             "give a tar made by `minibox save`, `docker save` or `skopeo copy ... oci-archive:`",
         )
     finally:
