@@ -48,13 +48,12 @@ class Option:
     ``KEY=VALUE``); without one it is a flag. ``repeat`` collects every use in a list."""
 
     def __init__(self, names: str, help: str = "", *, value: str = "", default: object = None, repeat: bool = False,
-                 choices: Sequence[str] = (), convert: Callable[[str], object] | None = None,
-                 required: bool = False) -> None:  # fmt: skip
+                 choices: Sequence[str] = (), convert: Callable[[str], object] | None = None) -> None:  # fmt: skip
         self.names = names.split(", ")
         long_names = [name for name in self.names if name.startswith("--")] or self.names
         self.dest = long_names[0].lstrip("-").replace("-", "_")  # --net, --network: args.net
         self.help, self.value, self.repeat, self.choices = help, value, repeat, tuple(choices)
-        self.convert, self.required = convert, required
+        self.convert = convert
         if choices and not value:
             self.value = "{" + ",".join(choices) + "}"
         self.default = [] if repeat else (False if not self.value else default)
@@ -126,9 +125,6 @@ class Command:
             else:
                 positionals.append(word)
         self._assign_positionals(args, positionals, rest)
-        for option in self.options:
-            if option.required and getattr(args, option.dest) is None:
-                raise UsageError(self, f"{option.label()} is required")
         return args
 
     def _parse_action(self, words: Sequence[str], args: Args) -> Args:

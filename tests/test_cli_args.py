@@ -63,7 +63,6 @@ def test_defaults_choices_and_conversions():
         (["run", "--rm"], "IMAGE is missing"),
         (["stop"], "CONTAINERS is missing"),
         (["tag", "a", "b", "c"], "unexpected arguments: c"),
-        (["save", "busybox"], "-o, --output FILE is required"),
         (["network"], "ACTION is missing; one of: create, ls"),
         (["network", "make", "x"], "no action 'make'"),
         ([], "COMMAND is missing"),

@@ -39,7 +39,7 @@ from collections.abc import Callable
 
 from engine import images
 from engine.errors import BadValue, MiniboxError
-from engine.images.store import DigestMismatch, InterruptedDownload, Store, StoreLock, disk_error
+from engine.images.store import DigestMismatch, InterruptedDownload, NoSpace, Store, StoreLock, disk_error
 from engine.state import Lock, Paths
 
 MANIFEST_TYPES = (
@@ -346,7 +346,12 @@ def _fetch_layers(client: Client, store: Store, missing: list[tuple[dict, str]],
     if failures:
         # the first real reason, not a sibling's "stopped because another layer failed"
         real = [e for e in failures if not isinstance(e, InterruptedDownload) or "another layer" not in e.what]
-        raise (real or failures)[0]
+        error = (real or failures)[0]
+        if isinstance(error, NoSpace):  # the disk is full: the parts the others kept would only fill it more
+            for layer, _diff_id in missing:
+                if os.path.exists(store.blob_path(layer["digest"]) + ".partial"):
+                    os.unlink(store.blob_path(layer["digest"]) + ".partial")
+        raise error
 
 
 def pull(paths: Paths, text: str, insecure: bool = False, progress: Progress | None = None,
