@@ -5,7 +5,8 @@ An image, as the OCI image spec has it, is a **config** (JSON: what to run, and
 each layer). Its ID is the config's sha256 digest. A container runs on overlayfs with the image's
 layer directories as ``lowerdir`` (top first), an init layer of its own above them, and its
 writable upper layer (see ``engine/rootfs``). The store is in ``store.py``; layer tars and
-whiteouts in ``layers.py``.
+whiteouts in ``layers.py``. A pulled image's layers stay compressed blobs until its first
+container: ``unpack_layers`` unpacks them then.
 
 The built-in ``busybox`` image is made on first use from the host's statically linked busybox
 (Debian's ``busybox-static``), so the workshop needs no download.
