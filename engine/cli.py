@@ -12,6 +12,10 @@ import sys
 
 from engine.cli_args import Arg, Args, Command, HelpRequested, Option, UsageError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import BinaryIO
+
 NS_CHOICES = ("host", "private")
 CONTAINER = "a container's name or ID"
 CONTAINERS = "one or more containers' names or IDs"
@@ -105,7 +109,24 @@ def _ps_arguments() -> tuple[list[Option], list[Arg]]:
 
 
 def _logs_arguments() -> tuple[list[Option], list[Arg]]:
-    return [Option("-f, --follow", "keep printing until the container stops")], [Arg("container", CONTAINER)]
+    return [
+        Option("-f, --follow", "keep printing until the container stops"),
+        Option("-n, --tail", "only the last N lines (then, with -f, what comes)", value="N", convert=_count),
+    ], [Arg("container", CONTAINER)]
+
+
+def _images_arguments() -> tuple[list[Option], list[Arg]]:
+    return [Option("-q, --quiet", "only image IDs")], []
+
+
+def _count(text: str) -> int:
+    number = int(text)
+    if number < 0:
+        raise ValueError(text)
+    return number
+
+
+_count.expects = "a whole number, 0 or more"  # type: ignore[attr-defined]  # cli_args says it on a bad value
 
 
 def _stop_arguments() -> tuple[list[Option], list[Arg]]:
@@ -163,7 +184,7 @@ COMMANDS = {
     "kill": ("send a signal (default SIGKILL)", _kill_arguments),
     "rm": ("remove containers", _rm_arguments),
     "inspect": ("show a container's (or an image's) details as JSON", _inspect_arguments),
-    "images": ("list images", _no_arguments),
+    "images": ("list images", _images_arguments),
     "gc": ("clean up what a crashed minibox left behind", _no_arguments),
     "network": ("create, list, inspect and remove networks", _no_arguments),
 }
@@ -336,6 +357,8 @@ def cmd_logs(args: Args) -> int:
               "`minibox run -d` keeps a log", file=sys.stderr)  # fmt: skip
         return 0
     with f:
+        if args.tail is not None:
+            sys.stdout.buffer.write(_last_lines(f, args.tail))  # leaves f at the end, for -f
         while True:
             chunk = f.read(65536)
             if chunk:
@@ -347,12 +370,29 @@ def cmd_logs(args: Args) -> int:
             time.sleep(0.1)
 
 
-def cmd_images(_args: Args) -> int:
+def _last_lines(f: BinaryIO, count: int) -> bytes:
+    """The last ``count`` lines of a log file, read backwards from its end in blocks."""
+    end = f.seek(0, os.SEEK_END)
+    data, position = b"", end
+    while position > 0 and data.count(b"\n") <= count:
+        position = max(0, position - 65536)
+        f.seek(position)
+        data = f.read(end - position)
+    f.seek(end)
+    lines = data.splitlines(keepends=True)
+    return b"".join(lines[-count:]) if count else b""
+
+
+def cmd_images(args: Args) -> int:
     from engine import images
     from engine.state import Paths
 
+    listed = images.list_images(Paths())
+    if args.quiet:  # as docker images -q: each image once
+        print("\n".join(dict.fromkeys(image.id[7:19] for _, image in listed)))
+        return 0
     rows = []
-    for ref, image in images.list_images(Paths()):
+    for ref, image in listed:
         name, _, tag = ref.rpartition(":") if ref != "<none>" else ("<none>", "", "<none>")
         rows.append((name, tag, image.id[7:19], str(len(image.layers)), f"{images.size(image) / 1e6:.1f}MB"))
     width = max([len(r[0]) for r in rows] + [18]) + 2

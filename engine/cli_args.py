@@ -191,8 +191,9 @@ class Command:
             try:
                 value = option.convert(text)
             except ValueError:
-                kind = {"int": "a whole number", "float": "a number"}.get(getattr(option.convert, "__name__", ""), "")
-                raise UsageError(self, f"{name} {text!r} is not {kind or 'valid'}") from None
+                expected = getattr(option.convert, "expects", None)  # a converter may say what it takes
+                kind = expected or {"int": "a whole number", "float": "a number"}.get(option.convert.__name__, "valid")
+                raise UsageError(self, f"{name} {text!r} is not {kind}") from None
         if option.repeat:
             getattr(args, option.dest).append(value)
         else:

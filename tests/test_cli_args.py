@@ -99,3 +99,10 @@ def test_the_command_line_prints_usage_and_exits_2(capsys):
     ]
     assert main(["--help"]) == 0
     assert "  pull " in capsys.readouterr().out
+
+
+def test_logs_tail_and_images_quiet():
+    assert parse(["logs", "-n", "3", "box"]).tail == 3 and parse(["logs", "--tail=0", "-f", "box"]).tail == 0
+    assert parse(["images", "-q"]).quiet
+    with pytest.raises(UsageError, match="-n '-1' is not a whole number, 0 or more"):
+        parse(["logs", "-n", "-1", "box"])

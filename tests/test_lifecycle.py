@@ -63,6 +63,10 @@ def test_logs_survive_the_container_and_follow_ends_with_it(name):
     assert followed.stdout == "line 1\nline 2\nline 3\n"
     assert state_of(name) == "stopped" and inspect(name)["State"]["ExitCode"] == 0
     assert minibox("logs", name).stdout == "line 1\nline 2\nline 3\n"
+    assert minibox("logs", "--tail", "2", name).stdout == "line 2\nline 3\n"  # as docker logs --tail
+    assert minibox("logs", "-n", "0", name).stdout == "" and minibox("logs", "-n", "9", name).stdout.count("line") == 3
+    busybox_id = minibox("inspect", "-f", "Id", "busybox", check=True).stdout.strip()
+    assert busybox_id[7:19] in minibox("images", "-q", check=True).stdout.split()
 
 
 def test_stop_sends_term_first_and_a_trapping_container_exits_cleanly(name):
