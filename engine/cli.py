@@ -145,8 +145,8 @@ def _rm_arguments() -> tuple[list[Option], list[Arg]]:
 
 
 def _inspect_arguments() -> tuple[list[Option], list[Arg]]:
-    return [Option("-f, --format", "print one field, e.g. State.Pid (docker's {{.State.Pid}} works too)",
-                   value="FIELD", default="")], [Arg("containers", CONTAINERS, many=True)]  # fmt: skip
+    field = "a field (State.Pid) or docker's template: '{{.Name}} {{.State.Pid}}', '{{json .State}}'"
+    return [Option("-f, --format", field, value="FORMAT", default="")], [Arg("containers", CONTAINERS, many=True)]
 
 
 def _no_arguments() -> tuple[list[Option], list[Arg]]:
@@ -292,15 +292,30 @@ def _signal_number(text: str) -> int:
 
 
 def _field(data: dict, path: str) -> object:
-    """``State.Pid`` (or docker's ``{{.State.Pid}}``) -> data["State"]["Pid"]."""
+    """``State.Pid`` (or docker's ``{{.State.Pid}}``) -> data["State"]["Pid"]; ``.`` is all of it."""
     from engine.errors import BadValue
 
     value: object = data
-    for part in path.strip("{} ").lstrip(".").split("."):
+    for part in path.strip("{} ").lstrip(".").split(".") if path.strip("{} .") else []:
         if not isinstance(value, dict) or part not in value:
             raise BadValue("-f/--format", path, f"a field path such as State.Pid; {part!r} is not there")
         value = value[part]
     return value
+
+
+def _formatted(data: dict, template: str) -> str:
+    """``inspect -f``: a field path (``State.Pid``), or a template of docker's kind with any number
+    of ``{{.Field.Path}}`` and ``{{json .Field}}`` in text: ``'{{.Name}} is {{.State.Status}}'``."""
+    import json
+    import re
+
+    def shown(value: object, as_json: bool = False) -> str:
+        return value if isinstance(value, str) and not as_json else json.dumps(value)
+
+    if "{{" not in template:
+        return shown(_field(data, template))
+    fields = r"\{\{\s*(json\s+)?(\.[\w.]*)\s*\}\}"
+    return re.sub(fields, lambda m: shown(_field(data, m[2]), bool(m[1])), template)
 
 
 def _age(seconds: float) -> str:
@@ -530,8 +545,7 @@ def dispatch(args: Args) -> int:
             print(json.dumps(details, indent=2))
             return 0
         for detail in details:
-            value = _field(detail, args.format)
-            print(value if isinstance(value, str) else json.dumps(value))
+            print(_formatted(detail, args.format))
         return 0
     status = 0
     for ref in args.containers:  # stop / kill / rm: like docker, go on after one fails

@@ -297,3 +297,14 @@ def test_the_command_leaves_quickly_yet_flushes_all_it_printed(name):
     reader = cli("inspect", *[name] * 40, shell_tail=" | head -c 10")
     assert reader.stdout == many.stdout[:10]
     assert "Traceback" not in reader.stderr and "Exception" not in reader.stderr
+
+
+def test_inspect_format_takes_docker_templates(name):
+    start_detached(name, "busybox", "sleep", "60")
+    pid = inspect(name)["State"]["Pid"]
+    out = minibox("inspect", "-f", "{{.Name}} is {{.State.Status}} (pid {{.State.Pid}})", name, check=True).stdout
+    assert out == f"{name} is running (pid {pid})\n"
+    assert json.loads(minibox("inspect", "-f", "{{json .State}}", name, check=True).stdout)["Pid"] == pid
+    assert minibox("inspect", "-f", "State.Pid", name, check=True).stdout == f"{pid}\n"  # a bare path, as before
+    bad = minibox("inspect", "-f", "{{.Nope}}", name)
+    assert bad.returncode != 0 and "'Nope' is not there" in bad.stderr and len(bad.stderr.splitlines()) == 1
