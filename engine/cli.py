@@ -22,6 +22,15 @@ CONTAINERS = "one or more containers' names or IDs"
 NETWORKS = "one or more networks' names"
 
 
+def _process_options() -> list[Option]:
+    """What the container's process gets, the same for run and exec."""
+    return [
+        Option("-e, --env", "set a variable (KEY alone: this shell's value of KEY)", value="KEY=VALUE", repeat=True),
+        Option("-w, --workdir", "working directory inside the container", value="DIR", default=""),
+        Option("-u, --user", "USER[:GROUP] or UID[:GID] to run as", value="USER", default=""),
+    ]
+
+
 def _run_arguments() -> tuple[list[Option], list[Arg]]:
     def namespace(flag: str, what: str, default: str = "private") -> Option:
         return Option(flag, f"{what}; default {default}", choices=NS_CHOICES, default=default)
@@ -33,9 +42,7 @@ def _run_arguments() -> tuple[list[Option], list[Arg]]:
         Option("--rm", "remove the container when it exits"),
         Option("--name", "a name for the container", value="NAME", default=""),
         Option("-h, --hostname", "the container's hostname (UTS namespace)", value="NAME", default=""),
-        Option("-e, --env", "set a variable (KEY alone: this shell's value of KEY)", value="KEY=VALUE", repeat=True),
-        Option("-w, --workdir", "working directory inside the container", value="DIR", default=""),
-        Option("-u, --user", "USER[:GROUP] or UID[:GID] to run as", value="USER", default=""),
+        *_process_options(),
         Option("-m, --memory", "memory limit, e.g. 64m (cgroup memory controller)", value="BYTES"),
         Option("--cpus", "CPU limit, e.g. 0.5 (CFS quota per period)", value="CPUS"),
         Option("--pids-limit", "maximum number of processes (pids controller)", value="N"),
@@ -95,9 +102,7 @@ def _exec_arguments() -> tuple[list[Option], list[Arg]]:
     return [
         Option("-i, --interactive", "keep stdin open"),
         Option("-t, --tty", "give the command a terminal"),
-        Option("-e, --env", "set a variable (KEY alone: this shell's value of KEY)", value="KEY=VALUE", repeat=True),
-        Option("-w, --workdir", "working directory inside the container", value="DIR", default=""),
-        Option("-u, --user", "USER[:GROUP] or UID[:GID] to run as", value="USER", default=""),
+        *_process_options(),
     ], [
         Arg("container", "the name or ID of a running container"),
         Arg("command", "what to run in it, with its arguments (options included)", rest=True, required=True),
@@ -111,7 +116,13 @@ def _ps_arguments() -> tuple[list[Option], list[Arg]]:
 def _logs_arguments() -> tuple[list[Option], list[Arg]]:
     return [
         Option("-f, --follow", "keep printing until the container stops"),
-        Option("-n, --tail", "only the last N lines (then, with -f, what comes)", value="N", convert=_count),
+        Option(
+            "-n, --tail",
+            "only the last N lines (then, with -f, what comes)",
+            value="N",
+            convert=_count,
+            expects="a whole number, 0 or more",
+        ),
     ], [Arg("container", CONTAINER)]
 
 
@@ -124,9 +135,6 @@ def _count(text: str) -> int:
     if number < 0:
         raise ValueError(text)
     return number
-
-
-_count.expects = "a whole number, 0 or more"  # type: ignore[attr-defined]  # cli_args says it on a bad value
 
 
 def _stop_arguments() -> tuple[list[Option], list[Arg]]:

@@ -48,12 +48,15 @@ class Option:
     ``KEY=VALUE``); without one it is a flag. ``repeat`` collects every use in a list."""
 
     def __init__(self, names: str, help: str = "", *, value: str = "", default: object = None, repeat: bool = False,
-                 choices: Sequence[str] = (), convert: Callable[[str], object] | None = None) -> None:  # fmt: skip
+                 choices: Sequence[str] = (), convert: Callable[[str], object] | None = None,
+                 expects: str = "") -> None:  # fmt: skip
         self.names = names.split(", ")
         long_names = [name for name in self.names if name.startswith("--")] or self.names
         self.dest = long_names[0].lstrip("-").replace("-", "_")  # --net, --network: args.net
         self.help, self.value, self.repeat, self.choices = help, value, repeat, tuple(choices)
         self.convert = convert
+        # what ``convert`` takes, for its error (int's and float's are known)
+        self.expects = expects or {int: "a whole number", float: "a number"}.get(convert, "valid")
         if choices and not value:
             self.value = "{" + ",".join(choices) + "}"
         self.default = [] if repeat else (False if not self.value else default)
@@ -191,9 +194,7 @@ class Command:
             try:
                 value = option.convert(text)
             except ValueError:
-                expected = getattr(option.convert, "expects", None)  # a converter may say what it takes
-                kind = expected or {"int": "a whole number", "float": "a number"}.get(option.convert.__name__, "valid")
-                raise UsageError(self, f"{name} {text!r} is not {kind}") from None
+                raise UsageError(self, f"{name} {text!r} is not {option.expects}") from None
         if option.repeat:
             getattr(args, option.dest).append(value)
         else:

@@ -302,7 +302,7 @@ def fetch_blob(client: Client, store: Store, digest: str, size: int, progress: P
     os.rename(partial, final)
 
 
-def _fetch_layers(client: Client, store: Store, missing: list[tuple[dict, str]], progress: Progress | None,
+def _fetch_layers(client: Client, store: Store, missing: list[dict], progress: Progress | None,
                   say: Callable[[str], None]) -> None:  # fmt: skip
     """All missing layers at once, one thread and one connection each, as docker and skopeo do.
 
@@ -314,7 +314,7 @@ def _fetch_layers(client: Client, store: Store, missing: list[tuple[dict, str]],
     saying = threading.Lock()  # one line at a time: print() writes a line and its newline separately
     client.cancelled = threading.Event()
 
-    def one(layer: dict, diff_id: str) -> None:
+    def one(layer: dict) -> None:
         own = client.sibling()
         try:
             fetch_blob(own, store, layer["digest"], layer.get("size", 0), progress)
@@ -326,12 +326,12 @@ def _fetch_layers(client: Client, store: Store, missing: list[tuple[dict, str]],
         finally:
             own.close()
 
-    threads = [threading.Thread(target=one, args=job, daemon=True) for job in missing[1:]]
+    threads = [threading.Thread(target=one, args=(layer,), daemon=True) for layer in missing[1:]]
     for thread in threads:
         thread.start()
     try:
         if missing:
-            one(*missing[0])
+            one(missing[0])
     except BaseException:
         client.cancelled.set()
         raise
@@ -348,9 +348,10 @@ def _fetch_layers(client: Client, store: Store, missing: list[tuple[dict, str]],
         real = [e for e in failures if not isinstance(e, InterruptedDownload) or "another layer" not in e.what]
         error = (real or failures)[0]
         if isinstance(error, NoSpace):  # the disk is full: the parts the others kept would only fill it more
-            for layer, _diff_id in missing:
-                if os.path.exists(store.blob_path(layer["digest"]) + ".partial"):
-                    os.unlink(store.blob_path(layer["digest"]) + ".partial")
+            for layer in missing:
+                partial = store.blob_path(layer["digest"]) + ".partial"
+                if os.path.exists(partial):
+                    os.unlink(partial)
         raise error
 
 
@@ -397,8 +398,8 @@ def _pull(paths: Paths, ref: Reference, client: Client, progress: Progress | Non
             say(f"{layer['digest'][7:19]}: already exists")
             if ours:
                 document["layers"][index] = ours
-        elif all(diff_id != known for _, known in missing):  # a layer listed twice comes once
-            missing.append((layer, diff_id))
+        elif all(layer["digest"] != known["digest"] for known in missing):  # a layer listed twice comes once
+            missing.append(layer)
 
     _fetch_layers(client, store, missing, progress, say)
     with Lock(paths):

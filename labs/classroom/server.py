@@ -264,20 +264,23 @@ async def join(request: web.Request) -> web.Response:
     return web.json_response(request.app["state"].join(data.get("code"), data.get("name")))
 
 
-async def events(request: web.Request) -> web.Response:
+async def _from_attendee(request: web.Request) -> tuple[ClassState, dict, str]:
+    """An attendee's request: the class, its body, and who sent it (their token checked)."""
     state: ClassState = request.app["state"]
     data = await _body(request)
     attendee = str(data.get("attendee"))
     state.authenticate(attendee, data.get("token"))
+    return state, data, attendee
+
+
+async def events(request: web.Request) -> web.Response:
+    state, data, attendee = await _from_attendee(request)
     state.throttle(attendee)
     return web.json_response({"stored": state.add_events(attendee, data.get("events"))})
 
 
 async def leave(request: web.Request) -> web.Response:
-    state: ClassState = request.app["state"]
-    data = await _body(request)
-    attendee = str(data.get("attendee"))
-    state.authenticate(attendee, data.get("token"))
+    state, _data, attendee = await _from_attendee(request)
     state.leave(attendee)
     return web.json_response({"left": True})
 
