@@ -14,6 +14,8 @@ devices cgroup, so it keeps mknod away. ``--cap-add``/``--cap-drop`` change the 
 
 from __future__ import annotations
 
+import os
+
 from engine import syscalls
 from engine.errors import BadValue
 
@@ -49,12 +51,29 @@ def resolve(add: list[str], drop: list[str], privileged: bool) -> list[str] | No
     return sorted(keep, key=CAPABILITIES.__getitem__)
 
 
+_last_capability: int | None = None
+
+
+def last_capability() -> int:
+    """The highest capability number this kernel knows (read once per process).
+
+    ``process.launch`` asks before forking, so a container's init inherits the answer instead of
+    reading /proc again on every start.
+    """
+    global _last_capability
+    if _last_capability is None:
+        fd = os.open("/proc/sys/kernel/cap_last_cap", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            _last_capability = int(os.read(fd, 16))
+        finally:
+            os.close(fd)
+    return _last_capability
+
+
 def limit_bounding_set(keep: list[str]) -> None:
     """Drop every capability not in ``keep`` from this process's bounding set (before execve)."""
     wanted = {CAPABILITIES[name] for name in keep}
-    with open("/proc/sys/kernel/cap_last_cap") as f:
-        last = int(f.read())
-    for number in range(last + 1):
+    for number in range(last_capability() + 1):
         if number not in wanted:
             syscalls.prctl(PR_CAPBSET_DROP, number)
 

@@ -201,15 +201,18 @@ def _prepare_filesystem(record: Record, spec: ContainerSpec, image: images.Image
         upper=record.dir("upper"), work=record.dir("work"), target=record.dir("rootfs"),
     )  # fmt: skip
     hostname = spec.hostname or record.id[:12]
-    for d in ("upper", "work", "rootfs", "init/etc"):
-        os.makedirs(record.dir(d), mode=0o755)
+    for d in ("upper", "work", "rootfs", "init", "init/etc"):
+        os.mkdir(record.dir(d), mode=0o755)
     files = {
         "etc/hostname": f"{hostname}\n",
         "etc/hosts": f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n",
     }
     for relative, text in files.items():
-        with open(os.path.join(init, relative), "w") as f:
-            f.write(text)
+        fd = os.open(os.path.join(init, relative), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        try:
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
     if owner != (0, 0):
         for top in (init, record.dir("upper")):
             for directory, dirnames, filenames in os.walk(top):
@@ -383,7 +386,7 @@ def kill_and_wait(pid: int) -> int:
 def _set_supervisor(record: Record) -> None:
     """Name this process as the one that waits for the container and records its exit."""
     record.data["supervisor_pid"] = os.getpid()
-    record.data["supervisor_start_time"] = state.process_start_time(os.getpid())
+    record.data["supervisor_start_time"] = state.own_start_time()
 
 
 class _forward_signals:

@@ -61,12 +61,16 @@ def flags_for(names: set[str] | frozenset[str]) -> int:
     return flags
 
 
+_supported: set[str] = set()  # the kernel's namespace types do not change while we run: ask once
+
+
 def require_supported(names: set[str] | frozenset[str]) -> None:
     """Fail early, with the kernel option's name, if this kernel lacks one of the namespaces."""
-    for name in names:
+    for name in names - _supported:
         ns = BY_NAME[name]
         if not os.path.exists(f"/proc/self/ns/{ns.proc_name}"):
             raise KernelFeatureMissing(f"{name} namespaces", ns.kernel_option)
+        _supported.add(name)
 
 
 def inode(pid: int | str, name: str) -> int | None:

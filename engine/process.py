@@ -85,6 +85,8 @@ def launch(plan: LaunchPlan) -> int:
     """
     if plan.hooks:  # the children run OCI hooks: import before forking (in a user namespace the
         import engine.oci.hooks  # noqa: F401 -- source files may not be readable any more)
+    if plan.capabilities is not None:
+        capabilities.last_capability()  # read here once: every child inherits the answer
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
     go_r, go_w = os.pipe2(os.O_CLOEXEC)
     one_fork = _one_fork_is_enough(plan)
@@ -213,13 +215,14 @@ def _sync_hooks(plan: LaunchPlan, report: int, go: int) -> bytes:
 
 
 def _close_fds_except(keep: set[int | None]) -> None:
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd not in keep:
-            try:
-                os.close(fd)
-            except OSError:  # the directory listing's own descriptor, already closed
-                pass
+    """Close every descriptor but ``keep``: one close_range(2) per gap between the kept ones
+    (``os.closerange`` calls it), not a listing of /proc/self/fd and a close(2) for each."""
+    low = 0
+    for fd in sorted(fd for fd in keep if fd is not None and fd >= 0):
+        if fd > low:
+            os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 2**31 - 1)
 
 
 def _write_id_maps(pid: int, plan: LaunchPlan) -> None:
@@ -298,6 +301,16 @@ def _note(plan: LaunchPlan, report: int, stage: str, text: str) -> None:
         _report(report, f"trace {stage} {text}")
 
 
+def _join_cgroup(files: list[str]) -> None:
+    """Write "0" ("the writer": see CgroupV1.self_join_files) into each group's membership file."""
+    for path in files:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)
+
+
 def _intermediate(plan: LaunchPlan, report: int, go: int) -> None:
     _enter_namespaces(plan, report, go, plan.namespaces, f"the intermediate (host PID {os.getpid()})")
     # 4. The extra fork: the child is PID 1 of the new PID namespace.
@@ -318,9 +331,7 @@ def _enter_namespaces(plan: LaunchPlan, report: int, go: int, new: set[str] | fr
     """Join the container's cgroup and the namespaces to share, then unshare the ``new`` ones."""
     # 1. Join the cgroup while still in the host's cgroup namespace: a cgroup namespace made
     #    next takes this group as its root, so the container sees itself at "/".
-    for path in plan.cgroup_join:
-        with open(path, "w") as f:
-            f.write("0")  # "0" means "the writer": see CgroupV1.self_join_files
+    _join_cgroup(plan.cgroup_join)
     # 2. A network namespace to share (--net container:X, or the sandbox playing the host) is
     #    joined first, while this process is still root of the host's user namespace.
     _note(
@@ -405,9 +416,7 @@ def _join(plan: LaunchPlan, report: int, go: int) -> None:
         path = f"/proc/{target}/ns/{ns.proc_name}"
         if os.stat(path).st_ino != own[ns.name]:
             to_join.append((ns, os.open(path, os.O_RDONLY | os.O_CLOEXEC)))
-    for path in plan.cgroup_join:
-        with open(path, "w") as f:
-            f.write("0")  # "0" means "the writer": see CgroupV1.self_join_files
+    _join_cgroup(plan.cgroup_join)
     for ns, fd in to_join:
         syscalls.setns(fd, ns.flag)
         os.close(fd)
@@ -457,8 +466,11 @@ def _finish_and_exec(plan: LaunchPlan, report: int) -> None:
     if plan.capability_sets:
         capabilities.set_process_sets(*plan.capability_sets)
     try:
-        os.makedirs(plan.workdir, exist_ok=True)
-        os.chdir(plan.workdir)
+        try:
+            os.chdir(plan.workdir)
+        except FileNotFoundError:  # docker makes a missing -w directory
+            os.makedirs(plan.workdir, exist_ok=True)
+            os.chdir(plan.workdir)
     except OSError as e:
         raise MiniboxError(f"cannot use {plan.workdir} as the working directory: {e.strerror}",
                            "choose a -w directory this user may create or enter") from None  # fmt: skip

@@ -56,7 +56,8 @@ class Paths:
 
     def ensure(self) -> None:
         for path in (self.run, self.containers, self.images):
-            os.makedirs(path, mode=0o711, exist_ok=True)
+            if not os.path.isdir(path):  # one stat(2) when it is there, as it is after the first run
+                os.makedirs(path, mode=0o711, exist_ok=True)
 
 
 class Lock:
@@ -77,8 +78,11 @@ class Lock:
     def __enter__(self) -> Lock:
         Lock._threads.acquire()
         if Lock._depth.get(self.path, 0) == 0:
-            os.makedirs(os.path.dirname(self.path), mode=0o711, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except FileNotFoundError:  # the first command on this machine: no run directory yet
+                os.makedirs(os.path.dirname(self.path), mode=0o711, exist_ok=True)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             fcntl.flock(fd, fcntl.LOCK_EX)
             Lock._fds[self.path] = fd
         Lock._depth[self.path] = Lock._depth.get(self.path, 0) + 1
@@ -100,10 +104,26 @@ def write_json_atomic(path: str, data: dict, indent: int | None = 2) -> None:
         import json  # indented, for people to read: json's own encoder
 
         text = json.dumps(data, indent=indent)
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.write("\n")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(fd, f"{text}\n".encode())  # a regular file takes it all in one write
+    finally:
+        os.close(fd)
     os.rename(tmp, path)
+
+
+def read_file(path: str) -> bytes:
+    """A small file's whole content with open/read/close and no more: Python's ``open()`` adds
+    five system calls (fstat, isatty's ioctl, two lseeks, another fstat) to every read, and a
+    container's start and stop read a dozen small files."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = [os.read(fd, 65536)]
+        while chunks[-1]:  # /proc files report size 0: read until the end, whatever stat says
+            chunks.append(os.read(fd, 65536))
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def remove_tree(path: str) -> None:
@@ -136,16 +156,14 @@ def remove_tree(path: str) -> None:
 def mounts_under(directory: str) -> list[str]:
     """Mount points strictly below ``directory``, from this process's /proc/self/mountinfo."""
     prefix = os.path.realpath(directory).rstrip("/") + "/"
-    with open("/proc/self/mountinfo") as f:
-        points = [line.split()[4] for line in f]
+    points = [line.split()[4].decode() for line in read_file("/proc/self/mountinfo").splitlines()]
     return [p for p in points if p.startswith(prefix)]
 
 
 def _read_stat(pid: int) -> tuple[bytes, int] | None:
     """(state letter, start time) from /proc/PID/stat, or None if there is no such process."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
+        stat = read_file(f"/proc/{pid}/stat")
     except (FileNotFoundError, ProcessLookupError):
         return None
     # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
@@ -157,6 +175,18 @@ def process_start_time(pid: int) -> int | None:
     """Field 22 of /proc/PID/stat (clock ticks after boot): with the PID, a unique process id."""
     stat = _read_stat(pid)
     return stat[1] if stat else None
+
+
+_own_start_time: tuple[int, int | None] = (0, None)
+
+
+def own_start_time() -> int | None:
+    """``process_start_time(os.getpid())``, read once per process (a forked child reads its own)."""
+    global _own_start_time
+    pid = os.getpid()
+    if _own_start_time[0] != pid:
+        _own_start_time = (pid, process_start_time(pid))
+    return _own_start_time[1]
 
 
 def process_alive(pid: int | None, start_time: int | None) -> bool:
@@ -217,8 +247,7 @@ class Record:
 
 def load(paths: Paths, container_id: str) -> Record | None:
     try:
-        with open(paths.container(container_id, "state.json")) as f:
-            return Record(paths, fastjson.load(f))
+        return Record(paths, fastjson.loads(read_file(paths.container(container_id, "state.json"))))
     except (FileNotFoundError, NotADirectoryError, ValueError):  # ValueError: not JSON (a torn file)
         return None
 

@@ -22,6 +22,7 @@ import os
 
 from engine import syscalls
 from engine.errors import KernelFeatureMissing, SyscallError
+from engine.state import read_file
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 
@@ -171,9 +172,8 @@ def write(path: str, value: str | int) -> None:
 
 def read(path: str) -> str | None:
     try:
-        with open(path) as f:
-            return f.read().strip()
-    except (FileNotFoundError, OSError):
+        return read_file(path).decode().strip()
+    except OSError:
         return None
 
 
@@ -199,6 +199,11 @@ def read_keyed(path: str) -> dict[str, int]:
 
 def make_dir(path: str) -> None:
     """mkdir -p, tolerating a concurrent ``remove_if_empty`` of the parent (then make it again)."""
+    try:
+        os.mkdir(path)  # the usual case: the parent (``minibox``) is there, the group is new
+        return
+    except (FileNotFoundError, FileExistsError):
+        pass
     for _ in range(3):
         try:
             os.makedirs(path, exist_ok=True)
@@ -221,10 +226,17 @@ def remove_dir(path: str) -> None:
     exiting processes leave a group busy for a moment."""
     import time
 
-    if os.path.isdir(path):
-        for directory, _subdirs, _files in os.walk(path, topdown=False):
-            if directory != path:
-                remove_dir(directory)
+    try:
+        os.rmdir(path)  # the usual case: no child groups, no process left
+        return
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        if e.errno not in (16, 39):  # EBUSY (ENOTEMPTY): child groups, or processes on their way out
+            raise
+    for directory, _subdirs, _files in os.walk(path, topdown=False):
+        if directory != path:
+            remove_dir(directory)
     for attempt in range(200):
         try:
             os.rmdir(path)

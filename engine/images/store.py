@@ -24,7 +24,7 @@ import os
 
 from engine import fastjson
 from engine.errors import MiniboxError
-from engine.state import Paths, write_json_atomic
+from engine.state import Paths, read_file, write_json_atomic
 
 
 class InterruptedDownload(MiniboxError):
@@ -88,9 +88,12 @@ def unpacked_size(directory: str) -> int:
     return total
 
 
+_HEX_DIGITS = frozenset("0123456789abcdef")
+
+
 def _hex(digest: str) -> str:
     algorithm, _, value = digest.partition(":")
-    if algorithm != "sha256" or len(value) != 64 or not all(c in "0123456789abcdef" for c in value):
+    if algorithm != "sha256" or len(value) != 64 or not set(value) <= _HEX_DIGITS:
         raise MiniboxError(f"unsupported or malformed digest {digest!r}", "only sha256 digests are supported")
     return value
 
@@ -128,8 +131,7 @@ class Store:
         return path
 
     def read_json(self, digest: str) -> dict:
-        with open(self.blob_path(digest)) as f:
-            return fastjson.load(f)
+        return fastjson.loads(read_file(self.blob_path(digest)))
 
     # --- layers --------------------------------------------------------------------------------
 
@@ -209,8 +211,7 @@ class Store:
         write_json_atomic(self.manifest_path(image_id), manifest)
 
     def manifest(self, image_id: str) -> dict:
-        with open(self.manifest_path(image_id)) as f:
-            return fastjson.load(f)
+        return fastjson.loads(read_file(self.manifest_path(image_id)))
 
     def image_ids(self) -> list[str]:
         try:
@@ -221,8 +222,7 @@ class Store:
 
     def repositories(self) -> dict[str, str]:
         try:
-            with open(os.path.join(self.root, "repositories.json")) as f:
-                return fastjson.load(f)
+            return fastjson.loads(read_file(os.path.join(self.root, "repositories.json")))
         except FileNotFoundError:
             return {}
 

@@ -23,7 +23,10 @@ LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/pro
 
 def populate(root: str, can_mknod: bool) -> None:
     dev = os.path.join(root, "dev")
-    os.makedirs(dev, exist_ok=True)
+    try:
+        os.mkdir(dev)
+    except FileExistsError:
+        pass
     syscalls.mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k")
     make_nodes(dev, can_mknod)
     make_links(dev)
@@ -39,21 +42,29 @@ def populate(root: str, can_mknod: bool) -> None:
 
 def make_nodes(dev: str, can_mknod: bool) -> None:
     """null, zero, full, random, urandom, tty: made, or bound from the host's in a user namespace."""
-    for name, major, minor in CHAR_DEVICES:
-        path = os.path.join(dev, name)
-        if os.path.lexists(path):  # an OCI root without a tmpfs on /dev may hold a file there
-            os.unlink(path)
-        if can_mknod:
-            os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(major, minor))
-            os.chmod(path, 0o666)  # mknod's mode is filtered by the umask
-        else:
-            open(path, "w").close()  # an empty file to bind the host's node onto
-            syscalls.mount(f"/dev/{name}", path, None, syscalls.MS_BIND)
+    umask = os.umask(0)  # mknod's mode is filtered by the umask: 0o666 as written, no chmod after
+    try:
+        for name, major, minor in CHAR_DEVICES:
+            path = os.path.join(dev, name)
+            if can_mknod:
+                try:
+                    os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(major, minor))
+                except FileExistsError:  # an OCI root without a tmpfs on /dev may hold a file there
+                    os.unlink(path)
+                    os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(major, minor))
+            else:
+                if os.path.lexists(path):
+                    os.unlink(path)
+                open(path, "w").close()  # an empty file to bind the host's node onto
+                syscalls.mount(f"/dev/{name}", path, None, syscalls.MS_BIND)
+    finally:
+        os.umask(umask)
 
 
 def make_links(dev: str) -> None:
     """/dev/fd, stdin, stdout, stderr into /proc/self; ptmx into the devpts instance."""
     for name, target in LINKS:
-        path = os.path.join(dev, name)
-        if not os.path.lexists(path):
-            os.symlink(target, path)
+        try:
+            os.symlink(target, os.path.join(dev, name))
+        except FileExistsError:  # an OCI root's /dev may have it already
+            pass

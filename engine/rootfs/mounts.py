@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 
 from engine import syscalls
 from engine.errors import KernelFeatureMissing, MiniboxError, SyscallError
@@ -74,10 +75,12 @@ def ordinary_directory(root: str, relative: str) -> str:
     side, and /proc would end up where the masked paths do not cover it.
     """
     target = os.path.join(root, relative)
-    if os.path.islink(target):
-        raise MiniboxError(f"/{relative} is a symbolic link in the container's root: /proc and /sys must be "
-                           "ordinary directories", "fix the image (no link at /proc or /sys)")  # fmt: skip
-    os.makedirs(target, exist_ok=True)
+    try:
+        if stat.S_ISLNK(os.lstat(target).st_mode):
+            raise MiniboxError(f"/{relative} is a symbolic link in the container's root: /proc and /sys must be "
+                               "ordinary directories", "fix the image (no link at /proc or /sys)")  # fmt: skip
+    except FileNotFoundError:
+        os.mkdir(target)
     return target
 
 
@@ -108,16 +111,25 @@ def protect_kernel_files(
     readonly: tuple[str, ...] | list[str] = READONLY_PATHS,
 ) -> None:
     """Mask (cover with an empty file or directory) and make read-only the paths listed (above)."""
-    for relative in masked:
+    for relative in masked:  # one stat(2) each: most of them do not exist on a given kernel
         path = os.path.join(root, relative)
-        if os.path.isdir(path):
+        kind = _file_type(path)
+        if kind == stat.S_IFDIR:
             syscalls.mount("tmpfs", path, "tmpfs", MS_RDONLY, "size=0")
-        elif os.path.exists(path):
+        elif kind is not None:
             bind("/dev/null", path, recursive=False)
     for relative in readonly:
         path = os.path.join(root, relative)
-        if os.path.exists(path):
+        if _file_type(path) is not None:
             bind(path, path, readonly=True)
+
+
+def _file_type(path: str) -> int | None:
+    """stat.S_IFDIR, S_IFREG... of ``path`` (links followed), or None if there is nothing there."""
+    try:
+        return stat.S_IFMT(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return None
 
 
 def mount_sys(root: str, own_net_ns: bool) -> None:
