@@ -22,7 +22,7 @@ import time
 from engine import cgroups, images, namespaces, process, state, syscalls, trace
 from engine.errors import BadValue, ImageNotFound, MiniboxError, NameInUse, NotRoot, NotRunning, Unsupported
 from engine.spec import DEFAULT_PATH, ContainerSpec
-from engine.state import CREATED, RUNNING, STOPPED, Lock, Paths, Record, remove_tree
+from engine.state import CREATED, RUNNING, STOPPED, Lock, Paths, Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for annotations only: collections.abc costs ~1 ms to import
@@ -77,10 +77,12 @@ def create(spec: ContainerSpec, paths: Paths | None = None) -> Record:
         for other in state.all_records(paths):
             if other.name == name:
                 raise NameInUse(name, other.id)
-        os.makedirs(record.dir(), mode=0o711)
+        os.mkdir(record.dir(), mode=0o711)
         try:
+            os.mkdir(record.runtime_dir(), mode=0o711)
             _prepare_filesystem(record, spec, image)
-            trace.note("rootfs", f"containers/{record.id[:12]}…/: init layer (hostname, hosts), upper, work, rootfs")
+            trace.note("rootfs", f"containers/{record.id[:12]}…/: upper and work on disk; init layer (hostname, "
+                                 "hosts) and the rootfs mount point under run/")  # fmt: skip
             _reserve_network(record, spec)
             record.save()
             cgroups.driver().create(record.data["cgroup"]["group"], _limits(spec))
@@ -115,8 +117,9 @@ def _reserve_network(record: Record, spec: ContainerSpec) -> None:
         import shutil
 
         for name in ("hosts", "resolv.conf"):  # one network namespace, one view of names
-            if os.path.exists(other.dir("init", "etc", name)):
-                shutil.copyfile(other.dir("init", "etc", name), record.dir("init", "etc", name))
+            theirs = os.path.join(other.data["rootfs"]["init"], "etc", name)
+            if os.path.exists(theirs):
+                shutil.copyfile(theirs, os.path.join(record.data["rootfs"]["init"], "etc", name))
         return
     from engine import network
 
@@ -195,14 +198,14 @@ def _prepare_filesystem(record: Record, spec: ContainerSpec, image: images.Image
     if "user" in spec.namespaces:
         owner = (_host_id(spec.uid_map), _host_id(spec.gid_map))
         layers = images.shifted_layers(image, *owner)
-    init = record.dir("init")
+    init = record.runtime_dir("init")
     record.data["rootfs"].update(
         layers=layers, init=init, lower=":".join([init, *reversed(layers)]),
-        upper=record.dir("upper"), work=record.dir("work"), target=record.dir("rootfs"),
+        upper=record.dir("upper"), work=record.dir("work"), target=record.runtime_dir("rootfs"),
     )  # fmt: skip
     hostname = spec.hostname or record.id[:12]
-    for d in ("upper", "work", "rootfs", "init", "init/etc"):
-        os.mkdir(record.dir(d), mode=0o755)
+    for directory in (record.dir("upper"), record.dir("work"), init, f"{init}/etc", record.runtime_dir("rootfs")):
+        os.mkdir(directory, mode=0o755)
     files = {
         "etc/hostname": f"{hostname}\n",
         "etc/hosts": f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n",
@@ -240,7 +243,7 @@ def _discard(record: Record) -> None:
             drv.remove_if_empty(state.prefix())
     _unmount_host_side(record)
     _release_network(record)
-    remove_tree(record.dir())
+    record.remove_directories()
 
 
 def _unmount_host_side(record: Record) -> None:
@@ -482,7 +485,7 @@ def finalize(record: Record, exit_code: int | None) -> None:
         if fresh is None:
             return
         if fresh.data["spec"].get("auto_remove"):
-            remove_tree(record.dir())  # --rm: no point recording an exit nobody will read
+            record.remove_directories()  # --rm: no point recording an exit nobody will read
             return
         if fresh.data["state"] != STOPPED or exit_code is not None:
             fresh.mark(STOPPED, exit_code=exit_code, oom_killed=oom_killed or fresh.data.get("oom_killed", False))

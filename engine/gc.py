@@ -2,8 +2,9 @@
 
 A ``kill -9`` of minibox (or a power cut) can leave: a record that says ``running`` whose init is
 gone, a cgroup directory with no record, a mount under the state directory (only possible with
-``--mntns host``), a container directory without a record, a ``--rm`` container not yet removed,
-a network address leased to a container that is gone, half a layer or blob of an interrupted import.
+``--mntns host``), a container directory (on disk or under /run) without a record, a ``--rm``
+container not yet removed, a network address leased to a container that is gone, half a layer or
+blob of an interrupted import.
 ``gc`` finds each by looking at the kernel's own lists (``/proc/self/mountinfo``, the cgroup
 tree) and at the records, and cleans it. Running containers are left alone. It holds the state
 lock throughout: ``create`` makes a container's directory, record and cgroup under the same lock,
@@ -41,7 +42,7 @@ def _collect(paths: Paths, finalize: Callable[[Record, int | None], None]) -> li
             finalize(record, None)
             done.append(f"container {record.name}: marked stopped, cgroup removed (its supervisor had died)")
         elif record.data["state"] == STOPPED and record.data["spec"].get("auto_remove"):
-            remove_tree(record.dir())
+            record.remove_directories()
             done.append(f"container {record.name}: removed (--rm)")
     drv = cgroups.driver()
     parent = state.prefix()
@@ -51,8 +52,8 @@ def _collect(paths: Paths, finalize: Callable[[Record, int | None], None]) -> li
             drv.kill_all(group)
             drv.remove(group)
             done.append(f"cgroup {group}: removed (no container)")
-    running = [r.dir() + "/" for r in records if r.state == RUNNING]
-    for mount_point in reversed(mounts_under(paths.lib)):
+    running = [d + "/" for r in records if r.state == RUNNING for d in (r.dir(), r.runtime_dir())]
+    for mount_point in reversed(mounts_under(paths.lib) + mounts_under(paths.runtime)):
         if any(mount_point.startswith(d) for d in running):  # a running --mntns host container's
             continue
         try:  # (the kernel's mount table says it is a mount: os.path.ismount misses bind mounts)
@@ -60,14 +61,15 @@ def _collect(paths: Paths, finalize: Callable[[Record, int | None], None]) -> li
             done.append(f"mount {mount_point}: unmounted")
         except SyscallError:  # already gone: another gc, or the container's own cleanup, won
             pass
-    try:
-        entries = os.listdir(paths.containers)
-    except FileNotFoundError:
-        entries = []
-    for entry in entries:
-        if entry not in known and not os.path.exists(paths.container(entry, "state.json")):
-            remove_tree(paths.container(entry))
-            done.append(f"directory {paths.container(entry)}: removed (no record)")
+    for base in (paths.containers, paths.runtime):
+        try:
+            entries = os.listdir(base)
+        except FileNotFoundError:
+            entries = []
+        for entry in entries:
+            if entry not in known and not os.path.exists(paths.container(entry, "state.json")):
+                remove_tree(os.path.join(base, entry))
+                done.append(f"directory {os.path.join(base, entry)}: removed (no record)")
     drv.remove_if_empty(parent)
     from engine.images.store import Store
 

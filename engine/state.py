@@ -8,8 +8,12 @@ Layout (``MINIBOX_ROOT=X`` puts both under ``X/run`` and ``X/lib``, which is how
 - ``/var/lib/minibox/containers/ID/state.json`` the record: spec, state, PIDs, exit code.
   Written to a temporary file and ``rename(2)``d over the old one, which is atomic: a reader (or
   a crash) sees the old record or the new one, never half of one.
-- ``.../containers/ID/{upper,work,rootfs}`` the overlay's writable layer and mount point,
-  ``.../containers/ID/container.log`` what a detached container printed.
+- ``.../containers/ID/{upper,work}`` the overlay's writable layer (and the work directory
+  overlayfs needs beside it), ``.../containers/ID/container.log`` what a detached container printed.
+- ``/run/minibox/containers/ID/{init,rootfs}`` what exists only while the container may run,
+  as runc and containerd keep theirs under ``/run``: the init layer (hostname, hosts), made
+  anew for each container, and the overlay's mount point. ``/run`` is a tmpfs on a standard
+  machine, so these cost no disk writes; what the container changes stays on disk in ``upper``.
 
 States: ``created`` -> ``running`` -> ``stopped`` (runc's lifecycle without pause). A record says
 ``running`` only while its init process really exists: the init's start time (field 22 of
@@ -50,12 +54,16 @@ class Paths:
         self.lib = os.path.join(root, "lib") if root else "/var/lib/minibox"
         self.containers = os.path.join(self.lib, "containers")
         self.images = os.path.join(self.lib, "images")
+        self.runtime = os.path.join(self.run, "containers")  # per container: init layer, mount point
 
     def container(self, container_id: str, *parts: str) -> str:
         return os.path.join(self.containers, container_id, *parts)
 
+    def container_runtime(self, container_id: str, *parts: str) -> str:
+        return os.path.join(self.runtime, container_id, *parts)
+
     def ensure(self) -> None:
-        for path in (self.run, self.containers, self.images):
+        for path in (self.run, self.runtime, self.containers, self.images):
             if not os.path.isdir(path):  # one stat(2) when it is there, as it is after the first run
                 os.makedirs(path, mode=0o711, exist_ok=True)
 
@@ -223,6 +231,14 @@ class Record:
 
     def dir(self, *parts: str) -> str:
         return self.paths.container(self.id, *parts)
+
+    def runtime_dir(self, *parts: str) -> str:
+        return self.paths.container_runtime(self.id, *parts)
+
+    def remove_directories(self) -> None:
+        """Delete the container's directories: its state under /run, its layer and record on disk."""
+        remove_tree(self.runtime_dir())
+        remove_tree(self.dir())
 
     def save(self) -> None:
         # One line: json's C encoder is used only by dumps() without indent, and a record is written on every

@@ -119,6 +119,8 @@ def machine_left_clean():
     left += leftovers()
     for ref in minibox("ps", "-a", "-q").stdout.split():
         minibox("rm", "-f", ref)
+    for directory in (Path(ROOT, "lib", "containers"), Path(ROOT, "run", "containers")):  # no container left:
+        left += [f"directory {d}" for d in directory.glob("*")]  # each of their directories must be gone too
     minibox("gc")
     shutil.rmtree(ROOT, ignore_errors=True)
     if left:

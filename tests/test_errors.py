@@ -15,8 +15,8 @@ from engine.spec import parse_cpus, parse_memory
 def containers_on_disk() -> set[str]:
     from engine import Paths
 
-    directory = Paths().containers
-    return set(os.listdir(directory)) if os.path.isdir(directory) else set()
+    paths = Paths()  # a container's layer and record on disk, its init layer and mount point under run/
+    return {f"{d}/{e}" for d in (paths.containers, paths.runtime) if os.path.isdir(d) for e in os.listdir(d)}
 
 
 def fails_cleanly(*args: str, expect: str, code: int | None = None) -> str:

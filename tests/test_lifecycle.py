@@ -122,12 +122,30 @@ def _is_other_process(pid: int) -> bool:
         return os.environ["MINIBOX_PREFIX"] not in f.read()
 
 
+def container_directories() -> set[str]:
+    """Every container's directories: on disk (layer, record) and under run/ (init layer, mount point)."""
+    paths = Paths()
+    return {f"{d}/{e}" for d in (paths.containers, paths.runtime) if os.path.isdir(d) for e in os.listdir(d)}
+
+
 def test_run_rm_leaves_no_record_directory_or_cgroup():
-    before = set(os.listdir(Paths().containers)) if os.path.isdir(Paths().containers) else set()
+    before = container_directories()
     minibox("run", "--rm", "-m", "32m", "busybox", "true", check=True)
-    assert set(os.listdir(Paths().containers)) == before
+    assert container_directories() == before
     minibox("run", "-d", "--rm", "busybox", "true", check=True)
-    assert wait_for(lambda: set(os.listdir(Paths().containers)) == before)
+    assert wait_for(lambda: container_directories() == before)
+
+
+def test_the_init_layer_and_mount_point_live_under_run_the_layer_on_disk(name):
+    minibox("run", "-d", "--name", name, "busybox", "sleep", "60", check=True)
+    rootfs = json.loads(minibox("inspect", "-f", "{{json .Rootfs}}", name, check=True).stdout)
+    paths = Paths()
+    assert rootfs["init"].startswith(paths.runtime + "/") and rootfs["target"].startswith(paths.runtime + "/")
+    assert rootfs["upper"].startswith(paths.containers + "/") and rootfs["work"].startswith(paths.containers + "/")
+    with open(os.path.join(rootfs["init"], "etc", "hostname")) as f:
+        assert f.read() == minibox("exec", name, "hostname", check=True).stdout
+    minibox("rm", "-f", name, check=True)
+    assert not os.path.exists(os.path.dirname(rootfs["init"])) and not os.path.exists(os.path.dirname(rootfs["upper"]))
 
 
 def test_gc_cleans_up_after_a_killed_supervisor(name):
@@ -265,9 +283,12 @@ def test_gc_removes_a_cgroup_and_a_directory_that_no_record_owns():
     cgroups.driver().create(orphan, cgroups.Limits())
     stray = os.path.join(Paths().containers, "f" * 64)
     os.makedirs(os.path.join(stray, "upper"))
+    stray_runtime = Paths().container_runtime("e" * 64)  # its init layer under run/
+    os.makedirs(os.path.join(stray_runtime, "init", "etc"))
     report = minibox("gc", check=True).stdout
     assert f"cgroup {orphan}: removed" in report and "no record" in report
-    assert not cgroups.driver().exists(orphan) and not os.path.exists(stray)
+    assert f"directory {stray_runtime}: removed (no record)" in report
+    assert not cgroups.driver().exists(orphan) and not os.path.exists(stray) and not os.path.exists(stray_runtime)
 
 
 def test_exec_joins_every_cgroup_of_the_container(name):

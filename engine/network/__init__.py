@@ -279,7 +279,7 @@ def _write_names(record: Record, net: dict, hostname: str) -> None:
     mine = record.data["network"]
     members = _peers(record.paths, net, record.id)  # it is not saved yet: not among them
     peers = [(p.data["network"]["address"], p.name) for p in members]
-    etc = record.dir("init", "etc")
+    etc = _init_etc(record)
     with open(os.path.join(etc, "hosts"), "w") as f:
         f.write(names.hosts_text((mine["address"], record.name), hostname, peers))
     with open(os.path.join(etc, "resolv.conf"), "w") as f:
@@ -295,7 +295,12 @@ def _rewrite_hosts(members: list[Record], skip: str = "") -> None:
         others = [(p.data["network"]["address"], p.name) for p in members if p.id != peer.id]
         hostname = peer.data["spec"].get("hostname") or peer.id[:12]
         own = (peer.data["network"]["address"], peer.name)
-        names.write_in_place(peer.dir("init", "etc", "hosts"), names.hosts_text(own, hostname, others))
+        names.write_in_place(os.path.join(_init_etc(peer), "hosts"), names.hosts_text(own, hostname, others))
+
+
+def _init_etc(record: Record) -> str:
+    """The container's etc/ in its init layer (under /run: see engine/state.py)."""
+    return os.path.join(record.data["rootfs"]["init"], "etc")
 
 
 def attach(record: Record, pid: int) -> str:
