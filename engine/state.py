@@ -137,9 +137,10 @@ def read_file(path: str) -> bytes:
 def remove_tree(path: str) -> None:
     """rm -rf of a container's directory (upper layer, log, record).
 
-    ``os.fwalk`` works through directory file descriptors and never follows symbolic links, so a
-    link a container left in its upper layer cannot redirect the removal outside it (the same
-    guarantee as ``shutil.rmtree``, whose import would cost every ``minibox run --rm`` 2 ms).
+    It works through directory file descriptors, each opened with ``O_NOFOLLOW``, and removes a
+    symbolic link instead of following it: a link a container left in its upper layer cannot
+    redirect the removal outside it (the guarantee ``shutil.rmtree`` gives, whose import would cost
+    every ``minibox run --rm`` 2 ms; ``os.fwalk`` gives it too, with twice the system calls).
 
     It refuses when anything is still mounted below ``path`` (a cleanup that failed): deleting
     through a mount, a bind mount of a host directory say, would destroy the host's files.
@@ -148,17 +149,30 @@ def remove_tree(path: str) -> None:
     if mounted:
         raise MiniboxError(f"not removing {path}: {mounted[0]} is a mount point", "run `minibox gc`, then try again")
     try:
-        for _dir, dirnames, filenames, dir_fd in os.fwalk(path, topdown=False):
-            for name in filenames:
-                os.unlink(name, dir_fd=dir_fd)
-            for name in dirnames:
-                try:
-                    os.rmdir(name, dir_fd=dir_fd)
-                except NotADirectoryError:  # a symbolic link to a directory
-                    os.unlink(name, dir_fd=dir_fd)
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            _empty_directory(fd)
+        finally:
+            os.close(fd)
         os.rmdir(path)
-    except FileNotFoundError:
+    except FileNotFoundError:  # removed already (or meanwhile, by another cleanup)
         pass
+
+
+def _empty_directory(dir_fd: int) -> None:
+    """Delete everything inside the open directory ``dir_fd``, depth first."""
+    with os.scandir(dir_fd) as entries:  # the entries' types come with the listing: no stat each
+        contents = [(entry.name, entry.is_dir(follow_symlinks=False)) for entry in entries]
+    for name, is_directory in contents:
+        if not is_directory:  # a file, or a symbolic link (to a directory too): unlinked, not followed
+            os.unlink(name, dir_fd=dir_fd)
+            continue
+        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        try:
+            _empty_directory(fd)
+        finally:
+            os.close(fd)
+        os.rmdir(name, dir_fd=dir_fd)
 
 
 def mounts_under(directory: str) -> list[str]:

@@ -136,6 +136,18 @@ def test_run_rm_leaves_no_record_directory_or_cgroup():
     assert wait_for(lambda: container_directories() == before)
 
 
+def test_removing_a_container_never_follows_its_symbolic_links_out_of_it(tmp_path):
+    # A container's upper layer may hold links to anywhere (here to a host directory by its host
+    # path): removing the container must delete the links, not what they point to.
+    host_dir = tmp_path / "precious"
+    host_dir.mkdir()
+    (host_dir / "file").write_text("keep me")
+    script = f"ln -s {host_dir} /root/to-dir; ln -s {host_dir}/file /root/to-file; mkdir -p /root/a/b; " \
+             f"ln -s {host_dir} /root/a/b/deeper"  # fmt: skip
+    minibox("run", "--rm", "busybox", "sh", "-c", script, check=True)
+    assert (host_dir / "file").read_text() == "keep me" and sorted(os.listdir(host_dir)) == ["file"]
+
+
 def test_the_init_layer_and_mount_point_live_under_run_the_layer_on_disk(name):
     minibox("run", "-d", "--name", name, "busybox", "sleep", "60", check=True)
     rootfs = json.loads(minibox("inspect", "-f", "{{json .Rootfs}}", name, check=True).stdout)
