@@ -19,6 +19,7 @@ _WHERE = {
     "inspect": "engine.container", "kill": "engine.container", "list_containers": "engine.container",
     "logs_path": "engine.container", "remove": "engine.container", "run": "engine.container",
     "run_detached": "engine.container", "start": "engine.container", "stop": "engine.container",
+    "start_created": "engine.container", "run_created": "engine.container",
     "MiniboxError": "engine.errors", "ContainerSpec": "engine.spec", "Paths": "engine.state",
 }  # fmt: skip
 

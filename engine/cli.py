@@ -98,6 +98,19 @@ def _run_arguments() -> tuple[list[Option], list[Arg]]:
     ]  # fmt: skip
 
 
+def _create_arguments() -> tuple[list[Option], list[Arg]]:
+    """run's, without -d: the container is only made (record, directories, cgroup), not started."""
+    options, args = _run_arguments()
+    return [o for o in options if "--detach" not in o.names], args
+
+
+def _start_arguments() -> tuple[list[Option], list[Arg]]:
+    return [
+        Option("-a, --attach", "stay attached: its output here, wait for its exit code (default: in the background)"),
+        Option("-i, --interactive", "attach this terminal's input too (implies -a)"),
+    ], [Arg("containers", "one or more created containers' names or IDs", many=True)]
+
+
 def _exec_arguments() -> tuple[list[Option], list[Arg]]:
     return [
         Option("-i, --interactive", "keep stdin open"),
@@ -185,6 +198,8 @@ def _network_actions() -> list[Command]:
 # name -> (help, function giving its options and positional arguments)
 COMMANDS = {
     "run": ("create and start a container", _run_arguments),
+    "create": ("create a container without starting it (state: created)", _create_arguments),
+    "start": ("start created containers", _start_arguments),
     "exec": ("run a command in a running container", _exec_arguments),
     "ps": ("list containers", _ps_arguments),
     "logs": ("show what a detached container printed", _logs_arguments),
@@ -211,10 +226,9 @@ def command(name: str) -> Command:
     if name == "network":
         return Command("minibox network", help_text, actions=_network_actions())
     options, args = arguments()
-    # `run` frees -h for --hostname, as docker does; --help still works.
-    return Command(
-        f"minibox {name}", help_text, options, args, help_flags=("--help",) if name == "run" else ("-h", "--help")
-    )
+    # `run` and `create` free -h for --hostname, as docker does; --help still works.
+    help_flags = ("--help",) if name in ("run", "create") else ("-h", "--help")
+    return Command(f"minibox {name}", help_text, options, args, help_flags=help_flags)
 
 
 def every_command() -> Command:
@@ -263,7 +277,7 @@ def _spec_from(args: Args):
         memory=parse_memory(args.memory) if args.memory else None,
         cpus=parse_cpus(args.cpus) if args.cpus else None,
         pids_limit=parse_pids_limit(args.pids_limit) if args.pids_limit else None,
-        tty=args.tty, interactive=args.interactive, detach=args.detach, auto_remove=args.rm,
+        tty=args.tty, interactive=args.interactive, detach=getattr(args, "detach", False), auto_remove=args.rm,
         uid_map=parse_id_map(args.uidmap, "--uidmap") if args.uidmap else DEFAULT_ID_MAP,
         gid_map=parse_id_map(args.gidmap, "--gidmap") if args.gidmap else DEFAULT_ID_MAP,
         monotonic_offset=args.monotonic_offset, boottime_offset=args.boottime_offset, init=args.init,
@@ -350,7 +364,9 @@ def cmd_ps(args: Args) -> int:
     table = []
     for r in rows:
         status = r.state
-        if status == "running":
+        if status == "created":
+            status = "Created"
+        elif status == "running":
             status = f"Up {_age(now - r.data.get('started_at', now))}"
         elif status == "stopped":
             code = r.data.get("exit_code")
@@ -511,6 +527,29 @@ def command_line() -> None:
     exit_quickly(main())
 
 
+def _start(args: Args) -> int:
+    """``minibox start``: in the background under a shim (as ``run -d``), or attached (``-a``/``-i``)."""
+    import engine
+
+    if args.attach or args.interactive:
+        if len(args.containers) > 1:
+            from engine.errors import BadValue
+
+            raise BadValue("CONTAINER", " ".join(args.containers), "one container when attaching (-a or -i)")
+        if args.interactive and engine.get(args.containers[0]).data["spec"].get("tty"):
+            _require_a_terminal()  # its terminal joins this one, as with `run -it`
+        return engine.run_created(args.containers[0], interactive=args.interactive)
+    status = 0
+    for ref in args.containers:  # as stop and rm: go on after one fails
+        try:
+            engine.start_created(ref)
+            print(ref)
+        except engine.MiniboxError as e:
+            print(f"minibox: {e.one_line()}", file=sys.stderr)
+            status = e.exit_code
+    return status
+
+
 def dispatch(args: Args) -> int:
     import engine
 
@@ -526,6 +565,15 @@ def dispatch(args: Args) -> int:
             print(engine.run_detached(spec).id)
             return 0
         return engine.run(spec)
+    if args.cmd == "create":
+        if args.trace:
+            from engine import trace
+
+            trace.enable()
+        print(engine.create(_spec_from(args), awaiting_start=True).id)
+        return 0
+    if args.cmd == "start":
+        return _start(args)
     if args.cmd == "exec":
         return engine.exec_in(args.container, args.command, env=_with_host_values(args.env), workdir=args.workdir,
                               user=args.user, tty=args.tty, interactive=args.interactive)  # fmt: skip

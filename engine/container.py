@@ -20,7 +20,16 @@ import os
 import time
 
 from engine import cgroups, images, namespaces, process, state, syscalls, trace
-from engine.errors import BadValue, ImageNotFound, MiniboxError, NameInUse, NotRoot, NotRunning, Unsupported
+from engine.errors import (
+    BadValue,
+    ImageNotFound,
+    InvalidState,
+    MiniboxError,
+    NameInUse,
+    NotRoot,
+    NotRunning,
+    Unsupported,
+)
 from engine.spec import DEFAULT_PATH, ContainerSpec
 from engine.state import CREATED, RUNNING, STOPPED, Lock, Paths, Record
 
@@ -37,8 +46,12 @@ def _require_root() -> None:
 # --- create ------------------------------------------------------------------------------------
 
 
-def create(spec: ContainerSpec, paths: Paths | None = None) -> Record:
-    """Check everything that can be checked, then make the container's record, dirs and cgroup."""
+def create(spec: ContainerSpec, paths: Paths | None = None, *, awaiting_start: bool = False) -> Record:
+    """Check everything that can be checked, then make the container's record, dirs and cgroup.
+
+    ``awaiting_start``: ``minibox create``, whose container waits for a ``minibox start`` with
+    nobody supervising it (``gc`` leaves it alone); otherwise this process supervises it.
+    """
     _require_root()
     paths = paths or Paths()
     paths.ensure()
@@ -69,8 +82,12 @@ def create(spec: ContainerSpec, paths: Paths | None = None) -> Record:
         "rootfs": {"mode": spec.rootfs_mode, "diff_ids": image.config["rootfs"]["diff_ids"]},
     })  # fmt: skip
     # The creating process is the supervisor until a shim (``run -d``) takes over: a record
-    # always names a live process responsible for it, so ``gc`` never mistakes it for a leftover.
-    _set_supervisor(record)
+    # always names a live process responsible for it, or waits for `minibox start`, so ``gc``
+    # never mistakes it for a leftover.
+    if awaiting_start:
+        record.data["awaiting_start"] = True
+    else:
+        _set_supervisor(record)
     with Lock(paths):  # directory, record and cgroup appear together, as far as `gc` can tell
         if not os.path.exists(images.Store(paths).manifest_path(image.id)):  # an `rmi` got there first
             raise ImageNotFound(spec.image)
@@ -350,14 +367,58 @@ def run(spec: ContainerSpec, paths: Paths | None = None, stdio: tuple[int, int, 
     if spec.detach:
         raise Unsupported("run() waits for the container", "call run_detached() for -d")
     record = create(spec, paths)
+    return _run_in_foreground(record, stdio, spec.interactive, if_start_fails=_discard)
+
+
+def run_created(ref: str, interactive: bool = False, paths: Paths | None = None) -> int:
+    """``minibox start -a``: start a container ``minibox create`` made, in the foreground; return
+    its exit code. If its start fails (say its command is not in the image) it stays created."""
+    record = _claim_for_start(ref, paths)
+    if record.state == RUNNING:
+        raise InvalidState(record.name, RUNNING, "attach to it", f"see its output with `minibox logs -f {record.name}`")
+    return _run_in_foreground(record, None, interactive, if_start_fails=back_to_created)
+
+
+_START_FIX = "minibox starts a container once: `minibox run` a new one (or `minibox create` then `start`)"
+
+
+def _claim_for_start(ref: str, paths: Paths | None) -> Record:
+    """Take a container ``minibox create`` made for starting, under the state lock: two
+    ``minibox start`` at once never both start it (the second sees it claimed). A running one is
+    returned as it is."""
+    record = get(ref, paths)
+    with Lock(record.paths):
+        record = state.load(record.paths, record.id) or record
+        if record.state == RUNNING:  # as docker: starting a running container changes nothing
+            return record
+        record.guard("start", _START_FIX)
+        if not record.data.get("awaiting_start"):
+            raise InvalidState(record.name, "being started", "start it", "see `minibox ps -a`")
+        _set_supervisor(record)
+        record.save()
+    return record
+
+
+def back_to_created(record: Record) -> None:
+    """A start failed before the command ran: the container waits for `minibox start` again."""
+    record.data["awaiting_start"] = True
+    for field in ("supervisor_pid", "supervisor_start_time"):
+        record.data.pop(field, None)
+    record.save()
+
+
+def _run_in_foreground(
+    record: Record, stdio: tuple[int, int, int] | None, interactive: bool, if_start_fails: Callable[[Record], None]
+) -> int:
+    """Start the container, pass signals on to it, wait for its exit code and record it."""
     null = -1
-    if stdio is None and not spec.interactive:  # as docker: without -i the container reads nothing
+    if stdio is None and not interactive:  # as docker: without -i the container reads nothing
         null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         stdio = (null, 1, 2)
     try:
         pid, master = start(record, stdio)
     except BaseException:
-        _discard(record)
+        if_start_fails(record)
         raise
     finally:
         if null >= 0:
@@ -369,7 +430,7 @@ def run(spec: ContainerSpec, paths: Paths | None = None, stdio: tuple[int, int, 
                 from engine.console import proxy
 
                 try:
-                    proxy(master, 0 if spec.interactive else -1, 1)
+                    proxy(master, 0 if interactive else -1, 1)
                 finally:
                     os.close(master)
             code = process.wait_exit_code(pid)
@@ -388,6 +449,7 @@ def kill_and_wait(pid: int) -> int:
 
 def _set_supervisor(record: Record) -> None:
     """Name this process as the one that waits for the container and records its exit."""
+    record.data.pop("awaiting_start", None)
     record.data["supervisor_pid"] = os.getpid()
     record.data["supervisor_start_time"] = state.own_start_time()
 
@@ -434,7 +496,19 @@ def run_detached(spec: ContainerSpec, paths: Paths | None = None) -> Record:
     waits for its exit code, records it and cleans up. It is a grandchild that this process
     does not wait for (the double fork), so it is adopted by the system's init.
     """
-    record = create(spec, paths)
+    return _start_under_shim(create(spec, paths), if_start_fails=_discard)
+
+
+def start_created(ref: str, paths: Paths | None = None) -> Record:
+    """``minibox start``: start a container ``minibox create`` made, under a shim, as ``run -d``
+    does. If its start fails (say its command is not in the image) it stays created."""
+    record = _claim_for_start(ref, paths)
+    if record.state == RUNNING:
+        return record
+    return _start_under_shim(record, if_start_fails=back_to_created)
+
+
+def _start_under_shim(record: Record, if_start_fails: Callable[[Record], None]) -> Record:
     ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
     first = os.fork()
     if first == 0:
@@ -443,7 +517,7 @@ def run_detached(spec: ContainerSpec, paths: Paths | None = None) -> Record:
             if os.fork() == 0:
                 from engine.supervisor import supervise
 
-                supervise(record, ready_w)
+                supervise(record, ready_w, if_start_fails)
         finally:
             os._exit(0)
     os.close(ready_w)
@@ -455,7 +529,7 @@ def run_detached(spec: ContainerSpec, paths: Paths | None = None) -> Record:
 
         raise rebuild(answer[6:])
     if answer != "ok":
-        _discard(record)
+        if_start_fails(record)
         raise MiniboxError("the container's supervisor died while starting it", "run `minibox gc` and try again")
     return state.load(record.paths, record.id) or record
 

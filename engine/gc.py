@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from engine import cgroups, state, syscalls
 from engine.errors import SyscallError
-from engine.state import RUNNING, STOPPED, Lock, Paths, Record, mounts_under, remove_tree
+from engine.state import CREATED, RUNNING, STOPPED, Lock, Paths, Record, mounts_under, remove_tree
 
 
 def collect(paths: Paths | None = None) -> list[str]:
@@ -38,7 +38,8 @@ def _collect(paths: Paths, finalize: Callable[[Record, int | None], None]) -> li
         supervisor_alive = state.process_alive(
             record.data.get("supervisor_pid"), record.data.get("supervisor_start_time")
         )
-        if record.data["state"] != STOPPED and record.state != RUNNING and not supervisor_alive:
+        waits_for_start = record.data.get("awaiting_start") and record.data["state"] == CREATED  # `minibox create`
+        if record.data["state"] != STOPPED and record.state != RUNNING and not supervisor_alive and not waits_for_start:
             finalize(record, None)
             done.append(f"container {record.name}: marked stopped, cgroup removed (its supervisor had died)")
         elif record.data["state"] == STOPPED and record.data["spec"].get("auto_remove"):

@@ -15,10 +15,18 @@ import signal
 from engine import process, syscalls
 from engine.state import Record
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for annotations only: collections.abc costs ~1 ms to import
+    from collections.abc import Callable
 
-def supervise(record: Record, ready_fd: int) -> None:
-    """Body of the shim process. Writes "ok" or "error ..." to ``ready_fd``; never returns."""
-    from engine.container import _discard, _set_supervisor, finalize, start
+
+def supervise(record: Record, ready_fd: int, if_start_fails: Callable[[Record], None]) -> None:
+    """Body of the shim process. Writes "ok" or "error ..." to ``ready_fd``; never returns.
+
+    ``if_start_fails``: what becomes of the container if it cannot be started (``run -d``
+    removes it; ``start`` leaves a container ``minibox create`` made waiting for another start).
+    """
+    from engine.container import _set_supervisor, finalize, start
 
     os.setsid()
     syscalls.set_process_name("minibox-shim")
@@ -39,7 +47,7 @@ def supervise(record: Record, ready_fd: int) -> None:
         pid, master = start(record, (stdin, log, log), network_in_child=True)
     except BaseException as e:  # noqa: BLE001 -- any failure must reach the waiting `minibox run -d`
         os.write(ready_fd, b"error " + process._describe(e).encode())
-        _discard(record)
+        if_start_fails(record)
         os._exit(1)
     os.write(ready_fd, b"ok")
     os.close(ready_fd)

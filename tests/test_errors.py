@@ -39,6 +39,11 @@ def test_unknown_image():
     assert "minibox images" in line  # says what to do
 
 
+def test_create_of_an_unknown_image_and_start_of_an_unknown_container():
+    fails_cleanly("create", "no-such-image", expect="image 'no-such-image' not found")
+    fails_cleanly("start", "no-such-container", expect="no such container")
+
+
 def test_command_not_found_in_the_image():
     fails_cleanly("run", "busybox", "no-such-command", expect="command 'no-such-command' not found", code=127)
 

@@ -341,3 +341,61 @@ def test_inspect_format_takes_docker_templates(name):
     assert minibox("inspect", "-f", "State.Pid", name, check=True).stdout == f"{pid}\n"  # a bare path, as before
     bad = minibox("inspect", "-f", "{{.Nope}}", name)
     assert bad.returncode != 0 and "'Nope' is not there" in bad.stderr and len(bad.stderr.splitlines()) == 1
+
+
+# --- create, then start (docker's two halves of `run`) -----------------------------------------
+
+
+def test_create_makes_a_container_that_waits_then_start_runs_it_in_the_background(name):
+    container_id = minibox("create", "--name", name, "-m", "32m", "busybox", "sleep", "60", check=True).stdout.strip()
+    assert len(container_id) == 64
+    info = inspect(name)
+    assert info["State"]["Status"] == "created" and info["State"]["Pid"] == 0
+    assert info["Cgroup"]["Stats"]["memory_limit"] == 32 * 1024 * 1024  # the cgroup is made at create, limits set
+    row = next(line for line in minibox("ps", "-a", check=True).stdout.splitlines() if line.endswith(name))
+    assert "Created" in row and name not in minibox("ps").stdout
+    minibox("gc", check=True)  # nobody supervises it, yet it is no leftover: it waits for `start`
+    assert state_of(name) == "created"
+    assert minibox("start", name, name, check=True).stdout == f"{name}\n{name}\n"  # started once, then a no-op
+    assert state_of(name) == "running" and minibox("exec", name, "ps", check=True).stdout.count("sleep 60") == 1
+    minibox("stop", "-t", "1", name, check=True)
+    assert state_of(name) == "stopped"
+
+
+def test_start_attached_gives_the_output_and_exit_code_and_a_container_starts_once(name):
+    minibox("create", "--name", name, "busybox", "sh", "-c", "echo hi; exit 3", check=True)
+    started = minibox("start", "-a", name)
+    assert (started.returncode, started.stdout) == (3, "hi\n")
+    assert inspect(name)["State"]["ExitCode"] == 3
+    again = minibox("start", name)
+    assert again.returncode != 0 and again.stderr.count("\n") == 1 and "is stopped, cannot start" in again.stderr
+
+
+def test_a_start_that_fails_leaves_the_container_created_and_rm_removes_it_all(name):
+    before = container_directories()
+    minibox("create", "--name", name, "busybox", "no-such-command", check=True)
+    failed = minibox("start", name)
+    assert failed.returncode == 127 and "command 'no-such-command' not found" in failed.stderr
+    assert state_of(name) == "created" and minibox("start", "-a", name).returncode == 127  # and again
+    minibox("rm", name, check=True)
+    assert container_directories() == before
+
+
+def test_create_rm_then_start_attached_removes_the_container_when_it_exits(name):
+    before = container_directories()
+    minibox("create", "--rm", "--name", name, "busybox", "true", check=True)
+    assert minibox("start", "-a", name).returncode == 0
+    assert container_directories() == before and name not in minibox("ps", "-a").stdout
+
+
+def test_two_starts_at_once_start_one_init(name):
+    minibox("create", "--name", name, "busybox", "sleep", "60", check=True)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: minibox("start", name), range(4)))
+    assert any(r.returncode == 0 for r in results)
+    from engine import cgroups
+
+    group = inspect(name)["Cgroup"]["Group"]
+    assert wait_for(lambda: len(cgroups.driver().processes(group)) == 1, timeout=2)
+    time.sleep(0.3)  # a second init would have joined by now
+    assert len(cgroups.driver().processes(group)) == 1
