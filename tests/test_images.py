@@ -405,6 +405,10 @@ def test_build_makes_layers_and_reuses_unchanged_steps(tmp_path):
     ]
     layers = minibox("images", check=True).stdout.split(f"{tag} ")[1].split()
     assert layers[2] == "4"  # busybox + WORKDIR's directory + COPY + RUN; ENV, LABEL and CMD make none
+    untagged = minibox("images", check=True).stdout.count("<none>")
+    rebuilt = minibox("build", "--no-cache", "-t", f"{tag}:v2", str(tmp_path), check=True).stdout
+    assert "Using cache" not in rebuilt  # every step again: the images the steps made before are no one's now,
+    assert minibox("images", check=True).stdout.count("<none>") == untagged  # yet a build's, not listed
     for version in ("v1", "v2"):
         minibox("rmi", f"{tag}:{version}", check=True)
 

@@ -253,7 +253,7 @@ def list_images(paths: Paths) -> list[tuple[str, Image]]:
     tags = store.repositories()
     found = [(ref, load(paths, image_id, ref)) for ref, image_id in tags.items()]
     tagged = set(tags.values())
-    try:  # a build's intermediate images (one per step) are not shown, as in docker
+    try:  # a build's intermediate images (one per step, and those a `--no-cache` build replaced) are not shown
         with open(os.path.join(paths.images, "build-cache.json")) as f:
             intermediate = set(fastjson.load(f).values())
     except FileNotFoundError:

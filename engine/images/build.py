@@ -110,6 +110,9 @@ class Builder:
     def _remember(self, key: str, image_id: str) -> None:
         with Lock(self.paths):
             cache = self._cache()
+            replaced = cache.get(key)
+            if replaced and replaced != image_id:  # `build --no-cache` ran the step again: the image it
+                cache[f"replaced:{replaced}"] = replaced  # made before is still a build step's (not listed)
             cache[key] = image_id
             os.makedirs(self.paths.images, exist_ok=True)
             write_json_atomic(self.cache_path, cache)
