@@ -101,13 +101,15 @@ def _run_arguments() -> tuple[list[Option], list[Arg]]:
 def _create_arguments() -> tuple[list[Option], list[Arg]]:
     """run's, without -d: the container is only made (record, directories, cgroup), not started."""
     options, args = _run_arguments()
-    return [o for o in options if "--detach" not in o.names], args
+    trace = Option("--trace", "print the stages of making it: image, layers, directories, cgroup (then start --trace)")
+    return [trace if "--trace" in o.names else o for o in options if "--detach" not in o.names], args
 
 
 def _start_arguments() -> tuple[list[Option], list[Arg]]:
     return [
         Option("-a, --attach", "stay attached: its output here, wait for its exit code (default: in the background)"),
-        Option("-i, --interactive", "attach this terminal's input too (implies -a)"),
+        Option("-i, --interactive", "attach this terminal's input too, if it was created with -i (implies -a)"),
+        Option("--trace", "print every stage of the start: forks, namespaces, mounts, pivot_root, execve"),
     ], [Arg("containers", "one or more created containers' names or IDs", many=True)]
 
 
@@ -291,14 +293,13 @@ def _with_host_values(env: list[str]) -> list[str]:
     return [var if "=" in var else f"{var}={os.environ[var]}" for var in env if "=" in var or var in os.environ]
 
 
-def _require_a_terminal() -> None:
+def _require_a_terminal(fix: str = "run it from a terminal, or leave out -t to pipe input in (-i alone)") -> None:
     """``-it`` joins this terminal to the container's: with input from a pipe or a file there is
     none to join (and the container's shell would wait for ever), as docker says too."""
     if not os.isatty(0):
         from engine.errors import MiniboxError
 
-        raise MiniboxError("the input device is not a TTY",
-                           "run it from a terminal, or leave out -t to pipe input in (-i alone)")  # fmt: skip
+        raise MiniboxError("the input device is not a TTY", fix)
 
 
 def _signal_number(text: str) -> int:
@@ -391,9 +392,12 @@ def cmd_logs(args: Args) -> int:
     record, path = engine.logs_path(args.container)
     try:
         f = open(path, "rb")
-    except FileNotFoundError:  # a foreground container: its output went to the terminal, not to a log
-        print(f"minibox: {record.name} ran in the foreground: its output went to the terminal; "
-              "`minibox run -d` keeps a log", file=sys.stderr)  # fmt: skip
+    except FileNotFoundError:  # not started yet, or in the foreground: its output went to the terminal
+        if record.state == "created":
+            print(f"minibox: {record.name} has not started yet: `minibox start {record.name}`", file=sys.stderr)
+        else:
+            print(f"minibox: {record.name} ran in the foreground: its output went to the terminal; "
+                  "`minibox run -d` (or `minibox start` without -a) keeps a log", file=sys.stderr)  # fmt: skip
         return 0
     with f:
         if args.tail is not None:
@@ -531,13 +535,17 @@ def _start(args: Args) -> int:
     """``minibox start``: in the background under a shim (as ``run -d``), or attached (``-a``/``-i``)."""
     import engine
 
+    if args.trace:
+        from engine import trace
+
+        trace.enable()
     if args.attach or args.interactive:
         if len(args.containers) > 1:
             from engine.errors import BadValue
 
             raise BadValue("CONTAINER", " ".join(args.containers), "one container when attaching (-a or -i)")
         if args.interactive and engine.get(args.containers[0]).data["spec"].get("tty"):
-            _require_a_terminal()  # its terminal joins this one, as with `run -it`
+            _require_a_terminal("it was created with -t: start it from a terminal, or without -i")
         return engine.run_created(args.containers[0], interactive=args.interactive)
     status = 0
     for ref in args.containers:  # as stop and rm: go on after one fails

@@ -96,7 +96,6 @@ def create(spec: ContainerSpec, paths: Paths | None = None, *, awaiting_start: b
                 raise NameInUse(name, other.id)
         os.mkdir(record.dir(), mode=0o711)
         try:
-            os.mkdir(record.runtime_dir(), mode=0o711)
             _prepare_filesystem(record, spec, image)
             trace.note("rootfs", f"containers/{record.id[:12]}…/: upper and work on disk; init layer (hostname, "
                                  "hosts) and the rootfs mount point under run/")  # fmt: skip
@@ -211,18 +210,36 @@ def _prepare_filesystem(record: Record, spec: ContainerSpec, image: images.Image
     ``-init`` layer), then its writable **upper** layer, the only one it changes.
     """
     layers = image.layers
-    owner = (0, 0)
     if "user" in spec.namespaces:
-        owner = (_host_id(spec.uid_map), _host_id(spec.gid_map))
-        layers = images.shifted_layers(image, *owner)
+        layers = images.shifted_layers(image, *_owner(spec))
     init = record.runtime_dir("init")
     record.data["rootfs"].update(
         layers=layers, init=init, lower=":".join([init, *reversed(layers)]),
         upper=record.dir("upper"), work=record.dir("work"), target=record.runtime_dir("rootfs"),
     )  # fmt: skip
-    hostname = spec.hostname or record.id[:12]
-    for directory in (record.dir("upper"), record.dir("work"), init, f"{init}/etc", record.runtime_dir("rootfs")):
+    for directory in (record.dir("upper"), record.dir("work")):
         os.mkdir(directory, mode=0o755)
+        if _owner(spec) != (0, 0):
+            os.chown(directory, *_owner(spec))
+    _make_runtime_directories(record, spec)
+
+
+def _make_runtime_directories(record: Record, spec: ContainerSpec) -> None:
+    """The init layer and the overlay's mount point, under run/ (see engine/state.py): made at
+    create, and again by a start that finds them gone (a reboot empties the tmpfs under /run while
+    a container made by ``minibox create`` waits)."""
+    rootfs = record.data["rootfs"]
+    init, owner = rootfs["init"], _owner(spec)
+    try:
+        os.mkdir(os.path.dirname(init), mode=0o711)
+    except FileNotFoundError:  # after a reboot: no run/containers/ at all
+        record.paths.ensure()
+        os.mkdir(os.path.dirname(init), mode=0o711)
+    except FileExistsError:
+        pass
+    for directory in (init, f"{init}/etc", rootfs["target"]):
+        os.mkdir(directory, mode=0o755)
+    hostname = spec.hostname or record.id[:12]
     files = {
         "etc/hostname": f"{hostname}\n",
         "etc/hosts": f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n",
@@ -230,15 +247,20 @@ def _prepare_filesystem(record: Record, spec: ContainerSpec, image: images.Image
     for relative, text in files.items():
         fd = os.open(os.path.join(init, relative), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         try:
-            os.write(fd, text.encode())
+            state.write_all(fd, text.encode())
         finally:
             os.close(fd)
-    if owner != (0, 0):
-        for top in (init, record.dir("upper")):
-            for directory, dirnames, filenames in os.walk(top):
-                for entry in [directory, *(os.path.join(directory, n) for n in dirnames + filenames)]:
-                    os.lchown(entry, *owner)
-        os.chown(record.dir("work"), *owner)
+    if owner != (0, 0):  # the container's root (an unprivileged ID outside) owns its init layer
+        for path in (init, f"{init}/etc", *(os.path.join(init, relative) for relative in files)):
+            os.lchown(path, *owner)
+
+
+def _owner(spec: ContainerSpec) -> tuple[int, int]:
+    """Who owns the container's own files on the host: root, or with a user namespace the host
+    IDs its root maps to."""
+    if "user" not in spec.namespaces:
+        return 0, 0
+    return _host_id(spec.uid_map), _host_id(spec.gid_map)
 
 
 def _host_id(id_map: tuple[tuple[int, int, int], ...]) -> int:
@@ -250,7 +272,7 @@ def _host_id(id_map: tuple[tuple[int, int, int], ...]) -> int:
 
 
 def _discard(record: Record) -> None:
-    """Undo create(): the cgroup and the container's directory."""
+    """Undo create(): the cgroup, the network lease and the container's directories."""
     group = record.data["cgroup"]["group"]
     drv = cgroups.driver()
     if drv.exists(group):
@@ -285,6 +307,10 @@ def start(
 
     layout = cgroups.driver()
     rootfs = record.data["rootfs"]
+    if not os.path.isdir(rootfs["init"]):  # made by `minibox create`, then the machine rebooted:
+        _make_runtime_directories(record, spec)  # /run is empty (as docker, the container still starts)
+    if not layout.exists(record.data["cgroup"]["group"]):  # the same for its cgroup
+        layout.create(record.data["cgroup"]["group"], _limits(spec))
     uid, gid, groups = resolve(image, spec.user)
     plan = process.LaunchPlan(
         argv=record.data["command"],
@@ -315,8 +341,8 @@ def start(
         trace=trace.enabled(),
     )  # fmt: skip
     pid, master = launch_with_console(plan)
-    # A "created" record is changed only by its creator (this process) or, if that process died,
-    # by gc/rm: no need to reload it before writing.
+    # A "created" record is changed only by the process starting it (this one, its supervisor)
+    # or, if that process died, by gc/rm: no need to reload it before writing.
     record.data.update(state=RUNNING, pid=pid, pid_start_time=state.process_start_time(pid), started_at=time.time())
     record.save()
     return pid, master
@@ -376,6 +402,10 @@ def run_created(ref: str, interactive: bool = False, paths: Paths | None = None)
     record = _claim_for_start(ref, paths)
     if record.state == RUNNING:
         raise InvalidState(record.name, RUNNING, "attach to it", f"see its output with `minibox logs -f {record.name}`")
+    _set_supervisor(record)
+    record.save()
+    # as docker: input reaches only a container made with -i (its stdin kept open)
+    interactive = interactive and bool(record.data["spec"].get("interactive"))
     return _run_in_foreground(record, None, interactive, if_start_fails=back_to_created)
 
 
@@ -384,27 +414,43 @@ _START_FIX = "minibox starts a container once: `minibox run` a new one (or `mini
 
 def _claim_for_start(ref: str, paths: Paths | None) -> Record:
     """Take a container ``minibox create`` made for starting, under the state lock: two
-    ``minibox start`` at once never both start it (the second sees it claimed). A running one is
-    returned as it is."""
+    ``minibox start`` at once never both start it (the second sees it claimed, by a live process).
+    A running one is returned as it is. It waits for a start (``awaiting_start``) until its
+    supervisor takes over (``_set_supervisor``): a start killed before that leaves it startable."""
     record = get(ref, paths)
     with Lock(record.paths):
-        record = state.load(record.paths, record.id) or record
+        fresh = state.load(record.paths, record.id)
+        if fresh is None:  # removed meanwhile
+            from engine.errors import ContainerNotFound
+
+            raise ContainerNotFound(ref)
+        record = fresh
         if record.state == RUNNING:  # as docker: starting a running container changes nothing
             return record
         record.guard("start", _START_FIX)
-        if not record.data.get("awaiting_start"):
+        claim = record.data.get("starting") or [None, None]
+        if not record.data.get("awaiting_start") or state.process_alive(*claim):
             raise InvalidState(record.name, "being started", "start it", "see `minibox ps -a`")
-        _set_supervisor(record)
+        record.data["starting"] = [os.getpid(), state.own_start_time()]
         record.save()
     return record
 
 
 def back_to_created(record: Record) -> None:
-    """A start failed before the command ran: the container waits for `minibox start` again."""
-    record.data["awaiting_start"] = True
-    for field in ("supervisor_pid", "supervisor_start_time"):
-        record.data.pop(field, None)
-    record.save()
+    """A start failed before the command ran: the container waits for `minibox start` again
+    (with ``--rm``, as docker, it is removed instead)."""
+    _unmount_host_side(record)  # --mntns host: the failed start's mounts were the host's
+    if record.data["spec"].get("auto_remove"):
+        _discard(record)
+        return
+    with Lock(record.paths):
+        fresh = state.load(record.paths, record.id)
+        if fresh is None or fresh.state != CREATED:  # removed, or started after all (its shim died late)
+            return
+        fresh.data["awaiting_start"] = True
+        for field in ("supervisor_pid", "supervisor_start_time", "starting"):
+            fresh.data.pop(field, None)
+        fresh.save()
 
 
 def _run_in_foreground(
@@ -450,6 +496,7 @@ def kill_and_wait(pid: int) -> int:
 def _set_supervisor(record: Record) -> None:
     """Name this process as the one that waits for the container and records its exit."""
     record.data.pop("awaiting_start", None)
+    record.data.pop("starting", None)
     record.data["supervisor_pid"] = os.getpid()
     record.data["supervisor_start_time"] = state.own_start_time()
 

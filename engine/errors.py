@@ -98,7 +98,9 @@ class InvalidState(MiniboxError):
 
 class NotRunning(InvalidState):
     def __init__(self, name: str, state: str, wanted: str = "exec into it") -> None:
-        super().__init__(name, state, wanted, f"start a new one with `minibox run`, or see `minibox logs {name}`")
+        fix = (f"start it first: `minibox start {name}`" if state == "created"
+               else f"start a new one with `minibox run`, or see `minibox logs {name}`")  # fmt: skip
+        super().__init__(name, state, wanted, fix)
 
 
 class Unsupported(MiniboxError):

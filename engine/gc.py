@@ -6,9 +6,10 @@ gone, a cgroup directory with no record, a mount under the state directory (only
 container not yet removed, a network address leased to a container that is gone, half a layer or
 blob of an interrupted import.
 ``gc`` finds each by looking at the kernel's own lists (``/proc/self/mountinfo``, the cgroup
-tree) and at the records, and cleans it. Running containers are left alone. It holds the state
-lock throughout: ``create`` makes a container's directory, record and cgroup under the same lock,
-so gc never sees half of one.
+tree) and at the records, and cleans it. Running containers are left alone, and so are those
+``minibox create`` made that wait for ``minibox start``. It holds the state lock throughout:
+``create`` makes a container's directory, record and cgroup under the same lock, so gc never sees
+half of one.
 """
 
 from __future__ import annotations

@@ -114,10 +114,21 @@ def write_json_atomic(path: str, data: dict, indent: int | None = 2) -> None:
         text = json.dumps(data, indent=indent)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     try:
-        os.write(fd, f"{text}\n".encode())  # a regular file takes it all in one write
+        write_all(fd, f"{text}\n".encode())
+    except BaseException:
+        os.unlink(tmp)  # a full disk: the old record stays, whole
+        raise
     finally:
         os.close(fd)
     os.rename(tmp, path)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """os.write until all of ``data`` is written: a write may take less (a file-size limit, a
+    disk filling up), and the next one then raises the error instead of losing the rest."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def read_file(path: str) -> bytes:

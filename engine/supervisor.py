@@ -1,4 +1,4 @@
-"""The shim that watches a detached container (``minibox run -d``), like containerd-shim or conmon.
+"""The shim that watches a detached container (``run -d``, ``start``), like containerd-shim or conmon.
 
 It runs in its own session (``setsid``), away from the terminal that started it. It points the
 container's stdout and stderr at ``container.log`` (so ``minibox logs`` works, even after the

@@ -7,14 +7,18 @@ import os
 import pty
 import re
 import select
+import shutil
 import signal
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from conftest import MINIBOX, inspect, minibox, start_detached, wait_for
 
 from engine import ContainerSpec, Paths, run
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def state_of(name: str) -> str:
@@ -399,3 +403,67 @@ def test_two_starts_at_once_start_one_init(name):
     assert wait_for(lambda: len(cgroups.driver().processes(group)) == 1, timeout=2)
     time.sleep(0.3)  # a second init would have joined by now
     assert len(cgroups.driver().processes(group)) == 1
+
+
+def test_a_created_container_starts_after_a_reboot_emptied_run_and_its_cgroup_went(name):
+    minibox("create", "--name", name, "-m", "32m", "busybox", "cat", "/etc/hostname", check=True)
+    info = inspect(name)
+    from engine import cgroups
+
+    shutil.rmtree(os.path.dirname(info["Rootfs"]["init"]))  # what a reboot does to /run (a tmpfs)...
+    cgroups.driver().remove(info["Cgroup"]["Group"])  # ...and to the cgroup tree
+    started = minibox("start", "-a", "--trace", name)
+    assert started.returncode == 0 and started.stdout == info["Id"][:12] + "\n", started.stderr
+    assert "pivot_root" in started.stderr and "execve" in started.stderr  # start --trace: the second half
+
+
+def test_a_failed_start_without_a_mount_namespace_leaves_no_mount_on_the_host(name):
+    minibox("create", "--name", name, "--mntns", "host", "--chroot", "busybox", "no-such-command", check=True)
+    target = inspect(name)["Rootfs"]["target"]
+    for _ in range(2):
+        assert minibox("start", name).returncode == 127
+        with open("/proc/self/mountinfo") as f:
+            assert target not in f.read()
+
+
+def test_a_created_rm_container_whose_start_fails_is_removed(name):
+    before = container_directories()
+    minibox("create", "--rm", "--name", name, "busybox", "no-such-command", check=True)
+    assert minibox("start", name).returncode == 127
+    assert container_directories() == before and name not in minibox("ps", "-a").stdout
+
+
+def test_a_start_killed_before_its_shim_took_over_leaves_the_container_startable(name):
+    minibox("create", "--name", name, "busybox", "true", check=True)
+    claim = f"from engine.container import _claim_for_start; import os; _claim_for_start({name!r}, None); os._exit(9)"
+    assert subprocess.run([sys.executable, "-c", claim], cwd=REPO).returncode == 9
+    minibox("gc", check=True)
+    assert state_of(name) == "created"
+    assert minibox("start", "-a", name).returncode == 0
+
+
+def test_created_containers_say_how_to_start_them(name):
+    minibox("create", "--name", name, "busybox", "true", check=True)
+    assert f"has not started yet: `minibox start {name}`" in minibox("logs", name).stderr
+    killed = minibox("kill", name)
+    assert killed.returncode != 0 and f"`minibox start {name}`" in killed.stderr
+
+
+def test_a_record_too_big_for_the_disk_leaves_the_old_one_whole(tmp_path):
+    # A write may take only part of the data (a full disk, a file-size limit): the record must
+    # then fail to be replaced, never be replaced by its first half.
+    record = tmp_path / "state.json"
+    record.write_text('{"old": true}\n')
+    script = f"""
+import resource, signal
+from engine.state import write_json_atomic
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (100, 100))
+try:
+    write_json_atomic({str(record)!r}, {{"new": "x" * 500}}, indent=None)
+except OSError as e:
+    print(e.errno)
+"""
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True)
+    assert result.stdout.strip() == "27", result  # EFBIG
+    assert record.read_text() == '{"old": true}\n' and os.listdir(tmp_path) == ["state.json"]

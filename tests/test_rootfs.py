@@ -43,3 +43,15 @@ def test_writes_land_in_the_containers_upper_layer_not_the_image(name):
     assert os.path.lexists(os.path.join(lower, "bin/vi"))  # the image is untouched...
     assert os.stat(os.path.join(upper, "bin/vi"), follow_symlinks=False).st_rdev == 0  # ...a whiteout hides it
     assert inside("sh", "-c", "test -e /etc/motd || echo fresh").strip() == "fresh"  # next container: clean
+
+
+def test_masking_skips_paths_it_cannot_reach(tmp_path):
+    # An OCI bundle's maskedPaths may name paths behind a file or a loop of links: nothing to mask
+    # there (and nothing is mounted), as for a path that does not exist.
+    from engine.rootfs.mounts import protect_kernel_files
+
+    (tmp_path / "file").write_text("")
+    os.symlink("loop", tmp_path / "loop")
+    protect_kernel_files(str(tmp_path), ["file/sub", "loop", "missing"], ["file/sub", "loop"])
+    with open("/proc/self/mountinfo") as f:
+        assert str(tmp_path) not in f.read()

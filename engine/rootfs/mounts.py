@@ -128,7 +128,7 @@ def _file_type(path: str) -> int | None:
     """stat.S_IFDIR, S_IFREG... of ``path`` (links followed), or None if there is nothing there."""
     try:
         return stat.S_IFMT(os.stat(path).st_mode)
-    except FileNotFoundError:
+    except OSError:  # missing, or not reachable (a file on the way, a loop of links): nothing to mask
         return None
 
 
