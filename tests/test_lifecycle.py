@@ -152,6 +152,13 @@ def test_removing_a_container_never_follows_its_symbolic_links_out_of_it(tmp_pat
     assert (host_dir / "file").read_text() == "keep me" and sorted(os.listdir(host_dir)) == ["file"]
 
 
+def test_removing_a_container_whose_tree_is_deeper_than_python_recurses():
+    before = container_directories()
+    deep = "cd /root; i=0; while [ $i -lt 1200 ]; do mkdir d; cd d; i=$((i+1)); done; touch last"
+    minibox("run", "--rm", "busybox", "sh", "-c", deep, check=True)
+    assert container_directories() == before
+
+
 def test_the_init_layer_and_mount_point_live_under_run_the_layer_on_disk(name):
     minibox("run", "-d", "--name", name, "busybox", "sleep", "60", check=True)
     rootfs = json.loads(minibox("inspect", "-f", "{{json .Rootfs}}", name, check=True).stdout)
