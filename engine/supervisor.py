@@ -12,12 +12,27 @@ from __future__ import annotations
 import os
 import signal
 
-from engine import process, syscalls
-from engine.state import Record
+from engine import process, state, syscalls
+from engine.state import Lock, Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for annotations only: collections.abc costs ~1 ms to import
     from collections.abc import Callable
+
+
+def _take_over(record: Record) -> bool:
+    """Become the container's supervisor, under the state lock, if the start that forked us still
+    holds its claim (``minibox start``: a start killed meanwhile may have been followed by another)."""
+    from engine.container import _set_supervisor
+
+    with Lock(record.paths):
+        fresh = state.load(record.paths, record.id)
+        if fresh is None or fresh.data.get("starting") != record.data.get("starting"):
+            return False
+        record.data = fresh.data
+        _set_supervisor(record)
+        record.save()
+    return True
 
 
 def supervise(record: Record, ready_fd: int, if_start_fails: Callable[[Record], None]) -> None:
@@ -26,7 +41,7 @@ def supervise(record: Record, ready_fd: int, if_start_fails: Callable[[Record], 
     ``if_start_fails``: what becomes of the container if it cannot be started (``run -d``
     removes it; ``start`` leaves a container ``minibox create`` made waiting for another start).
     """
-    from engine.container import _set_supervisor, finalize, start
+    from engine.container import finalize, start
 
     os.setsid()
     syscalls.set_process_name("minibox-shim")
@@ -41,8 +56,12 @@ def supervise(record: Record, ready_fd: int, if_start_fails: Callable[[Record], 
     # The shim's own 0/1/2 must not keep the caller's terminal or pipe open (`$(minibox run -d)`).
     for fd in (0, 1, 2):
         os.dup2(stdin if fd == 0 else log, fd)
-    _set_supervisor(record)
-    record.save()
+    if not _take_over(record):  # another `minibox start` has it now: leave the container to that one
+        from engine.errors import InvalidState
+
+        error = InvalidState(record.name, "started by another `minibox start`", "start it", "see `minibox ps -a`")
+        os.write(ready_fd, b"error " + process._describe(error).encode())
+        os._exit(1)
     try:
         pid, master = start(record, (stdin, log, log), network_in_child=True)
     except BaseException as e:  # noqa: BLE001 -- any failure must reach the waiting `minibox run -d`

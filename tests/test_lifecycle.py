@@ -474,3 +474,20 @@ except OSError as e:
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True)
     assert result.stdout.strip() == "27", result  # EFBIG
     assert record.read_text() == '{"old": true}\n' and os.listdir(tmp_path) == ["state.json"]
+
+
+def test_a_shim_whose_start_lost_its_claim_does_not_take_the_container_over(name):
+    # A start is killed after forking its shim but before the shim took over; another start
+    # claims the container and runs it. The first shim, late, must leave it to the second.
+    minibox("create", "--name", name, "busybox", "sleep", "60", check=True)
+    claim = f"from engine.container import _claim_for_start; import os; _claim_for_start({name!r}, None); os._exit(0)"
+    subprocess.run([sys.executable, "-c", claim], cwd=REPO, check=True)
+    from engine import state
+    from engine.supervisor import _take_over
+
+    late = state.find(Paths(), name)  # the record as the killed start's shim holds it
+    minibox("start", name, check=True)
+    running = state.find(Paths(), name)
+    assert running.state == "running"
+    assert _take_over(late) is False
+    assert state.find(Paths(), name).data["supervisor_pid"] == running.data["supervisor_pid"]
