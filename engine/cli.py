@@ -14,6 +14,7 @@ from engine.cli_args import Arg, Args, Command, HelpRequested, Option, UsageErro
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import BinaryIO
 
 NS_CHOICES = ("host", "private")
@@ -479,16 +480,26 @@ def cmd_network(args: Args) -> int:
     elif args.action == "rules":
         print(network.rules()["iptables" if args.iptables else "nft"], end="")
     else:
-        status = 0
-        for name in args.names:
-            try:
-                network.remove(name)
-                print(name)
-            except network.MiniboxError as e:
-                print(f"minibox: {e.one_line()}", file=sys.stderr)
-                status = e.exit_code
-        return status
+        return for_each(args.names, network.remove)
     return 0
+
+
+def for_each(names: list[str], action: Callable[[str], object], echo: bool = True) -> int:
+    """``stop a b c`` and the like: ``action`` on each name in turn, printing the name (``echo``)
+    when it worked. As docker, one that fails is a one-line error and the others still happen;
+    the exit code is the last failure's."""
+    from engine.errors import MiniboxError
+
+    status = 0
+    for name in names:
+        try:
+            action(name)
+            if echo:
+                print(name)
+        except MiniboxError as e:
+            print(f"minibox: {e.one_line()}", file=sys.stderr)
+            status = e.exit_code
+    return status
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -547,15 +558,7 @@ def _start(args: Args) -> int:
         if args.interactive and engine.get(args.containers[0]).data["spec"].get("tty"):
             _require_a_terminal("it was created with -t: start it from a terminal, or without -i")
         return engine.run_created(args.containers[0], interactive=args.interactive)
-    status = 0
-    for ref in args.containers:  # as stop and rm: go on after one fails
-        try:
-            engine.start_created(ref)
-            print(ref)
-        except engine.MiniboxError as e:
-            print(f"minibox: {e.one_line()}", file=sys.stderr)
-            status = e.exit_code
-    return status
+    return for_each(args.containers, engine.start_created)
 
 
 def dispatch(args: Args) -> int:
@@ -611,20 +614,11 @@ def dispatch(args: Args) -> int:
         for detail in details:
             print(_formatted(detail, args.format))
         return 0
-    status = 0
-    for ref in args.containers:  # stop / kill / rm: like docker, go on after one fails
-        try:
-            if args.cmd == "stop":
-                engine.stop(ref, timeout=args.time)
-            elif args.cmd == "kill":
-                engine.kill(ref, _signal_number(args.signal))
-            else:
-                engine.remove(ref, force=args.force)
-            print(ref)
-        except engine.MiniboxError as e:
-            print(f"minibox: {e.one_line()}", file=sys.stderr)
-            status = e.exit_code
-    return status
+    if args.cmd == "stop":
+        return for_each(args.containers, lambda ref: engine.stop(ref, timeout=args.time))
+    if args.cmd == "kill":
+        return for_each(args.containers, lambda ref: engine.kill(ref, _signal_number(args.signal)))
+    return for_each(args.containers, lambda ref: engine.remove(ref, force=args.force))
 
 
 if __name__ == "__main__":

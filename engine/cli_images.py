@@ -113,16 +113,9 @@ def run(args: Args) -> int:
             print(line)
         return 0
     if args.cmd == "rmi":
-        status = 0
-        for ref in args.images:
-            try:
-                print("\n".join(images.remove(paths, ref, force=args.force)))
-            except images.MiniboxError as e:
-                import sys
+        from engine.cli import for_each
 
-                print(f"minibox: {e.one_line()}", file=sys.stderr)
-                status = e.exit_code
-        return status
+        return for_each(args.images, lambda ref: print("\n".join(images.remove(paths, ref, force=args.force))), False)
     if args.cmd == "pull":
         return _pull(paths, args)
     if getattr(args, "tag", "") and args.cmd in ("build", "commit", "import"):
