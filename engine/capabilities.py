@@ -14,10 +14,9 @@ devices cgroup, so it keeps mknod away. ``--cap-add``/``--cap-drop`` change the 
 
 from __future__ import annotations
 
-import os
-
 from engine import syscalls
 from engine.errors import BadValue
+from engine.state import read_file
 
 # Numbers from linux/capability.h.
 CAPABILITIES = {
@@ -62,11 +61,7 @@ def last_capability() -> int:
     """
     global _last_capability
     if _last_capability is None:
-        fd = os.open("/proc/sys/kernel/cap_last_cap", os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            _last_capability = int(os.read(fd, 16))
-        finally:
-            os.close(fd)
+        _last_capability = int(read_file("/proc/sys/kernel/cap_last_cap"))
     return _last_capability
 
 

@@ -43,7 +43,7 @@ import resource
 import struct
 import sys
 
-from engine import capabilities, fastjson, rootfs, syscalls
+from engine import capabilities, cgroups, fastjson, rootfs, syscalls
 from engine.errors import CommandNotExecutable, CommandNotFound, MiniboxError, SyscallError, rebuild
 from engine.namespaces import NAMESPACES, explain_unshare_failure, flags_for
 
@@ -304,11 +304,7 @@ def _note(plan: LaunchPlan, report: int, stage: str, text: str) -> None:
 def _join_cgroup(files: list[str]) -> None:
     """Write "0" ("the writer": see CgroupV1.self_join_files) into each group's membership file."""
     for path in files:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            os.write(fd, b"0")
-        finally:
-            os.close(fd)
+        cgroups.write(path, 0)
 
 
 def _intermediate(plan: LaunchPlan, report: int, go: int) -> None:

@@ -22,7 +22,7 @@ import os
 
 from engine import syscalls
 from engine.errors import KernelFeatureMissing, SyscallError
-from engine.state import read_file
+from engine.state import read_file, write_all
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 
@@ -166,8 +166,11 @@ def driver() -> CgroupDriver:
 
 def write(path: str, value: str | int) -> None:
     """Write one value to a cgroup file (the kernel parses it; errors come back as OSError)."""
-    with open(path, "w") as f:
-        f.write(str(value))
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        write_all(fd, str(value).encode())
+    finally:
+        os.close(fd)
 
 
 def read(path: str) -> str | None:
