@@ -140,7 +140,7 @@ def main() -> int:
                     samples[name].append(time.perf_counter() - start)
 
         sequence = [timed(tools["minibox run --rm busybox true"]) for _ in range(100)]
-        left = len(os.listdir(Paths().containers)) + len(engine.gc())
+        left = len(os.listdir(Paths().containers)) + len(os.listdir(Paths().runtime)) + len(engine.gc())
     finally:
         subprocess.run([MINIBOX, "gc"], capture_output=True)
         subprocess.run(["umount", Paths().run])
