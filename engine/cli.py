@@ -359,8 +359,8 @@ def cmd_ps(args: Args) -> int:
     import engine
 
     rows = engine.list_containers(include_stopped=args.all)
-    if args.quiet:
-        print("\n".join(r.id[:12] for r in rows))
+    if args.quiet:  # one ID a line, and no line at all for none (as docker: `| wc -l` counts them)
+        print("".join(r.id[:12] + "\n" for r in rows), end="")
         return 0
     now = time.time()
     table = []
@@ -433,7 +433,7 @@ def cmd_images(args: Args) -> int:
 
     listed = images.list_images(Paths())
     if args.quiet:  # as docker images -q: each image once
-        print("\n".join(dict.fromkeys(image.id[7:19] for _, image in listed)))
+        print("".join(i + "\n" for i in dict.fromkeys(image.id[7:19] for _, image in listed)), end="")
         return 0
     rows = []
     for ref, image in listed:

@@ -47,7 +47,8 @@ def _require_root() -> None:
 
 
 def create(spec: ContainerSpec, paths: Paths | None = None, *, awaiting_start: bool = False) -> Record:
-    """Check everything that can be checked, then make the container's record, dirs and cgroup.
+    """Check everything that can be checked, then make the container's record and directories
+    (as ``docker create``; its cgroup is made by ``start``, as runc makes it, see _make_cgroup).
 
     ``awaiting_start``: ``minibox create``, whose container waits for a ``minibox start`` with
     nobody supervising it (``gc`` leaves it alone); otherwise this process supervises it.
@@ -101,16 +102,8 @@ def create(spec: ContainerSpec, paths: Paths | None = None, *, awaiting_start: b
                                  "hosts) and the rootfs mount point under run/")  # fmt: skip
             _reserve_network(record, spec)
             record.save()
-            cgroups.driver().create(record.data["cgroup"]["group"], _limits(spec))
-            trace.note("cgroup", f"cgroup {cgroups.driver().version}: {state.prefix()}/{record.id[:12]}… made, "
-                                 f"limits: {_limits(spec)}")  # fmt: skip
-        except BaseException as e:
+        except BaseException:
             _discard(record)
-            if isinstance(e, OSError) and not isinstance(e, MiniboxError):
-                raise MiniboxError(
-                    f"cannot create the container's cgroup: {e.strerror}",
-                    "check -m/--cpus/--pids-limit, then `minibox gc`",
-                ) from None
             raise
     return record
 
@@ -120,9 +113,11 @@ def _reserve_network(record: Record, spec: ContainerSpec) -> None:
     if spec.network == "none":
         return
     if spec.network == "host":
-        from engine.network import netns
+        # netns.host_netns_name(), read here first: engine.network costs ~15 ms to import (and
+        # weighs on every later fork of this process), and most --net host runs do not need it
+        if os.environ.get("MINIBOX_HOST_NETNS"):  # the sandbox that plays the host (engine/network/netns.py)
+            from engine.network import netns
 
-        if netns.host_netns_name():  # the sandbox that plays the host (see engine/network/netns.py)
             record.data["network"] = {"mode": "host", "netns": netns.host_netns_path()}
         return
     if spec.network.startswith("container:"):
@@ -272,17 +267,37 @@ def _host_id(id_map: tuple[tuple[int, int, int], ...]) -> int:
 
 
 def _discard(record: Record) -> None:
-    """Undo create(): the cgroup, the network lease and the container's directories."""
+    """Undo create() and a failed start: the cgroup, the network lease and the directories."""
+    _remove_cgroup(record)
+    _unmount_host_side(record)
+    _release_network(record)
+    record.remove_directories()
+
+
+def _make_cgroup(record: Record, spec: ContainerSpec) -> None:
+    """The container's cgroup, with its limits. ``start`` calls it right after forking the init,
+    which waits for it before joining (see process.LaunchPlan); so does runc."""
+    group = record.data["cgroup"]["group"]
+    try:
+        cgroups.driver().create(group, _limits(spec))
+    except OSError as e:
+        if isinstance(e, MiniboxError):
+            raise
+        raise MiniboxError(
+            f"cannot create the container's cgroup: {e.strerror}", "check -m/--cpus/--pids-limit, then `minibox gc`"
+        ) from None
+    trace.note("cgroup", f"cgroup {cgroups.driver().version}: {group[:len(state.prefix()) + 13]}… made, "
+                         f"limits: {_limits(spec)}, while the init wakes up; it joins it next")  # fmt: skip
+
+
+def _remove_cgroup(record: Record) -> None:
+    """Remove the container's cgroup, killing anything still in it (``minibox``'s own group, the
+    parent of every container's, stays, as docker's does; ``minibox gc`` removes it)."""
     group = record.data["cgroup"]["group"]
     drv = cgroups.driver()
     if drv.exists(group):
         drv.kill_all(group)
-        with Lock(record.paths):
-            drv.remove(group)
-            drv.remove_if_empty(state.prefix())
-    _unmount_host_side(record)
-    _release_network(record)
-    record.remove_directories()
+        drv.remove(group)
 
 
 def _unmount_host_side(record: Record) -> None:
@@ -309,8 +324,6 @@ def start(
     rootfs = record.data["rootfs"]
     if not os.path.isdir(rootfs["init"]):  # made by `minibox create`, then the machine rebooted:
         _make_runtime_directories(record, spec)  # /run is empty (as docker, the container still starts)
-    if not layout.exists(record.data["cgroup"]["group"]):  # the same for its cgroup
-        layout.create(record.data["cgroup"]["group"], _limits(spec))
     uid, gid, groups = resolve(image, spec.user)
     plan = process.LaunchPlan(
         argv=record.data["command"],
@@ -330,6 +343,7 @@ def start(
         tty=spec.tty,
         found_in=f"image {record.data['image']!r}",
         cgroup_join=layout.self_join_files(record.data["cgroup"]["group"]),
+        make_cgroup=lambda: _make_cgroup(record, spec),
         stdio=stdio,
         rootfs=RootfsPlan(
             lower=rootfs["lower"], upper=rootfs["upper"], work=rootfs["work"], target=rootfs["target"],
@@ -440,6 +454,7 @@ def back_to_created(record: Record) -> None:
     """A start failed before the command ran: the container waits for `minibox start` again
     (with ``--rm``, as docker, it is removed instead)."""
     _unmount_host_side(record)  # --mntns host: the failed start's mounts were the host's
+    _remove_cgroup(record)  # a created container has none (start makes it)
     if record.data["spec"].get("auto_remove"):
         _discard(record)
         return
@@ -596,9 +611,7 @@ def finalize(record: Record, exit_code: int | None) -> None:
             # process when its init exits. With --pid host nothing else kills them.
             drv.kill_all(group)
             _wait_until(lambda: not drv.processes(group), 5.0)
-        with Lock(record.paths):  # `create` makes cgroups under this lock: never rmdir the prefix under it
-            drv.remove(group)
-            drv.remove_if_empty(state.prefix())  # the last container out leaves no `minibox` group behind
+        drv.remove(group)
     _unmount_host_side(record)
     _release_network(record)
     with Lock(record.paths):

@@ -57,13 +57,18 @@ class LaunchPlan:
 
     ``found_in`` names where a missing command was looked for, as its error says it: ``image
     'busybox'`` (run), ``container 'web'`` (exec), ``the bundle`` (the OCI runtime).
+
+    ``make_cgroup``, if given, makes the cgroup that ``cgroup_join`` names: the parent calls it
+    right after the fork, while the child is still waking up (a forked Python takes about a
+    millisecond to run its first line), and the child waits for it before joining. runc's parent
+    also makes the cgroup only once its ``runc init`` child has started.
     """
 
     __slots__ = (
         "argv", "env", "uid", "gid", "groups", "workdir", "hostname", "namespaces", "uid_map",
         "gid_map", "monotonic_offset", "boottime_offset", "init", "tty", "found_in", "rootfs",
-        "cgroup_join", "stdio", "join_pid", "console_socket", "capabilities", "net_join", "network_hook",
-        "trace",
+        "cgroup_join", "make_cgroup", "stdio", "join_pid", "console_socket", "capabilities", "net_join",
+        "network_hook", "trace",
         # Used by the OCI runtime (engine/oci), which gets all of these from config.json:
         "ns_paths", "domainname", "start_fifo", "rlimits", "umask", "no_new_privileges", "oom_score_adj",
         "seccomp", "capability_sets", "console_size", "hooks",
@@ -116,6 +121,9 @@ def launch(plan: LaunchPlan) -> int:
     hooks_asked = False  # the init may ask before the intermediate has told us its PID
     failed = False
     try:
+        if plan.make_cgroup:
+            plan.make_cgroup()
+            os.write(go_w, b"c")  # the child may join it now (see _enter_namespaces)
         with os.fdopen(report_r, "rb") as report:
             for line in report:
                 kind, _, value = line.decode().strip().partition(" ")
@@ -326,7 +334,10 @@ def _init_in_its_pid_namespace(plan: LaunchPlan, report: int, go: int) -> None:
 def _enter_namespaces(plan: LaunchPlan, report: int, go: int, new: set[str] | frozenset[str], who: str) -> None:
     """Join the container's cgroup and the namespaces to share, then unshare the ``new`` ones."""
     # 1. Join the cgroup while still in the host's cgroup namespace: a cgroup namespace made
-    #    next takes this group as its root, so the container sees itself at "/".
+    #    next takes this group as its root, so the container sees itself at "/". The parent may
+    #    be making it meanwhile (plan.make_cgroup): wait for its word.
+    if plan.make_cgroup and os.read(go, 1) != b"c":
+        os._exit(1)  # the parent failed (it reports why) and is killing us
     _join_cgroup(plan.cgroup_join)
     # 2. A network namespace to share (--net container:X, or the sandbox playing the host) is
     #    joined first, while this process is still root of the host's user namespace.

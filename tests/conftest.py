@@ -88,7 +88,7 @@ def leftovers() -> list[str]:
     with open("/proc/self/mountinfo") as f:
         found += [f"mount {line.split()[4]}" for line in f if ROOT in line.split()[4] or PREFIX in line]
     for base in [Path("/sys/fs/cgroup"), *Path("/sys/fs/cgroup").iterdir()]:  # v2: the top; v1: each tree
-        found += [f"cgroup {p}" for p in base.glob(PREFIX)]
+        found += [f"cgroup {p}" for p in base.glob(f"{PREFIX}/*/")]  # a container's (minibox's own stays)
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit() or int(proc.name) == os.getpid():
             continue
@@ -122,6 +122,8 @@ def machine_left_clean():
     for directory in (Path(ROOT, "lib", "containers"), Path(ROOT, "run", "containers")):  # no container left:
         left += [f"directory {d}" for d in directory.glob("*")]  # each of their directories must be gone too
     minibox("gc")
+    for base in [Path("/sys/fs/cgroup"), *Path("/sys/fs/cgroup").iterdir()]:  # gc removes minibox's own group
+        left += [f"cgroup {p} (after minibox gc)" for p in base.glob(PREFIX)]
     shutil.rmtree(ROOT, ignore_errors=True)
     if left:
         pytest.fail("this test run left things on the machine:\n  " + "\n  ".join(left), pytrace=False)

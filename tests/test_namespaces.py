@@ -54,6 +54,33 @@ def test_the_caller_gets_its_own_pid_namespace_back_for_later_children():
     assert engine.run(with_user) == 0 and for_children() == home  # the two-fork way (an intermediate)
 
 
+@pytest.mark.parametrize("extra", [set(), {"user"}], ids=["one fork", "two forks"])
+def test_a_cgroup_the_parent_cannot_make_fails_the_start_and_leaves_nothing(monkeypatch, extra):
+    """The parent makes the cgroup while the init wakes up (process.LaunchPlan.make_cgroup): if
+    that fails, the waiting child is gone too, and so is everything create() made."""
+    import engine
+    from engine import cgroups
+    from engine.errors import MiniboxError
+    from engine.spec import DEFAULT_NAMESPACES
+    from engine.state import Paths
+
+    def refuse(group: str, limits: object) -> None:
+        os.makedirs(next(iter(cgroups.driver().directories(group).values())))  # half made, then:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(cgroups.driver(), "create", refuse)
+    Paths().ensure()
+    before = sorted(os.listdir(Paths().containers)), minibox("ps", "-a", "-q").stdout
+    spec = engine.ContainerSpec("busybox", ["true"], auto_remove=True, namespaces=DEFAULT_NAMESPACES | extra)
+    with pytest.raises(MiniboxError, match="cannot create the container's cgroup: Permission denied"):
+        engine.run(spec)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # the child that waited for its cgroup was killed and reaped
+    assert (sorted(os.listdir(Paths().containers)), minibox("ps", "-a", "-q").stdout) == before
+    monkeypatch.undo()
+    assert not cgroups.driver().children(os.environ["MINIBOX_PREFIX"])  # the half-made group is removed
+
+
 def test_pid_host_shows_the_hosts_processes():
     out = run("--pid", "host", "busybox", "sh", "-c", "ps -o pid | wc -l")
     assert int(out) > 10

@@ -50,6 +50,15 @@ class CgroupV2(CgroupDriver):
             write(os.path.join(parent, "cgroup.subtree_control"), wanted)
 
     def create(self, group: str, limits: Limits) -> None:
+        for attempt in range(3):
+            try:
+                self._create(group, limits)
+                return
+            except FileNotFoundError:  # `minibox gc` removed the empty parent (``minibox``) meanwhile
+                if attempt == 2:
+                    raise
+
+    def _create(self, group: str, limits: Limits) -> None:
         cpuset = ("cpuset",) if "cpus" in limits.extra or "mems" in limits.extra else ()
         io = ("io",) if limits.block_io else ()
         self._enable_controllers(group, CONTROLLERS + cpuset + io)
