@@ -615,11 +615,11 @@ def finalize(record: Record, exit_code: int | None) -> None:
     _unmount_host_side(record)
     _release_network(record)
     with Lock(record.paths):
-        fresh = state.load(record.paths, record.id)
-        if fresh is None:
-            return
-        if fresh.data["spec"].get("auto_remove"):
+        if record.data["spec"].get("auto_remove"):
             record.remove_directories()  # --rm: no point recording an exit nobody will read
+            return
+        fresh = state.load(record.paths, record.id)
+        if fresh is None:  # removed meanwhile (`rm -f`)
             return
         if fresh.data["state"] != STOPPED or exit_code is not None:
             fresh.mark(STOPPED, exit_code=exit_code, oom_killed=oom_killed or fresh.data.get("oom_killed", False))

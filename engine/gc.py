@@ -55,7 +55,7 @@ def _collect(paths: Paths, finalize: Callable[[Record, int | None], None]) -> li
             drv.remove(group)
             done.append(f"cgroup {group}: removed (no container)")
     running = [d + "/" for r in records if r.state == RUNNING for d in (r.dir(), r.runtime_dir())]
-    for mount_point in reversed(mounts_under(paths.lib) + mounts_under(paths.runtime)):
+    for mount_point in reversed(mounts_under(paths.lib, paths.runtime)):
         if any(mount_point.startswith(d) for d in running):  # a running --mntns host container's
             continue
         try:  # (the kernel's mount table says it is a mount: os.path.ismount misses bind mounts)

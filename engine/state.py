@@ -145,20 +145,26 @@ def read_file(path: str) -> bytes:
         os.close(fd)
 
 
-def remove_tree(path: str) -> None:
-    """rm -rf of a container's directory (upper layer, log, record).
+def remove_tree(*paths: str) -> None:
+    """rm -rf of a container's directories (upper layer, log, record; its runtime state).
 
     It works through directory file descriptors, each opened with ``O_NOFOLLOW``, and removes a
     symbolic link instead of following it: a link a container left in its upper layer cannot
     redirect the removal outside it (the guarantee ``shutil.rmtree`` gives, whose import would cost
     every ``minibox run --rm`` 2 ms; ``os.fwalk`` gives it too, with twice the system calls).
 
-    It refuses when anything is still mounted below ``path`` (a cleanup that failed): deleting
+    It refuses when anything is still mounted below them (a cleanup that failed): deleting
     through a mount, a bind mount of a host directory say, would destroy the host's files.
     """
-    mounted = mounts_under(path)
+    mounted = mounts_under(*paths)  # one read of the mount table for all of them
     if mounted:
-        raise MiniboxError(f"not removing {path}: {mounted[0]} is a mount point", "run `minibox gc`, then try again")
+        tree = next(p for p in paths if mounts_under(p))
+        raise MiniboxError(f"not removing {tree}: {mounted[0]} is a mount point", "run `minibox gc`, then try again")
+    for path in paths:
+        _remove_one_tree(path)
+
+
+def _remove_one_tree(path: str) -> None:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
@@ -194,11 +200,11 @@ def _empty_directory(dir_fd: int) -> None:
         os.rmdir(name, dir_fd=dir_fd)
 
 
-def mounts_under(directory: str) -> list[str]:
-    """Mount points strictly below ``directory``, from this process's /proc/self/mountinfo."""
-    prefix = os.path.realpath(directory).rstrip("/") + "/"
+def mounts_under(*directories: str) -> list[str]:
+    """Mount points strictly below any of ``directories``, from this process's /proc/self/mountinfo."""
+    prefixes = tuple(os.path.realpath(directory).rstrip("/") + "/" for directory in directories)
     points = [line.split()[4].decode() for line in read_file("/proc/self/mountinfo").splitlines()]
-    return [p for p in points if p.startswith(prefix)]
+    return [p for p in points if p.startswith(prefixes)]
 
 
 def _read_stat(pid: int) -> tuple[bytes, int] | None:
@@ -270,8 +276,7 @@ class Record:
 
     def remove_directories(self) -> None:
         """Delete the container's directories: its state under /run, its layer and record on disk."""
-        remove_tree(self.runtime_dir())
-        remove_tree(self.dir())
+        remove_tree(self.runtime_dir(), self.dir())
 
     def save(self) -> None:
         # One line: json's C encoder is used only by dumps() without indent, and a record is written on every
