@@ -8,9 +8,12 @@ machine's load touches all of them alike):
 - ``minibox run --rm busybox true`` (the CLI, a fresh Python process each time)
 - ``runc run`` of the same busybox rootfs with the same namespaces (pid, net, ipc, uts, mnt, cgroup)
 - ``unshare --fork --pid --mount --uts --ipc chroot ROOTFS true`` (namespaces and nothing else)
-- the library's ``engine.run`` called from one warm Python process (how the TUI and notebooks
+- the library's ``engine.run`` called from a warm Python process (how the TUI and notebooks
   start containers), against the ``unshare`` figure: with minibox's default namespaces (also net
-  and cgroup), and with the four ``unshare`` makes (pid, mnt, uts, ipc), like for like
+  and cgroup), with the four ``unshare`` makes (pid, mnt, uts, ipc), like for like, and with the
+  TUI's library (textual) loaded in the process too. Each runs in a worker process of its own
+  (``in_process_worker.py``) that imported only ``engine`` (and textual for the third): a
+  process's weight (its modules, its memory) is paid again on every fork it makes
 - 100 containers one after another: the last ten against the first ten, and what was left over
 
 The command-line rows run round-robin (each round runs every tool once), so a machine that
@@ -53,6 +56,12 @@ UNSHARE = "unshare --fork --pid --mount --uts --ipc chroot"
 UNSHARE_IN_BLOCKS = "unshare ... chroot ... true"
 IN_PROCESS = "engine.run: warm process, default namespaces"
 IN_PROCESS_LIKE_UNSHARE = "engine.run: warm process, unshare's namespaces"
+IN_PROCESS_TUI = "engine.run: the same, textual loaded too"
+WORKERS = {  # in-process rows: bench/in_process_worker.py arguments
+    IN_PROCESS_LIKE_UNSHARE: ["--namespaces", "unshare"],
+    IN_PROCESS: ["--namespaces", "default"],
+    IN_PROCESS_TUI: ["--namespaces", "default", "--preload", "textual.app"],
+}
 
 
 def timed(command: list[str]) -> float:
@@ -62,6 +71,17 @@ def timed(command: list[str]) -> float:
     if result.returncode:
         raise SystemExit(f"bench: {' '.join(command)} failed: {result.stderr.decode().strip()}")
     return elapsed
+
+
+def start_worker(arguments: list[str]) -> subprocess.Popen:
+    """A warm process of its own for in-process rows (see bench/in_process_worker.py), ready."""
+    worker = subprocess.Popen(
+        [sys.executable, os.path.join(HERE, "in_process_worker.py"), *arguments],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    if worker.stdout.readline().strip() != "ready":
+        raise SystemExit(f"bench: the in-process worker ({' '.join(arguments)}) did not start")
+    return worker
 
 
 def runc_bundle(rootfs: str) -> str:
@@ -114,30 +134,26 @@ def main() -> int:
             tools["runc run (same rootfs, same namespaces)"] = [
                 "runc", "--root", runc_root, "run", "--bundle", bundle, f"mbx-{RUN_ID}"
             ]  # fmt: skip
-        specs = {
-            IN_PROCESS: engine.ContainerSpec("busybox", ["true"], auto_remove=True),
-            IN_PROCESS_LIKE_UNSHARE: engine.ContainerSpec(
-                "busybox", ["true"], auto_remove=True, namespaces={"pid", "mnt", "uts", "ipc"}
-            ),
-        }
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        samples: dict[str, list[float]] = {name: [] for name in [*tools, UNSHARE_IN_BLOCKS, *specs]}
+        samples: dict[str, list[float]] = {name: [] for name in [*tools, UNSHARE_IN_BLOCKS, *WORKERS]}
         for _ in range(2):  # warm-up: page cache, first cgroup directories
             for command in tools.values():
                 timed(command)
-            for spec in specs.values():
-                engine.run(spec, stdio=(0, devnull, devnull))
         for _ in range(args.runs):  # a round: every tool once
             for name, command in tools.items():
                 samples[name].append(timed(command))
-        for _ in range(max(1, args.runs // 10)):  # blocks of ten, taking turns
-            for _ in range(10):
-                samples[UNSHARE_IN_BLOCKS].append(timed(tools[UNSHARE]))
-            for name, spec in specs.items():
+        workers = {name: start_worker(arguments) for name, arguments in WORKERS.items()}
+        try:
+            for _ in range(max(1, args.runs // 10)):  # blocks of ten, taking turns
                 for _ in range(10):
-                    start = time.perf_counter()
-                    engine.run(spec, stdio=(0, devnull, devnull))
-                    samples[name].append(time.perf_counter() - start)
+                    samples[UNSHARE_IN_BLOCKS].append(timed(tools[UNSHARE]))
+                for name, worker in workers.items():
+                    worker.stdin.write("10\n")
+                    worker.stdin.flush()
+                    samples[name] += [float(t) for t in worker.stdout.readline().split()]
+        finally:
+            for worker in workers.values():
+                worker.stdin.close()  # end of input: the worker returns
+                worker.wait()
 
         sequence = [timed(tools["minibox run --rm busybox true"]) for _ in range(100)]
         left = len(os.listdir(Paths().containers)) + len(os.listdir(Paths().runtime)) + len(engine.gc())
@@ -156,14 +172,15 @@ def main() -> int:
     for name in tools:
         print(f"{name:<48}{medians[name]:>10.1f}")
     print(f"{'(blocks of ten, back to back)':<48}")
-    for name in (UNSHARE_IN_BLOCKS, *specs):
+    for name in (UNSHARE_IN_BLOCKS, *WORKERS):
         print(f"{name:<48}{medians[name]:>10.1f}")
     unshare = medians[UNSHARE_IN_BLOCKS]
     print("\nratios (target in brackets)")
     if runc:
         print(f"  minibox CLI / runc                              {cli / runc:5.2f}x  [<= 1.0]")
     for name, label in ((IN_PROCESS_LIKE_UNSHARE, "in-process, unshare's namespaces"),
-                        (IN_PROCESS, "in-process, default namespaces")):  # fmt: skip
+                        (IN_PROCESS, "in-process, default namespaces"),
+                        (IN_PROCESS_TUI, "in-process, textual loaded")):  # fmt: skip
         print(f"  {label + ' / unshare':<46}{medians[name] / unshare:5.2f}x  [<= 2.0]")
     first, last = statistics.mean(sequence[:10]), statistics.mean(sequence[-10:])
     print(f"  100 in a row: last ten / first ten              {last / first:5.2f}x  [<= 1.2]   leftovers: {left}  [0]")
