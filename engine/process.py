@@ -362,8 +362,9 @@ def _enter_namespaces(plan: LaunchPlan, report: int, go: int, new: set[str] | fr
         syscalls.unshare(flags_for(new))
     except SyscallError as e:
         raise explain_unshare_failure(new, e.errno) from None
-    names = "|".join(f"CLONE_NEW{n.upper() if n != 'mnt' else 'NS'}" for n in sorted(new))
-    _note(plan, report, "namespaces", f"unshare({names or 'nothing'})")
+    if plan.trace:
+        names = "|".join(f"CLONE_NEW{n.upper() if n != 'mnt' else 'NS'}" for n in sorted(new))
+        _note(plan, report, "namespaces", f"unshare({names or 'nothing'})")
     if "user" in plan.namespaces:
         _report(report, "userns")
         if os.read(go, 1) != b"g":
