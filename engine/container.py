@@ -798,5 +798,5 @@ def inspect(ref: str, paths: Paths | None = None) -> dict:
         "NetworkSettings": data.get("network") or {"mode": data["spec"].get("network") or "none"},
         "Rootfs": data["rootfs"],
         "Config": data["spec"],
-        "Paths": {"State": record.dir("state.json"), "Log": record.dir("container.log")},
+        "Paths": {"State": record.record_file(), "Log": record.dir("container.log")},
     }

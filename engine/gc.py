@@ -69,7 +69,7 @@ def _collect(paths: Paths, finalize: Callable[[Record, int | None], None]) -> li
         except FileNotFoundError:
             entries = []
         for entry in entries:
-            if entry not in known and not os.path.exists(paths.container(entry, "state.json")):
+            if entry not in known and not state.has_record(paths, entry):
                 remove_tree(os.path.join(base, entry))
                 done.append(f"directory {os.path.join(base, entry)}: removed (no record)")
     drv.remove_if_empty(parent)

@@ -7,7 +7,9 @@ Layout (``MINIBOX_ROOT=X`` puts both under ``X/run`` and ``X/lib``, which is how
   half made (``create`` and ``gc`` hold it throughout; ``finalize`` while it changes a record).
 - ``/var/lib/minibox/containers/ID/state.json`` the record: spec, state, PIDs, exit code.
   Written to a temporary file and ``rename(2)``d over the old one, which is atomic: a reader (or
-  a crash) sees the old record or the new one, never half of one.
+  a crash) sees the old record or the new one, never half of one. A container made with ``--rm``
+  keeps its record under ``/run`` instead (below): it is removed when it stops, so its record is
+  runtime state only, as runc's ``state.json`` under ``/run/runc``, and a reboot forgets it.
 - ``.../containers/ID/{upper,work}`` the overlay's writable layer (and the work directory
   overlayfs needs beside it), ``.../containers/ID/container.log`` what a detached container printed.
 - ``/run/minibox/containers/ID/{init,rootfs}`` what exists only while the container may run,
@@ -278,10 +280,16 @@ class Record:
         """Delete the container's directories: its state under /run, its layer and record on disk."""
         remove_tree(self.runtime_dir(), self.dir())
 
+    def record_file(self) -> str:
+        """Where the record is saved: under run/ for an --rm container (see the module's docstring)."""
+        if self.data["spec"].get("auto_remove"):
+            return self.runtime_dir(RECORD)
+        return self.dir(RECORD)
+
     def save(self) -> None:
         # One line: json's C encoder is used only by dumps() without indent, and a record is written on every
         # start and stop (an indented one cost 0.4 ms each time). `minibox inspect` pretty-prints it.
-        write_json_atomic(self.dir("state.json"), self.data, indent=None)
+        write_json_atomic(self.record_file(), self.data, indent=None)
 
     def guard(self, operation: str, fix: str) -> None:
         """Raise InvalidState unless the lifecycle allows ``operation`` in the current state."""
@@ -299,18 +307,35 @@ class Record:
         self.save()
 
 
+RECORD = "state.json"
+
+
 def load(paths: Paths, container_id: str) -> Record | None:
-    try:
-        return Record(paths, fastjson.loads(read_file(paths.container(container_id, "state.json"))))
-    except (FileNotFoundError, NotADirectoryError, ValueError):  # ValueError: not JSON (a torn file)
-        return None
+    """A container's record, on disk or (``--rm``) under run/; None if it has none (or a torn one)."""
+    for path in (paths.container(container_id, RECORD), paths.container_runtime(container_id, RECORD)):
+        try:
+            return Record(paths, fastjson.loads(read_file(path)))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except ValueError:  # not JSON (a torn file)
+            return None
+    return None
+
+
+def has_record(paths: Paths, container_id: str) -> bool:
+    return any(
+        os.path.exists(path)
+        for path in (paths.container(container_id, RECORD), paths.container_runtime(container_id, RECORD))
+    )
 
 
 def all_records(paths: Paths) -> list[Record]:
-    try:
-        ids = os.listdir(paths.containers)
-    except FileNotFoundError:
-        return []
+    ids: set[str] = set()
+    for base in (paths.containers, paths.runtime):  # records on disk, and --rm ones under run/
+        try:
+            ids.update(os.listdir(base))
+        except FileNotFoundError:
+            pass
     records = [r for r in (load(paths, i) for i in ids) if r]
     return sorted(records, key=lambda r: r.data.get("created", 0))
 

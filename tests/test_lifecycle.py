@@ -140,6 +140,18 @@ def test_run_rm_leaves_no_record_directory_or_cgroup():
     assert wait_for(lambda: container_directories() == before)
 
 
+def test_an_rm_containers_record_is_runtime_state_that_a_reboot_forgets(name):
+    # --rm: the container is removed when it stops, so its record lives under run/ (a tmpfs on a
+    # standard machine), as runc's state.json does under /run/runc; its upper layer is on disk.
+    minibox("create", "--rm", "--name", name, "busybox", "true", check=True)
+    info = inspect(name)
+    assert info["Paths"]["State"].startswith(Paths().runtime + "/")
+    assert name in minibox("ps", "-a", check=True).stdout
+    shutil.rmtree(os.path.dirname(info["Paths"]["State"]))  # as a reboot empties /run
+    assert name not in minibox("ps", "-a", check=True).stdout
+    assert f"directory {Paths().containers}/{info['Id']}: removed (no record)" in minibox("gc", check=True).stdout
+
+
 def test_removing_a_container_never_follows_its_symbolic_links_out_of_it(tmp_path):
     # A container's upper layer may hold links to anywhere (here to a host directory by its host
     # path): removing the container must delete the links, not what they point to.
