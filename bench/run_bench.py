@@ -141,15 +141,20 @@ def main() -> int:
         for _ in range(args.runs):  # a round: every tool once
             for name, command in tools.items():
                 samples[name].append(timed(command))
-        workers = {name: start_worker(arguments) for name, arguments in WORKERS.items()}
+        workers: dict[str, subprocess.Popen] = {}
         try:
+            for name, arguments in WORKERS.items():
+                workers[name] = start_worker(arguments)
             for _ in range(max(1, args.runs // 10)):  # blocks of ten, taking turns
                 for _ in range(10):
                     samples[UNSHARE_IN_BLOCKS].append(timed(tools[UNSHARE]))
                 for name, worker in workers.items():
                     worker.stdin.write("10\n")
                     worker.stdin.flush()
-                    samples[name] += [float(t) for t in worker.stdout.readline().split()]
+                    block = [float(t) for t in worker.stdout.readline().split()]
+                    if len(block) != 10:  # it died (its error went to stderr, above)
+                        raise SystemExit(f"bench: the in-process worker for {name!r} failed")
+                    samples[name] += block
         finally:
             for worker in workers.values():
                 worker.stdin.close()  # end of input: the worker returns

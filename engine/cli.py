@@ -100,9 +100,9 @@ def _run_arguments() -> tuple[list[Option], list[Arg]]:
 
 
 def _create_arguments() -> tuple[list[Option], list[Arg]]:
-    """run's, without -d: the container is only made (record, directories, cgroup), not started."""
+    """run's, without -d: the container is only made (record, directories), not started."""
     options, args = _run_arguments()
-    trace = Option("--trace", "print the stages of making it: image, layers, directories, cgroup (then start --trace)")
+    trace = Option("--trace", "print the stages of making it: image, layers, directories (then start --trace)")
     return [trace if "--trace" in o.names else o for o in options if "--detach" not in o.names], args
 
 
@@ -110,7 +110,7 @@ def _start_arguments() -> tuple[list[Option], list[Arg]]:
     return [
         Option("-a, --attach", "stay attached: its output here, wait for its exit code (default: in the background)"),
         Option("-i, --interactive", "attach this terminal's input too, if it was created with -i (implies -a)"),
-        Option("--trace", "print every stage of the start: forks, namespaces, mounts, pivot_root, execve"),
+        Option("--trace", "print every stage of the start: fork, cgroup, namespaces, mounts, pivot_root, execve"),
     ], [Arg("containers", "one or more created containers' names or IDs", many=True)]
 
 

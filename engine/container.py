@@ -3,8 +3,9 @@
 This is the library's front door (``engine/__init__.py`` re-exports it): the ``minibox`` CLI, the
 TUI, the notebooks and the labs all call these functions. A container goes through:
 
-    create   record it (state ``created``), make its directories and cgroup, write its init layer
-    start    launch its init in new namespaces (``process.launch``); state ``running``
+    create   record it (state ``created``), make its directories, write its init layer
+    start    make its cgroup and launch its init in new namespaces (``process.launch``); state
+             ``running``
     wait     its supervisor (``minibox run`` itself, or the shim of a ``-d`` container) waits for
              the exit code, then ``finalize``s: OOM check, cgroup removed; state ``stopped``
     remove   delete its directories (and, with ``--rm``, this happens right after finalize)
@@ -89,7 +90,8 @@ def create(spec: ContainerSpec, paths: Paths | None = None, *, awaiting_start: b
         record.data["awaiting_start"] = True
     else:
         _set_supervisor(record)
-    with Lock(paths):  # directory, record and cgroup appear together, as far as `gc` can tell
+    with Lock(paths):  # directory and record appear together, as far as `gc` can tell (the cgroup
+        # comes later, at start: a cgroup gc finds always has a record, saved first)
         if not os.path.exists(images.Store(paths).manifest_path(image.id)):  # an `rmi` got there first
             raise ImageNotFound(spec.image)
         for other in state.all_records(paths):
@@ -281,8 +283,6 @@ def _make_cgroup(record: Record, spec: ContainerSpec) -> None:
     try:
         cgroups.driver().create(group, _limits(spec))
     except OSError as e:
-        if isinstance(e, MiniboxError):
-            raise
         raise MiniboxError(
             f"cannot create the container's cgroup: {e.strerror}", "check -m/--cpus/--pids-limit, then `minibox gc`"
         ) from None
@@ -322,8 +322,8 @@ def start(
 
     layout = cgroups.driver()
     rootfs = record.data["rootfs"]
-    if not os.path.isdir(rootfs["init"]):  # made by `minibox create`, then the machine rebooted:
-        _make_runtime_directories(record, spec)  # /run is empty (as docker, the container still starts)
+    if not os.path.isdir(rootfs["init"]):  # made by `minibox create`, then the machine rebooted: /run is
+        _make_runtime_directories(record, spec)  # empty (as docker, it still starts; an --rm one is forgotten)
     uid, gid, groups = resolve(image, spec.user)
     plan = process.LaunchPlan(
         argv=record.data["command"],

@@ -8,8 +8,8 @@ blob of an interrupted import.
 ``gc`` finds each by looking at the kernel's own lists (``/proc/self/mountinfo``, the cgroup
 tree) and at the records, and cleans it. Running containers are left alone, and so are those
 ``minibox create`` made that wait for ``minibox start``. It holds the state lock throughout:
-``create`` makes a container's directory, record and cgroup under the same lock, so gc never sees
-half of one.
+``create`` makes a container's directories and record under the same lock, so gc never sees
+half of one; its cgroup comes later, at ``start``, by when its record is there to claim it.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def collect(paths: Paths | None = None) -> list[str]:
     from engine.container import finalize
 
     paths = paths or Paths()
-    with Lock(paths):  # `create` makes a directory, record and cgroup under this lock too
+    with Lock(paths):  # `create` makes a container's directories and record under this lock too
         return _collect(paths, finalize)
 
 

@@ -121,10 +121,10 @@ def launch(plan: LaunchPlan) -> int:
     hooks_asked = False  # the init may ask before the intermediate has told us its PID
     failed = False
     try:
-        if plan.make_cgroup:
-            plan.make_cgroup()
-            os.write(go_w, b"c")  # the child may join it now (see _enter_namespaces)
         with os.fdopen(report_r, "rb") as report:
+            if plan.make_cgroup:
+                plan.make_cgroup()
+                os.write(go_w, b"c")  # the child may join it now (see _enter_namespaces)
             for line in report:
                 kind, _, value = line.decode().strip().partition(" ")
                 if kind == "userns":

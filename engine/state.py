@@ -160,7 +160,7 @@ def remove_tree(*paths: str) -> None:
     """
     mounted = mounts_under(*paths)  # one read of the mount table for all of them
     if mounted:
-        tree = next(p for p in paths if mounts_under(p))
+        tree = next((p for p in paths if mounted[0].startswith(os.path.realpath(p).rstrip("/") + "/")), paths[0])
         raise MiniboxError(f"not removing {tree}: {mounted[0]} is a mount point", "run `minibox gc`, then try again")
     for path in paths:
         _remove_one_tree(path)
@@ -311,8 +311,11 @@ RECORD = "state.json"
 
 
 def load(paths: Paths, container_id: str) -> Record | None:
-    """A container's record, on disk or (``--rm``) under run/; None if it has none (or a torn one)."""
-    for path in (paths.container(container_id, RECORD), paths.container_runtime(container_id, RECORD)):
+    """A container's record, on disk or (``--rm``) under run/; None if it has none (or a torn one).
+
+    run/ first: a ``--rm`` container made by an older minibox has its record on disk, and the
+    first save moves it to run/ (Record.record_file); the one under run/ is the newer."""
+    for path in (paths.container_runtime(container_id, RECORD), paths.container(container_id, RECORD)):
         try:
             return Record(paths, fastjson.loads(read_file(path)))
         except (FileNotFoundError, NotADirectoryError):

@@ -1,8 +1,8 @@
 """``minibox run --trace``: every stage of starting a container, printed as it happens.
 
 "What happens on ``docker run``?" is the workshop's capstone question. The engine calls
-``note(stage, text)`` at each step: image resolved, layers stacked, cgroup made, processes
-forked, namespaces unshared, root filesystem mounted, ``pivot_root``, ``execve``. The children
+``note(stage, text)`` at each step: image resolved, layers stacked, processes forked, cgroup
+made, namespaces unshared, root filesystem mounted, ``pivot_root``, ``execve``. The children
 (the init, and the intermediate if there is one) cannot print on the user's terminal reliably, so
 they send their notes up the report pipe (``process.py``) and the parent prints them, with the
 time since the start.

@@ -69,14 +69,20 @@ def test_a_cgroup_the_parent_cannot_make_fails_the_start_and_leaves_nothing(monk
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(cgroups.driver(), "create", refuse)
-    Paths().ensure()
-    before = sorted(os.listdir(Paths().containers)), minibox("ps", "-a", "-q").stdout
+
+    def what_is_there() -> tuple:
+        paths = Paths()
+        paths.ensure()
+        listed = [sorted(os.listdir(d)) for d in (paths.containers, paths.runtime, "/proc/self/fd")]
+        return (*listed, minibox("ps", "-a", "-q").stdout)
+
+    before = what_is_there()
     spec = engine.ContainerSpec("busybox", ["true"], auto_remove=True, namespaces=DEFAULT_NAMESPACES | extra)
     with pytest.raises(MiniboxError, match="cannot create the container's cgroup: Permission denied"):
         engine.run(spec)
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)  # the child that waited for its cgroup was killed and reaped
-    assert (sorted(os.listdir(Paths().containers)), minibox("ps", "-a", "-q").stdout) == before
+    assert what_is_there() == before  # directories, records, and no descriptor of ours left open
     monkeypatch.undo()
     assert not cgroups.driver().children(os.environ["MINIBOX_PREFIX"])  # the half-made group is removed
 

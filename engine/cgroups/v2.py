@@ -63,7 +63,10 @@ class CgroupV2(CgroupDriver):
         io = ("io",) if limits.block_io else ()
         self._enable_controllers(group, CONTROLLERS + cpuset + io)
         path = self.path(group)
-        make_dir(path)
+        try:  # not make_dir: a parent gone meanwhile must be made again with its controllers (see create)
+            os.mkdir(path)
+        except FileExistsError:
+            pass
         if limits.memory:
             write(f"{path}/memory.max", limits.memory)
             if os.path.exists(f"{path}/memory.swap.max"):
