@@ -311,6 +311,21 @@ def test_a_killed_minibox_run_leaves_a_container_that_stop_and_gc_clean_up(name)
     assert not any(os.path.exists(d) for d in info["Cgroup"]["Directories"].values())
 
 
+def test_minibox_own_cgroup_stays_between_containers_and_gc_removes_it_once_empty(name):
+    # as docker's `docker` group: each container's group goes with it, their parent stays
+    from engine import cgroups, state
+
+    drv = cgroups.driver()
+    minibox("run", "--rm", "busybox", "true", check=True)
+    assert drv.exists(state.prefix()) and not drv.children(state.prefix())
+    start_detached(name, "busybox", "sleep", "60")
+    minibox("gc", check=True)
+    assert drv.exists(state.prefix()) and len(drv.children(state.prefix())) == 1  # in use: kept
+    minibox("rm", "-f", name, check=True)
+    minibox("gc", check=True)
+    assert not drv.exists(state.prefix())
+
+
 def test_gc_removes_a_cgroup_and_a_directory_that_no_record_owns():
     from engine import cgroups, state
 
