@@ -7,6 +7,9 @@ machine's load touches all of them alike):
 
 - ``minibox run --rm busybox true`` (the CLI, a fresh Python process each time)
 - ``runc run`` of the same busybox rootfs with the same namespaces (pid, net, ipc, uts, mnt, cgroup)
+- ``crun run`` of the same bundle, on a pure cgroup v2 machine only (crun refuses v1 and hybrid
+  layouts): ``tests/vm/run-in-cgroup2-vm.sh .venv/bin/python bench/run_bench.py`` runs the whole
+  bench in the pure v2 VM
 - ``unshare --fork --pid --mount --uts --ipc chroot ROOTFS true`` (namespaces and nothing else)
 - the library's ``engine.run`` called from a warm Python process (how the TUI and notebooks
   start containers), against the ``unshare`` figure: with minibox's default namespaces (also net
@@ -54,6 +57,7 @@ MINIBOX = os.path.join(os.path.dirname(sys.executable), "minibox")
 
 UNSHARE = "unshare --fork --pid --mount --uts --ipc chroot"
 UNSHARE_IN_BLOCKS = "unshare ... chroot ... true"
+CRUN = "crun run (the same bundle as runc)"
 IN_PROCESS = "engine.run: warm process, default namespaces"
 IN_PROCESS_LIKE_UNSHARE = "engine.run: warm process, unshare's namespaces"
 IN_PROCESS_TUI = "engine.run: the same, textual loaded too"
@@ -134,6 +138,11 @@ def main() -> int:
             tools["runc run (same rootfs, same namespaces)"] = [
                 "runc", "--root", runc_root, "run", "--bundle", bundle, f"mbx-{RUN_ID}"
             ]  # fmt: skip
+            from engine import cgroups
+
+            if shutil.which("crun") and cgroups.detect_layout() == "unified":  # crun refuses v1/hybrid
+                tools[CRUN] = ["crun", "--root", os.path.join(Paths().run, "crun"), "run", "--bundle", bundle,
+                               f"mbx-c-{RUN_ID}"]  # fmt: skip
         samples: dict[str, list[float]] = {name: [] for name in [*tools, UNSHARE_IN_BLOCKS, *WORKERS]}
         for _ in range(2):  # warm-up: page cache, first cgroup directories
             for command in tools.values():
@@ -183,6 +192,8 @@ def main() -> int:
     print("\nratios (target in brackets)")
     if runc:
         print(f"  minibox CLI / runc                              {cli / runc:5.2f}x  [<= 1.0]")
+    if CRUN in medians:
+        print(f"  minibox CLI / crun                              {cli / medians[CRUN]:5.2f}x  (no target)")
     for name, label in ((IN_PROCESS_LIKE_UNSHARE, "in-process, unshare's namespaces"),
                         (IN_PROCESS, "in-process, default namespaces"),
                         (IN_PROCESS_TUI, "in-process, textual loaded")):  # fmt: skip
