@@ -82,6 +82,15 @@ def _engine_links() -> set[str]:
 LINKS_BEFORE = _engine_links()  # the tests make theirs in sandboxes: none may appear out here
 
 
+def _engine_cgroups() -> set[str]:
+    """cgroup directories named like minibox's, at the top of each hierarchy."""
+    bases = [Path("/sys/fs/cgroup"), *Path("/sys/fs/cgroup").iterdir()]  # v2: the top; v1: each tree
+    return {str(p) for base in bases for p in base.glob("minibox*")}
+
+
+CGROUPS_BEFORE = _engine_cgroups()  # a test that ran minibox without this run's prefix shows up as a new one
+
+
 def leftovers() -> list[str]:
     """What this run made that is still on the machine (the kernel's own lists, not the engine's)."""
     found = []
@@ -89,6 +98,7 @@ def leftovers() -> list[str]:
         found += [f"mount {line.split()[4]}" for line in f if ROOT in line.split()[4] or PREFIX in line]
     for base in [Path("/sys/fs/cgroup"), *Path("/sys/fs/cgroup").iterdir()]:  # v2: the top; v1: each tree
         found += [f"cgroup {p}" for p in base.glob(f"{PREFIX}/*/")]  # a container's (minibox's own stays)
+    found += [f"cgroup {p} (not this run's prefix)" for p in _engine_cgroups() - CGROUPS_BEFORE if PREFIX not in p]
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit() or int(proc.name) == os.getpid():
             continue

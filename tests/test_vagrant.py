@@ -89,6 +89,6 @@ def test_provisioning_a_fresh_debian_root_twice_then_running_a_container():
                             capture_output=True, text=True, timeout=1800)  # fmt: skip
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
-    assert "== second provisioning ==" in output and "container-ok" in output
+    assert "== second provisioning ==" in output and "container-ok" in output  # and gc left no cgroup
     second = output.split("== second provisioning ==")[1].split("== a container")[0]
     assert "installing:" not in second and "provision: done" in second

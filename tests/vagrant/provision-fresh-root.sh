@@ -32,9 +32,10 @@ cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
 mkdir -p "$ROOT/repo" /var/cache/apt/archives/partial /root/.cache/pip "$ROOT/root/.cache/pip"
 
 # Everything below runs in a private mount namespace: the mounts vanish with it, even on failure.
-unshare --mount --propagation private bash -euo pipefail -s "$ROOT" "$REPO" <<'INSIDE'
+unshare --mount --propagation private bash -euo pipefail -s "$ROOT" "$REPO" "$(basename "$WORK")" <<'INSIDE'
 ROOT=$1
 REPO=$2
+PREFIX=$3  # minibox-provision-XXXXXX: the cgroups of this run's container carry it (the host's kernel)
 # The root is a mount point of its own, as a VM's root is (mount propagation and pivot_root
 # inside need that).
 mount --bind "$ROOT" "$ROOT"
@@ -62,5 +63,11 @@ if grep -q '^installing:' <<<"$second"; then
     exit 1
 fi
 echo "== a container in the provisioned root =="
-in_root /usr/local/bin/minibox run --rm busybox sh -c 'echo container-ok; cat /proc/self/cgroup | head -1'
+in_root MINIBOX_PREFIX="$PREFIX" /usr/local/bin/minibox run --rm busybox sh -c 'echo container-ok; cat /proc/self/cgroup | head -1'
+# its cgroup went with it; minibox's own group (the prefix) stays until gc, as docker's does
+in_root MINIBOX_PREFIX="$PREFIX" /usr/local/bin/minibox gc >/dev/null
+if ls -d /sys/fs/cgroup/"$PREFIX" /sys/fs/cgroup/*/"$PREFIX" 2>/dev/null; then
+    echo "provision-test: cgroups left on the machine" >&2
+    exit 1
+fi
 INSIDE
