@@ -242,11 +242,7 @@ def _make_runtime_directories(record: Record, spec: ContainerSpec) -> None:
         "etc/hosts": f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n",
     }
     for relative, text in files.items():
-        fd = os.open(os.path.join(init, relative), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-        try:
-            state.write_all(fd, text.encode())
-        finally:
-            os.close(fd)
+        state.write_file(os.path.join(init, relative), text.encode(), new=True)
     if owner != (0, 0):  # the container's root (an unprivileged ID outside) owns its init layer
         for path in (init, f"{init}/etc", *(os.path.join(init, relative) for relative in files)):
             os.lchown(path, *owner)
@@ -453,11 +449,11 @@ def _claim_for_start(ref: str, paths: Paths | None) -> Record:
 def back_to_created(record: Record) -> None:
     """A start failed before the command ran: the container waits for `minibox start` again
     (with ``--rm``, as docker, it is removed instead)."""
-    _unmount_host_side(record)  # --mntns host: the failed start's mounts were the host's
-    _remove_cgroup(record)  # a created container has none (start makes it)
     if record.data["spec"].get("auto_remove"):
         _discard(record)
         return
+    _unmount_host_side(record)  # --mntns host: the failed start's mounts were the host's
+    _remove_cgroup(record)  # a created container has none (start makes it)
     with Lock(record.paths):
         fresh = state.load(record.paths, record.id)
         if fresh is None or fresh.state != CREATED:  # removed, or started after all (its shim died late)

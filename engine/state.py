@@ -133,6 +133,17 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
+def write_file(path: str, data: bytes, new: bool = False) -> None:
+    """Write a small file with open/write/close and no more (see read_file): a cgroup knob, or
+    with ``new`` a file that must not exist yet (O_EXCL), as a container's init layer files."""
+    flags = os.O_WRONLY | os.O_CLOEXEC | (os.O_CREAT | os.O_EXCL if new else 0)
+    fd = os.open(path, flags, 0o644)
+    try:
+        write_all(fd, data)
+    finally:
+        os.close(fd)
+
+
 def read_file(path: str) -> bytes:
     """A small file's whole content with open/read/close and no more: Python's ``open()`` adds
     five system calls (fstat, isatty's ioctl, two lseeks, another fstat) to every read, and a
@@ -315,7 +326,7 @@ def load(paths: Paths, container_id: str) -> Record | None:
 
     run/ first: a ``--rm`` container made by an older minibox has its record on disk, and the
     first save moves it to run/ (Record.record_file); the one under run/ is the newer."""
-    for path in (paths.container_runtime(container_id, RECORD), paths.container(container_id, RECORD)):
+    for path in _record_files(paths, container_id):
         try:
             return Record(paths, fastjson.loads(read_file(path)))
         except (FileNotFoundError, NotADirectoryError):
@@ -326,10 +337,12 @@ def load(paths: Paths, container_id: str) -> Record | None:
 
 
 def has_record(paths: Paths, container_id: str) -> bool:
-    return any(
-        os.path.exists(path)
-        for path in (paths.container(container_id, RECORD), paths.container_runtime(container_id, RECORD))
-    )
+    return any(os.path.exists(path) for path in _record_files(paths, container_id))
+
+
+def _record_files(paths: Paths, container_id: str) -> tuple[str, str]:
+    """Where a container's record may be: under run/ (``--rm``), then on disk."""
+    return paths.container_runtime(container_id, RECORD), paths.container(container_id, RECORD)
 
 
 def all_records(paths: Paths) -> list[Record]:

@@ -22,7 +22,7 @@ import os
 
 from engine import syscalls
 from engine.errors import KernelFeatureMissing, SyscallError
-from engine.state import read_file, write_all
+from engine.state import read_file, write_file
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 
@@ -166,11 +166,7 @@ def driver() -> CgroupDriver:
 
 def write(path: str, value: str | int) -> None:
     """Write one value to a cgroup file (the kernel parses it; errors come back as OSError)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-    try:
-        write_all(fd, str(value).encode())
-    finally:
-        os.close(fd)
+    write_file(path, str(value).encode())
 
 
 def read(path: str) -> str | None:
