@@ -346,6 +346,7 @@ def start(
             mode=spec.rootfs_mode, private_mounts="mnt" in spec.namespaces, user_ns="user" in spec.namespaces,
             pid_ns="pid" in spec.namespaces, net_ns="net" in spec.namespaces,
             cgroup_version=layout.version, cgroup_mounts=getattr(layout, "mounts", None),
+            volatile=spec.auto_remove,
         ),
         **_network_plan(record, network_in_child),
         trace=trace.enabled(),

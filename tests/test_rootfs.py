@@ -45,6 +45,18 @@ def test_writes_land_in_the_containers_upper_layer_not_the_image(name):
     assert inside("sh", "-c", "test -e /etc/motd || echo fresh").strip() == "fresh"  # next container: clean
 
 
+def test_an_rm_containers_layer_skips_syncs_and_a_kept_ones_does_not(name):
+    def volatile(*run_options: str) -> bool:
+        script = "grep ' / / ' /proc/self/mountinfo"  # the root, from inside: the overlay
+        line = minibox("run", *run_options, "busybox", "sh", "-c", script, check=True).stdout
+        fstype, _source, options = line.split(" - ")[1].split()
+        assert fstype == "overlay"
+        return bool({"volatile", "fsync=volatile"} & set(options.split(",")))  # Linux 6.12+ says the latter
+
+    assert volatile("--rm")  # thrown away at exit: nothing to sync
+    assert not volatile("--name", name)  # kept: `minibox commit` may read it after a crash
+
+
 def test_masking_skips_paths_it_cannot_reach(tmp_path):
     # An OCI bundle's maskedPaths may name paths behind a file or a loop of links: nothing to mask
     # there (and nothing is mounted), as for a path that does not exist.

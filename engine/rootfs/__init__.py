@@ -6,7 +6,8 @@ Runs inside the container's init, after ``unshare(CLONE_NEWNS)``, in this order 
    (and pivot_root, which refuses shared mounts, can work) -- forgetting this is the classic bug of
    from-scratch engines: the container's /proc ends up mounted on the host;
 2. mount the overlay: the image's files as the read-only lower layer, the container's own
-   directory as the writable upper layer (copy-on-write);
+   directory as the writable upper layer (copy-on-write); ``volatile`` for an ``--rm``
+   container, whose layer goes when it exits (no syncs: see ``mounts.mount_overlay``);
 3. mount the kernel's filesystems inside it: ``/proc`` (for the new PID namespace), ``/sys``
    (read-only), ``/sys/fs/cgroup`` (read-only; the cgroup namespace makes it start at the
    container's own group), a small ``/dev`` (see ``devices.py``); then hide or freeze the parts
@@ -34,7 +35,7 @@ class RootfsPlan:
     """What the init needs to build the root filesystem (computed by the parent)."""
 
     __slots__ = ("lower", "upper", "work", "target", "mode", "private_mounts", "user_ns",
-                 "pid_ns", "net_ns", "cgroup_mounts", "cgroup_version")  # fmt: skip
+                 "pid_ns", "net_ns", "cgroup_mounts", "cgroup_version", "volatile")  # fmt: skip
 
     def __init__(self, **fields: object) -> None:
         for name in self.__slots__:
@@ -54,10 +55,11 @@ def setup(
     if plan.private_mounts:
         mounts.make_private("/")
         note("mounts", "mount --make-rprivate /: nothing mounted here reaches the host")
-    mounts.mount_overlay(plan.lower, plan.upper, plan.work, plan.target)
+    mounts.mount_overlay(plan.lower, plan.upper, plan.work, plan.target, volatile=bool(plan.volatile))
     lowers = plan.lower.split(":")
+    volatile = ", volatile (--rm: the layer goes at exit, so no syncs)" if plan.volatile else ""
     note("rootfs", f"mount -t overlay: lowerdir = the init layer + {len(lowers) - 1} image layer(s), "
-                   "upperdir = the container's own, on its rootfs directory")  # fmt: skip
+                   f"upperdir = the container's own, on its rootfs directory{volatile}")  # fmt: skip
     mounts.mount_proc(plan.target, new_pid_ns=plan.pid_ns)
     mounts.mount_sys(plan.target, own_net_ns=plan.net_ns)
     mounts.mount_cgroups(os.path.join(plan.target, "sys/fs/cgroup"), plan.cgroup_version, plan.cgroup_mounts or {})

@@ -9,7 +9,7 @@ from engine import syscalls
 from engine.errors import KernelFeatureMissing, MiniboxError, SyscallError
 from engine.syscalls import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_REMOUNT
 
-EPERM, ENODEV = 1, 19
+EPERM, ENODEV, EINVAL = 1, 19, 22
 
 
 def mount_point_of(path: str) -> str:
@@ -29,13 +29,25 @@ def make_private(path: str) -> None:
     syscalls.mount(None, path, None, MS_REC | MS_PRIVATE)
 
 
-def mount_overlay(lower: str, upper: str, work: str, target: str) -> None:
-    """Union of the read-only image (lower) and the container's writable layer (upper)."""
+def mount_overlay(lower: str, upper: str, work: str, target: str, volatile: bool = False) -> None:
+    """Union of the read-only image (lower) and the container's writable layer (upper).
+
+    ``volatile`` (an ``--rm`` container, whose layer is thrown away when it exits): overlayfs
+    skips every sync of the upper layer, and above all the ``syncfs(2)`` of the whole host
+    filesystem under it that unmounting it otherwise does when the container's last process
+    exits (every dirty file of the machine written out, for a layer nobody will read again).
+    podman and CRI-O mount such containers the same way. After a crash overlayfs refuses to mount
+    that layer again: an ``--rm`` container never is.
+    """
+    options = f"lowerdir={lower},upperdir={upper},workdir={work}"
     try:
-        syscalls.mount("overlay", target, "overlay", 0, f"lowerdir={lower},upperdir={upper},workdir={work}")
+        syscalls.mount("overlay", target, "overlay", 0, options + (",volatile" if volatile else ""))
     except SyscallError as e:
         if e.errno == ENODEV:
             raise KernelFeatureMissing("overlayfs", "CONFIG_OVERLAY_FS") from None
+        if e.errno == EINVAL and volatile:  # a kernel older than 5.10 does not know the option
+            mount_overlay(lower, upper, work, target)
+            return
         raise
 
 
