@@ -211,7 +211,7 @@ COMMANDS = {
     "rm": ("remove containers", _rm_arguments),
     "inspect": ("show a container's (or an image's) details as JSON", _inspect_arguments),
     "images": ("list images", _images_arguments),
-    "gc": ("clean up what a crashed minibox left behind", _no_arguments),
+    "gc": ("clean up what a crashed minibox left behind (and empty lib/trash)", _no_arguments),
     "network": ("create, list, inspect and remove networks", _no_arguments),
 }
 # Image commands live in their own module; listed here so `minibox --help` shows them all.

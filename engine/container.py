@@ -298,6 +298,8 @@ def _remove_cgroup(record: Record) -> None:
 
 def _unmount_host_side(record: Record) -> None:
     """Without a mount namespace (``--mntns host --chroot``) the rootfs was mounted on the host."""
+    if "mnt" in record.data["spec"]["namespaces"]:  # mounted in the container's own: gone with it
+        return
     target = record.data["rootfs"].get("target")
     if target and os.path.ismount(target):
         syscalls.umount2(target, syscalls.MNT_DETACH)  # detaches every mount below it as well
@@ -340,6 +342,7 @@ def start(
         found_in=f"image {record.data['image']!r}",
         cgroup_join=layout.self_join_files(record.data["cgroup"]["group"]),
         make_cgroup=lambda: _make_cgroup(record, spec),
+        meanwhile=lambda: state.empty_trash(record.paths),  # earlier --rm containers' empty layers
         stdio=stdio,
         rootfs=RootfsPlan(
             lower=rootfs["lower"], upper=rootfs["upper"], work=rootfs["work"], target=rootfs["target"],
@@ -613,7 +616,7 @@ def finalize(record: Record, exit_code: int | None) -> None:
     _release_network(record)
     with Lock(record.paths):
         if record.data["spec"].get("auto_remove"):
-            record.remove_directories()  # --rm: no point recording an exit nobody will read
+            record.remove_directories(later=True)  # --rm: no point recording an exit nobody will read
             return
         fresh = state.load(record.paths, record.id)
         if fresh is None:  # removed meanwhile (`rm -f`)

@@ -5,6 +5,8 @@ gone, a cgroup directory with no record, a mount under the state directory (only
 ``--mntns host``), a container directory (on disk or under /run) without a record, a ``--rm``
 container not yet removed, a network address leased to a container that is gone, half a layer or
 blob of an interrupted import.
+``gc`` also empties ``lib/trash/`` (what ``--rm`` containers that wrote nothing leave for the next
+start to delete: not a leftover, see ``state.empty_trash``).
 ``gc`` finds each by looking at the kernel's own lists (``/proc/self/mountinfo``, the cgroup
 tree) and at the records, and cleans it. Running containers are left alone, and so are those
 ``minibox create`` made that wait for ``minibox start``. It holds the state lock throughout:
@@ -73,6 +75,8 @@ def _collect(paths: Paths, finalize: Callable[[Record, int | None], None]) -> li
                 remove_tree(os.path.join(base, entry))
                 done.append(f"directory {os.path.join(base, entry)}: removed (no record)")
     drv.remove_if_empty(parent)
+    # --rm containers' emptied layers: deleted as usual (not leftovers), unless that fails
+    done += [f"trash {path}: could not delete it ({why}): delete it by hand" for path, why in state.empty_trash(paths)]
     from engine.images.store import Store
 
     for leftover in Store(paths).leftovers():

@@ -62,13 +62,17 @@ class LaunchPlan:
     right after the fork, while the child is still waking up (a forked Python takes about a
     millisecond to run its first line), and the child waits for it before joining. runc's parent
     also makes the cgroup only once its ``runc init`` child has started.
+
+    ``meanwhile``, if given, is work for the parent while the init builds its root filesystem:
+    called once the init has said its PID (and its network is wired), when the parent has nothing
+    to do but wait for the ``execve``. minibox deletes earlier containers' emptied layers there.
     """
 
     __slots__ = (
         "argv", "env", "uid", "gid", "groups", "workdir", "hostname", "namespaces", "uid_map",
         "gid_map", "monotonic_offset", "boottime_offset", "init", "tty", "found_in", "rootfs",
         "cgroup_join", "make_cgroup", "stdio", "join_pid", "console_socket", "capabilities", "net_join",
-        "network_hook", "trace",
+        "network_hook", "meanwhile", "trace",
         # Used by the OCI runtime (engine/oci), which gets all of these from config.json:
         "ns_paths", "domainname", "start_fifo", "rlimits", "umask", "no_new_privileges", "oom_score_adj",
         "seccomp", "capability_sets", "console_size", "hooks",
@@ -144,6 +148,8 @@ def launch(plan: LaunchPlan) -> int:
                     if plan.network_hook:  # the init waits (see _init) while its network is wired
                         plan.network_hook(init_pid)
                         os.write(go_w, b"n")
+                    if plan.meanwhile:
+                        plan.meanwhile()
                     if hooks_asked:
                         _answer_hooks(plan, init_pid, go_w)
                 elif kind == "hooks":  # OCI: the runtime's own hooks run now (engine/oci/hooks.py)

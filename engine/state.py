@@ -12,6 +12,9 @@ Layout (``MINIBOX_ROOT=X`` puts both under ``X/run`` and ``X/lib``, which is how
   runtime state only, as runc's ``state.json`` under ``/run/runc``, and a reboot forgets it.
 - ``.../containers/ID/{upper,work}`` the overlay's writable layer (and the work directory
   overlayfs needs beside it), ``.../containers/ID/container.log`` what a detached container printed.
+- ``/var/lib/minibox/trash/ID`` an ``--rm`` container's emptied layer (its upper, overlayfs's
+  work directories), moved there in one ``rename(2)`` when it exits and deleted by the next
+  container's ``start`` while that one runs, or by ``gc`` (see ``empty_trash``).
 - ``/run/minibox/containers/ID/{init,rootfs}`` what exists only while the container may run,
   as runc and containerd keep theirs under ``/run``: the init layer (hostname, hosts), made
   anew for each container, and the overlay's mount point. ``/run`` is a tmpfs on a standard
@@ -56,6 +59,7 @@ class Paths:
         self.lib = os.path.join(root, "lib") if root else "/var/lib/minibox"
         self.containers = os.path.join(self.lib, "containers")
         self.images = os.path.join(self.lib, "images")
+        self.trash = os.path.join(self.lib, "trash")  # emptied layers waiting to be deleted: see empty_trash
         self.runtime = os.path.join(self.run, "containers")  # per container: init layer, mount point
 
     def container(self, container_id: str, *parts: str) -> str:
@@ -169,12 +173,47 @@ def remove_tree(*paths: str) -> None:
     It refuses when anything is still mounted below them (a cleanup that failed): deleting
     through a mount, a bind mount of a host directory say, would destroy the host's files.
     """
+    _refuse_if_mounted(*paths)
+    for path in paths:
+        _remove_one_tree(path)
+
+
+def _refuse_if_mounted(*paths: str) -> None:
     mounted = mounts_under(*paths)  # one read of the mount table for all of them
     if mounted:
         tree = next((p for p in paths if mounted[0].startswith(os.path.realpath(p).rstrip("/") + "/")), paths[0])
         raise MiniboxError(f"not removing {tree}: {mounted[0]} is a mount point", "run `minibox gc`, then try again")
-    for path in paths:
-        _remove_one_tree(path)
+
+
+def empty_trash(paths: Paths) -> list[tuple[str, str]]:
+    """Delete the layers ``Record.remove_directories(later=True)`` left in ``lib/trash/``.
+
+    ``start`` calls it while the new container's init builds its root filesystem (see
+    process.LaunchPlan.meanwhile), and ``gc`` too. One process at a time: a ``flock(2)`` on the
+    trash directory, and a process that finds it held leaves the work to the holder. A failure
+    never stops a container's start: it returns what it could not delete, and why (``gc`` says so).
+    """
+    try:
+        fd = os.open(paths.trash, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:  # no --rm container has exited yet
+        return []
+    except OSError as e:
+        return [(paths.trash, str(e))]
+    failed: list[tuple[str, str]] = []
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        for name in os.listdir(fd):
+            try:
+                _remove_one_tree(os.path.join(paths.trash, name))
+            except Exception as e:  # noqa: BLE001 -- OSError, or rm's CalledProcessError: leave it to gc
+                failed.append((os.path.join(paths.trash, name), str(e)))
+    except BlockingIOError:  # another process is emptying it
+        pass
+    except OSError as e:
+        failed.append((paths.trash, str(e)))
+    finally:
+        os.close(fd)  # and the lock with it
+    return failed
 
 
 def _remove_one_tree(path: str) -> None:
@@ -215,9 +254,22 @@ def _empty_directory(dir_fd: int) -> None:
 
 def mounts_under(*directories: str) -> list[str]:
     """Mount points strictly below any of ``directories``, from this process's /proc/self/mountinfo."""
-    prefixes = tuple(os.path.realpath(directory).rstrip("/") + "/" for directory in directories)
+    prefixes = tuple(_real_path(directory).rstrip("/") + "/" for directory in directories)
     points = [line.split()[4].decode() for line in read_file("/proc/self/mountinfo").splitlines()]
     return [p for p in points if p.startswith(prefixes)]
+
+
+_real_parents: dict[str, str] = {}
+
+
+def _real_path(path: str) -> str:
+    """``os.path.realpath``, with the parent directory's answer kept for the process: a
+    container's directories are below minibox's own (``lib/containers``, ``run/containers``),
+    which only the state root's links could move, and realpath costs an ``lstat`` per level."""
+    parent, name = os.path.split(os.path.abspath(path))
+    if parent not in _real_parents:
+        _real_parents[parent] = os.path.realpath(parent)
+    return os.path.join(_real_parents[parent], name)
 
 
 def _read_stat(pid: int) -> tuple[bytes, int] | None:
@@ -287,9 +339,44 @@ class Record:
     def runtime_dir(self, *parts: str) -> str:
         return self.paths.container_runtime(self.id, *parts)
 
-    def remove_directories(self) -> None:
-        """Delete the container's directories: its state under /run, its layer and record on disk."""
-        remove_tree(self.runtime_dir(), self.dir())
+    def remove_directories(self, later: bool = False) -> None:
+        """Delete the container's directories: its state under /run, its layer and record on disk.
+
+        ``later`` (an ``--rm`` container that exited): if it wrote nothing, its layer is only
+        empty directories (upper, overlayfs's work directories, its own), and they go to
+        ``lib/trash/`` in one ``rename(2)``, to be deleted by the next container's start while
+        that one runs (see empty_trash). Deleting a directory costs more than making one (on
+        this project's development VM each ``rmdir`` waits for the disk to discard the
+        directory's block), and the caller gets its exit code without waiting for that. A
+        layer with files in it is deleted at once: its disk space is back when ``run`` returns.
+        """
+        if not later:
+            remove_tree(self.runtime_dir(), self.dir())
+            return
+        _refuse_if_mounted(self.runtime_dir(), self.dir())
+        _remove_one_tree(self.runtime_dir())
+        try:
+            wrote_nothing = not os.listdir(self.dir("upper"))
+        except FileNotFoundError:
+            wrote_nothing = True
+        if not (wrote_nothing and self._move_to_trash()):
+            _remove_one_tree(self.dir())
+
+    def _move_to_trash(self) -> bool:
+        target = os.path.join(self.paths.trash, self.id)
+        try:
+            os.rename(self.dir(), target)
+        except FileNotFoundError:  # no trash yet (the first --rm container's exit), or no layer
+            if not os.path.isdir(self.dir()):
+                return False
+            try:
+                os.makedirs(self.paths.trash, mode=0o700, exist_ok=True)
+                os.rename(self.dir(), target)
+            except OSError:
+                return False
+        except OSError:  # EXDEV, say: containers/ is a mount of its own; delete it the usual way
+            return False
+        return True
 
     def record_file(self) -> str:
         """Where the record is saved: under run/ for an --rm container (see the module's docstring)."""

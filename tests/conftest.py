@@ -132,6 +132,7 @@ def machine_left_clean():
     for directory in (Path(ROOT, "lib", "containers"), Path(ROOT, "run", "containers")):  # no container left:
         left += [f"directory {d}" for d in directory.glob("*")]  # each of their directories must be gone too
     minibox("gc")
+    left += [f"trash {d} (after minibox gc)" for d in Path(ROOT, "lib", "trash").glob("*")]  # gc empties it
     for base in [Path("/sys/fs/cgroup"), *Path("/sys/fs/cgroup").iterdir()]:  # gc removes minibox's own group
         left += [f"cgroup {p} (after minibox gc)" for p in base.glob(PREFIX)]
     shutil.rmtree(ROOT, ignore_errors=True)

@@ -140,6 +140,42 @@ def test_run_rm_leaves_no_record_directory_or_cgroup():
     assert wait_for(lambda: container_directories() == before)
 
 
+def test_an_rm_container_that_wrote_nothing_leaves_its_empty_layer_to_the_next_start():
+    # Deleting directories costs more than making them: an --rm container that wrote nothing has
+    # only empty ones left, moved aside in one rename and deleted by the next start meanwhile.
+    trash = os.path.join(Paths().lib, "trash")
+    before = container_directories()
+
+    def in_trash() -> list[str]:
+        return os.listdir(trash) if os.path.isdir(trash) else []
+
+    minibox("run", "--rm", "busybox", "true", check=True)
+    first = in_trash()
+    assert len(first) == 1 and container_directories() == before  # earlier ones went meanwhile
+    assert os.listdir(os.path.join(trash, first[0], "upper")) == []
+    # A container that wrote something: its start empties the trash, its files go at once.
+    minibox("run", "--rm", "busybox", "sh", "-c", "head -c 1000000 /dev/zero > /big", check=True)
+    assert in_trash() == [] and container_directories() == before
+    minibox("run", "--rm", "busybox", "true", check=True)
+    assert len(in_trash()) == 1
+    minibox("gc", check=True)
+    assert in_trash() == []
+
+
+def test_a_trash_entry_that_cannot_be_deleted_never_stops_a_start_and_gc_names_it():
+    stuck = os.path.join(Paths().lib, "trash", "stuck")
+    os.makedirs(stuck)
+    with open(os.path.join(stuck, "file"), "w") as f:
+        f.write("immutable")
+    subprocess.run(["chattr", "+i", os.path.join(stuck, "file")], check=True)  # even root cannot unlink it
+    try:
+        assert minibox("run", "--rm", "busybox", "echo", "started").stdout == "started\n"
+        assert f"trash {stuck}: could not delete it ([Errno 1] Operation not permitted" in minibox("gc").stdout
+    finally:
+        subprocess.run(["chattr", "-i", os.path.join(stuck, "file")], check=True)
+        shutil.rmtree(stuck)
+
+
 def test_an_rm_containers_record_is_runtime_state_that_a_reboot_forgets(name):
     # --rm: the container is removed when it stops, so its record lives under run/ (a tmpfs on a
     # standard machine), as runc's state.json does under /run/runc; its upper layer is on disk.
