@@ -61,12 +61,12 @@ def main() -> int:
     from engine.state import Paths
 
     old_tree = tempfile.mkdtemp(prefix="minibox-compare-tree-")
-    subprocess.run(["git", "-C", REPO, "worktree", "add", "--detach", "-f", old_tree, args.commit],
-                   check=True, capture_output=True)  # fmt: skip
-    os.makedirs(Paths().run)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=711,size=256m", f"{PREFIX}-run", Paths().run], check=True)
     workers: dict[str, subprocess.Popen] = {}
     try:
+        subprocess.run(["git", "-C", REPO, "worktree", "add", "--detach", "-f", old_tree, args.commit],
+                       check=True, capture_output=True)  # fmt: skip
+        os.makedirs(Paths().run)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=711,size=256m", f"{PREFIX}-run", Paths().run], check=True)
         rootfs = images.get(Paths(), "busybox").layers[-1]
         unshare = ["unshare", "--fork", "--pid", "--mount", "--uts", "--ipc", "chroot", rootfs, "true"]
         workers[args.commit] = start_worker(old_tree, args.namespaces)
@@ -85,7 +85,7 @@ def main() -> int:
             worker.stdin.close()
             worker.wait()
         subprocess.run([sys.executable, "-m", "engine.cli", "gc"], cwd=REPO, capture_output=True)
-        subprocess.run(["umount", Paths().run])
+        subprocess.run(["umount", Paths().run], capture_output=True)
         shutil.rmtree(ROOT, ignore_errors=True)
         subprocess.run(["git", "-C", REPO, "worktree", "remove", "--force", old_tree], capture_output=True)
         shutil.rmtree(old_tree, ignore_errors=True)

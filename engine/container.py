@@ -342,7 +342,8 @@ def start(
         found_in=f"image {record.data['image']!r}",
         cgroup_join=layout.self_join_files(record.data["cgroup"]["group"]),
         make_cgroup=lambda: _make_cgroup(record, spec),
-        meanwhile=lambda: state.empty_trash(record.paths),  # earlier --rm containers' empty layers
+        # earlier --rm containers' empty layers; what fails stays for the next start, or gc to report
+        meanwhile=lambda: state.empty_trash(record.paths),
         stdio=stdio,
         rootfs=RootfsPlan(
             lower=rootfs["lower"], upper=rootfs["upper"], work=rootfs["work"], target=rootfs["target"],
@@ -616,7 +617,7 @@ def finalize(record: Record, exit_code: int | None) -> None:
     _release_network(record)
     with Lock(record.paths):
         if record.data["spec"].get("auto_remove"):
-            record.remove_directories(later=True)  # --rm: no point recording an exit nobody will read
+            record.remove_directories(defer_empty_layer=True)  # --rm: no point recording an exit nobody reads
             return
         fresh = state.load(record.paths, record.id)
         if fresh is None:  # removed meanwhile (`rm -f`)

@@ -76,7 +76,8 @@ def _collect(paths: Paths, finalize: Callable[[Record, int | None], None]) -> li
                 done.append(f"directory {os.path.join(base, entry)}: removed (no record)")
     drv.remove_if_empty(parent)
     # --rm containers' emptied layers: deleted as usual (not leftovers), unless that fails
-    done += [f"trash {path}: could not delete it ({why}): delete it by hand" for path, why in state.empty_trash(paths)]
+    for path, why in state.empty_trash(paths, wait=True):
+        done.append(f"trash {path}: could not delete it ({why}): delete it by hand")
     from engine.images.store import Store
 
     for leftover in Store(paths).leftovers():

@@ -66,6 +66,7 @@ class LaunchPlan:
     ``meanwhile``, if given, is work for the parent while the init builds its root filesystem:
     called once the init has said its PID (and its network is wired), when the parent has nothing
     to do but wait for the ``execve``. minibox deletes earlier containers' emptied layers there.
+    It must not raise: an exception there is a failed start, and the init is killed.
     """
 
     __slots__ = (

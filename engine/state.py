@@ -12,9 +12,10 @@ Layout (``MINIBOX_ROOT=X`` puts both under ``X/run`` and ``X/lib``, which is how
   runtime state only, as runc's ``state.json`` under ``/run/runc``, and a reboot forgets it.
 - ``.../containers/ID/{upper,work}`` the overlay's writable layer (and the work directory
   overlayfs needs beside it), ``.../containers/ID/container.log`` what a detached container printed.
-- ``/var/lib/minibox/trash/ID`` an ``--rm`` container's emptied layer (its upper, overlayfs's
-  work directories), moved there in one ``rename(2)`` when it exits and deleted by the next
-  container's ``start`` while that one runs, or by ``gc`` (see ``empty_trash``).
+- ``/var/lib/minibox/trash/ID`` the layer of an ``--rm`` container that wrote nothing (empty
+  directories: its upper, overlayfs's work directory), moved there in one ``rename(2)`` when it
+  exits and deleted by the next container's ``start`` while that one runs, or by ``gc``
+  (see ``empty_trash``).
 - ``/run/minibox/containers/ID/{init,rootfs}`` what exists only while the container may run,
   as runc and containerd keep theirs under ``/run``: the init layer (hostname, hosts), made
   anew for each container, and the overlay's mount point. ``/run`` is a tmpfs on a standard
@@ -69,7 +70,7 @@ class Paths:
         return os.path.join(self.runtime, container_id, *parts)
 
     def ensure(self) -> None:
-        for path in (self.run, self.runtime, self.containers, self.images):
+        for path in (self.run, self.runtime, self.containers, self.images, self.trash):
             if not os.path.isdir(path):  # one stat(2) when it is there, as it is after the first run
                 os.makedirs(path, mode=0o711, exist_ok=True)
 
@@ -185,31 +186,38 @@ def _refuse_if_mounted(*paths: str) -> None:
         raise MiniboxError(f"not removing {tree}: {mounted[0]} is a mount point", "run `minibox gc`, then try again")
 
 
-def empty_trash(paths: Paths) -> list[tuple[str, str]]:
-    """Delete the layers ``Record.remove_directories(later=True)`` left in ``lib/trash/``.
+def empty_trash(paths: Paths, wait: bool = False) -> list[tuple[str, str]]:
+    """Delete what ``Record.remove_directories(defer_empty_layer=True)`` left in ``lib/trash/``.
 
     ``start`` calls it while the new container's init builds its root filesystem (see
     process.LaunchPlan.meanwhile), and ``gc`` too. One process at a time: a ``flock(2)`` on the
-    trash directory, and a process that finds it held leaves the work to the holder. A failure
-    never stops a container's start: it returns what it could not delete, and why (``gc`` says so).
+    trash directory; a start that finds it held leaves the work to the holder, ``gc`` (``wait``)
+    waits for it. It never raises, so it never stops a container's start: it returns what it
+    could not delete, and why (``gc`` says so).
     """
     try:
         fd = os.open(paths.trash, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except FileNotFoundError:  # no --rm container has exited yet
+    except FileNotFoundError:  # state made by an older minibox: nothing was ever put there
         return []
     except OSError as e:
         return [(paths.trash, str(e))]
     failed: list[tuple[str, str]] = []
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        for name in os.listdir(fd):
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        _refuse_if_mounted(paths.trash)  # as remove_tree: never delete through a mount
+        with os.scandir(fd) as entries:
+            contents = [(entry.name, entry.is_dir(follow_symlinks=False)) for entry in entries]
+        for name, is_directory in contents:
             try:
-                _remove_one_tree(os.path.join(paths.trash, name))
+                if is_directory:
+                    _remove_one_tree(os.path.join(paths.trash, name))
+                else:  # not something minibox puts there, but nothing to keep either
+                    os.unlink(name, dir_fd=fd)
             except Exception as e:  # noqa: BLE001 -- OSError, or rm's CalledProcessError: leave it to gc
                 failed.append((os.path.join(paths.trash, name), str(e)))
-    except BlockingIOError:  # another process is emptying it
+    except BlockingIOError:  # another start is emptying it
         pass
-    except OSError as e:
+    except (OSError, MiniboxError) as e:
         failed.append((paths.trash, str(e)))
     finally:
         os.close(fd)  # and the lock with it
@@ -254,22 +262,9 @@ def _empty_directory(dir_fd: int) -> None:
 
 def mounts_under(*directories: str) -> list[str]:
     """Mount points strictly below any of ``directories``, from this process's /proc/self/mountinfo."""
-    prefixes = tuple(_real_path(directory).rstrip("/") + "/" for directory in directories)
+    prefixes = tuple(os.path.realpath(directory).rstrip("/") + "/" for directory in directories)
     points = [line.split()[4].decode() for line in read_file("/proc/self/mountinfo").splitlines()]
     return [p for p in points if p.startswith(prefixes)]
-
-
-_real_parents: dict[str, str] = {}
-
-
-def _real_path(path: str) -> str:
-    """``os.path.realpath``, with the parent directory's answer kept for the process: a
-    container's directories are below minibox's own (``lib/containers``, ``run/containers``),
-    which only the state root's links could move, and realpath costs an ``lstat`` per level."""
-    parent, name = os.path.split(os.path.abspath(path))
-    if parent not in _real_parents:
-        _real_parents[parent] = os.path.realpath(parent)
-    return os.path.join(_real_parents[parent], name)
 
 
 def _read_stat(pid: int) -> tuple[bytes, int] | None:
@@ -339,44 +334,36 @@ class Record:
     def runtime_dir(self, *parts: str) -> str:
         return self.paths.container_runtime(self.id, *parts)
 
-    def remove_directories(self, later: bool = False) -> None:
+    def remove_directories(self, defer_empty_layer: bool = False) -> None:
         """Delete the container's directories: its state under /run, its layer and record on disk.
 
-        ``later`` (an ``--rm`` container that exited): if it wrote nothing, its layer is only
-        empty directories (upper, overlayfs's work directories, its own), and they go to
-        ``lib/trash/`` in one ``rename(2)``, to be deleted by the next container's start while
-        that one runs (see empty_trash). Deleting a directory costs more than making one (on
-        this project's development VM each ``rmdir`` waits for the disk to discard the
-        directory's block), and the caller gets its exit code without waiting for that. A
-        layer with files in it is deleted at once: its disk space is back when ``run`` returns.
+        ``defer_empty_layer`` (an ``--rm`` container that exited): if it wrote nothing, what is
+        left on disk is empty directories (its upper layer, overlayfs's work directory with its
+        markers, its own): they go to ``lib/trash/`` in one ``rename(2)``, to be deleted by the
+        next container's start while that one sets itself up (see empty_trash). Deleting a
+        directory costs more than making one (on this project's development VM each ``rmdir``
+        waits for the disk to discard the directory's block), and the caller gets its exit code
+        without waiting for that. Anything else (files it wrote, a detached container's log) is
+        deleted at once: its disk space is back when ``run`` returns.
         """
-        if not later:
+        if not defer_empty_layer:
             remove_tree(self.runtime_dir(), self.dir())
             return
         _refuse_if_mounted(self.runtime_dir(), self.dir())
         _remove_one_tree(self.runtime_dir())
-        try:
-            wrote_nothing = not os.listdir(self.dir("upper"))
-        except FileNotFoundError:
-            wrote_nothing = True
-        if not (wrote_nothing and self._move_to_trash()):
-            _remove_one_tree(self.dir())
-
-    def _move_to_trash(self) -> bool:
-        target = os.path.join(self.paths.trash, self.id)
-        try:
-            os.rename(self.dir(), target)
-        except FileNotFoundError:  # no trash yet (the first --rm container's exit), or no layer
-            if not os.path.isdir(self.dir()):
-                return False
+        if self._only_an_empty_layer():
             try:
-                os.makedirs(self.paths.trash, mode=0o700, exist_ok=True)
-                os.rename(self.dir(), target)
-            except OSError:
-                return False
-        except OSError:  # EXDEV, say: containers/ is a mount of its own; delete it the usual way
+                os.rename(self.dir(), os.path.join(self.paths.trash, self.id))
+                return
+            except OSError:  # no trash (state made by an older minibox), or EXDEV: delete it now
+                pass
+        _remove_one_tree(self.dir())
+
+    def _only_an_empty_layer(self) -> bool:
+        try:
+            return sorted(os.listdir(self.dir())) == ["upper", "work"] and not os.listdir(self.dir("upper"))
+        except FileNotFoundError:
             return False
-        return True
 
     def record_file(self) -> str:
         """Where the record is saved: under run/ for an --rm container (see the module's docstring)."""

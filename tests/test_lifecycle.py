@@ -162,14 +162,25 @@ def test_an_rm_container_that_wrote_nothing_leaves_its_empty_layer_to_the_next_s
     assert in_trash() == []
 
 
+def test_a_detached_rm_containers_log_goes_at_once_not_to_the_trash():
+    trash = os.path.join(Paths().lib, "trash")
+    before = container_directories()
+    minibox("run", "-d", "--rm", "busybox", "echo", "logged", check=True)
+    assert wait_for(lambda: container_directories() == before)
+    assert not [e for e in os.listdir(trash) if os.path.exists(os.path.join(trash, e, "container.log"))]
+
+
 def test_a_trash_entry_that_cannot_be_deleted_never_stops_a_start_and_gc_names_it():
     stuck = os.path.join(Paths().lib, "trash", "stuck")
     os.makedirs(stuck)
     with open(os.path.join(stuck, "file"), "w") as f:
         f.write("immutable")
     subprocess.run(["chattr", "+i", os.path.join(stuck, "file")], check=True)  # even root cannot unlink it
+    with open(os.path.join(Paths().lib, "trash", "stray"), "w"):  # not minibox's doing: a file, deleted too
+        pass
     try:
         assert minibox("run", "--rm", "busybox", "echo", "started").stdout == "started\n"
+        assert not os.path.exists(os.path.join(Paths().lib, "trash", "stray"))
         assert f"trash {stuck}: could not delete it ([Errno 1] Operation not permitted" in minibox("gc").stdout
     finally:
         subprocess.run(["chattr", "-i", os.path.join(stuck, "file")], check=True)

@@ -36,8 +36,9 @@ def mount_overlay(lower: str, upper: str, work: str, target: str, volatile: bool
     skips every sync of the upper layer, and above all the ``syncfs(2)`` of the whole host
     filesystem under it that unmounting it otherwise does when the container's last process
     exits (every dirty file of the machine written out, for a layer nobody will read again).
-    podman and CRI-O mount such containers the same way. After a crash overlayfs refuses to mount
-    that layer again: an ``--rm`` container never is.
+    podman and CRI-O mount such containers the same way. overlayfs then marks the work directory
+    and refuses to mount that layer ever again (its contents are not guaranteed after a crash):
+    an ``--rm`` container's layer is never mounted twice.
     """
     options = f"lowerdir={lower},upperdir={upper},workdir={work}"
     try:
