@@ -205,9 +205,7 @@ def empty_trash(paths: Paths, wait: bool = False) -> list[tuple[str, str]]:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         _refuse_if_mounted(paths.trash)  # as remove_tree: never delete through a mount
-        with os.scandir(fd) as entries:
-            contents = [(entry.name, entry.is_dir(follow_symlinks=False)) for entry in entries]
-        for name, is_directory in contents:
+        for name, is_directory in _entries(fd):
             try:
                 if is_directory:
                     _remove_one_tree(os.path.join(paths.trash, name))
@@ -246,9 +244,7 @@ def _remove_one_tree(path: str) -> None:
 
 def _empty_directory(dir_fd: int) -> None:
     """Delete everything inside the open directory ``dir_fd``, depth first."""
-    with os.scandir(dir_fd) as entries:  # the entries' types come with the listing: no stat each
-        contents = [(entry.name, entry.is_dir(follow_symlinks=False)) for entry in entries]
-    for name, is_directory in contents:
+    for name, is_directory in _entries(dir_fd):
         if not is_directory:  # a file, or a symbolic link (to a directory too): unlinked, not followed
             os.unlink(name, dir_fd=dir_fd)
             continue
@@ -258,6 +254,12 @@ def _empty_directory(dir_fd: int) -> None:
         finally:
             os.close(fd)
         os.rmdir(name, dir_fd=dir_fd)
+
+
+def _entries(dir_fd: int) -> list[tuple[str, bool]]:
+    """(name, is a directory) of each entry of the open directory ``dir_fd``; links are not followed."""
+    with os.scandir(dir_fd) as entries:  # the entries' types come with the listing: no stat each
+        return [(entry.name, entry.is_dir(follow_symlinks=False)) for entry in entries]
 
 
 def mounts_under(*directories: str) -> list[str]:
@@ -346,12 +348,9 @@ class Record:
         without waiting for that. Anything else (files it wrote, a detached container's log) is
         deleted at once: its disk space is back when ``run`` returns.
         """
-        if not defer_empty_layer:
-            remove_tree(self.runtime_dir(), self.dir())
-            return
         _refuse_if_mounted(self.runtime_dir(), self.dir())
         _remove_one_tree(self.runtime_dir())
-        if self._only_an_empty_layer():
+        if defer_empty_layer and self._only_an_empty_layer():
             try:
                 os.rename(self.dir(), os.path.join(self.paths.trash, self.id))
                 return
