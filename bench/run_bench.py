@@ -11,10 +11,12 @@ machine's load touches all of them alike):
   layouts): ``tests/vm/run-in-cgroup2-vm.sh .venv/bin/python bench/run_bench.py`` runs the whole
   bench in the pure v2 VM
 - ``unshare --fork --pid --mount --uts --ipc chroot ROOTFS true`` (namespaces and nothing else)
-- the library's ``engine.run`` called from a warm Python process (how the TUI and notebooks
-  start containers), against the ``unshare`` figure: with minibox's default namespaces (also net
-  and cgroup), with the four ``unshare`` makes (pid, mnt, uts, ipc), like for like, and with the
-  TUI's library (textual) loaded in the process too. Each runs in a worker process of its own
+- the library's ``engine.run`` called from a warm Python process (a Python program using
+  the library; the issue's target assumed the TUI and notebooks start containers this way, but
+  they run the lab's ``minibox`` commands in a shell: the CLI row above), against the
+  ``unshare`` figure: with minibox's default namespaces (also net and cgroup), with the four
+  ``unshare`` makes (pid, mnt, uts, ipc), like for like, and with the TUI's library (textual)
+  loaded in the process too. Each runs in a worker process of its own
   (``in_process_worker.py``) that imported only ``engine`` (and textual for the third): a
   process's weight (its modules, its memory) is paid again on every fork it makes
 - 100 containers one after another: the last ten against the first ten, and what was left over
