@@ -250,8 +250,11 @@ def room_command(args: argparse.Namespace) -> int:
         print(f"workshop: {e}", file=sys.stderr)
         return 2
     for option in room.loopback_options(vars(args)):
-        print(f"workshop: warning: {option} is this machine's loopback; inside each VM it is the VM itself. "
-              "Give the address the VMs reach you at (libvirt's default network: 192.168.122.1)", file=sys.stderr)
+        print(
+            f"workshop: warning: {option} is this machine's loopback; inside each VM it is the VM itself. "
+            "Give the address the VMs reach you at (libvirt's default network: 192.168.122.1)",
+            file=sys.stderr,
+        )
     first = made["attendees"][0]["slug"]
     print(f"{len(made['attendees'])} attendees: user-data in {args.out}/user-data/, cards in {cards}, "
           f"passwords in {args.out}/room.json (root only).\n"
