@@ -149,12 +149,12 @@ class Runner:
             from engine.network import sandbox
 
             sandbox.up(sandbox_name())
-        entry = self.progress.lab(lab.id)
-        entry.setdefault("started", time.time())
-        self.progress.current_lab = lab.id
-        step = self.current_step(lab)
-        entry["current"] = step.id if step else None
-        self.progress.save()
+        with self.progress.change():
+            entry = self.progress.lab(lab.id)
+            entry.setdefault("started", time.time())
+            self.progress.current_lab = lab.id
+            step = self.current_step(lab)
+            entry["current"] = step.id if step else None
         self._tell_class("lab_started", lab, step)
         if step:
             self.run_setup(lab, step)
@@ -180,17 +180,17 @@ class Runner:
         ctx = self.context(lab)
         results = [run_check(ctx, c) for c in step.checks]
         outcome = CheckOutcome(lab, step, results, None, None)
-        entry = self.progress.lab(lab.id)
         if outcome.passed:
-            if step.id not in entry["done"]:
-                entry["done"].append(step.id)
-            if entry.get("current") == step.id or step_id is None:
-                following = lab.steps[lab.index(step.id) + 1 :]
-                outcome.next_step = next((s for s in following if s.id not in entry["done"]), None)
-                entry["current"] = outcome.next_step.id if outcome.next_step else None
-                if outcome.next_step is None:
-                    entry["finished"] = time.time()
-            self.progress.save()
+            with self.progress.change():
+                entry = self.progress.lab(lab.id)
+                if step.id not in entry["done"]:
+                    entry["done"].append(step.id)
+                if entry.get("current") == step.id or step_id is None:
+                    following = lab.steps[lab.index(step.id) + 1 :]
+                    outcome.next_step = next((s for s in following if s.id not in entry["done"]), None)
+                    entry["current"] = outcome.next_step.id if outcome.next_step else None
+                    if outcome.next_step is None:
+                        entry["finished"] = time.time()
             self._tell_class("check_passed", lab, step)
             if outcome.next_step:
                 self._tell_class("step_started", lab, outcome.next_step)
@@ -201,12 +201,14 @@ class Runner:
             self._tell_class("check_failed", lab, step)
             # Each failed check shows the next hint (the last one again once all were shown) and
             # counts it as seen, so `workshop hint` goes on from the one after, not the same again.
-            used = entry["hints"].get(step.id, 0)
+            with self.progress.change():
+                hints = self.progress.lab(lab.id)["hints"]
+                used = hints.get(step.id, 0)
+                if used < len(step.hints):
+                    hints[step.id] = used + 1
             if step.hints:
                 outcome.next_hint = step.hints[min(used, len(step.hints) - 1)]
             if used < len(step.hints):
-                entry["hints"][step.id] = used + 1
-                self.progress.save()
                 self._tell_class("hint_used", lab, step)
         return outcome
 
@@ -216,12 +218,13 @@ class Runner:
         step = self.current_step(lab)
         if step is None:
             raise LookupError(f"lab {lab.id!r} is finished; `workshop reset {lab.id}` to do it again")
-        entry = self.progress.lab(lab.id)
-        used = entry["hints"].get(step.id, 0)
+        with self.progress.change():
+            hints = self.progress.lab(lab.id)["hints"]
+            used = hints.get(step.id, 0)
+            if used < len(step.hints):
+                hints[step.id] = used + 1
         if used >= len(step.hints):
             return step, None, used
-        entry["hints"][step.id] = used + 1
-        self.progress.save()
         self._tell_class("hint_used", lab, step)
         return step, self.render(lab, step.hints[used]), used + 1
 
@@ -287,10 +290,10 @@ class Runner:
         if remove_workdir and os.path.isdir(self.workdir(lab)):
             shutil.rmtree(self.workdir(lab))
             done.append(f"removed {self.workdir(lab)}")
-        self.progress.data["labs"].pop(lab.id, None)
-        if self.progress.current_lab == lab.id:
-            self.progress.current_lab = None
-        self.progress.save()
+        with self.progress.change():
+            self.progress.data["labs"].pop(lab.id, None)
+            if self.progress.current_lab == lab.id:
+                self.progress.current_lab = None
         return done
 
     def shell(self, lab: Lab) -> tuple[list[str], dict[str, str], str]:

@@ -51,6 +51,56 @@ def test_lab_walk_fails_before_and_passes_after_each_solution(runner, folder):
     assert not runner.progress.data["labs"].get(lab.id)
 
 
+def test_two_front_ends_at_once_keep_each_others_progress(runner):
+    """The TUI open while `workshop check` runs in a terminal: each change is made to the latest
+    progress on disk, so neither writes its older copy over the other's (a finished step, a lab)."""
+    tui = runner  # one Runner for the TUI's whole life; the CLI makes a new one per command
+    tui.start("chroot", force=True)
+    try:
+        cli = Runner(data_dir=tui.progress.directory)
+        for result in cli.solve("chroot", "build-rootfs"):
+            assert result.returncode == 0, result.stdout
+        assert cli.check("chroot", "build-rootfs").passed
+        assert tui.progress.lab("chroot")["done"] == ["build-rootfs"]  # the TUI reads the newer file
+        step, hint, count = tui.hint("chroot")  # a change of the TUI's: the CLI's stays
+        assert step.id == "processes-are-shared" and hint and count == 1
+        tui.start("namespaces", force=True)
+        on_disk = Runner(data_dir=tui.progress.directory).progress
+        assert on_disk.lab("chroot")["done"] == ["build-rootfs"]
+        assert on_disk.lab("chroot")["hints"] == {"processes-are-shared": 1}
+        assert on_disk.current_lab == "namespaces" and on_disk.lab("namespaces").get("started")
+        cli.reset("namespaces")  # the CLI's own copy is older than the TUI's last save: no matter
+        assert "namespaces" not in tui.progress.data["labs"] and tui.progress.lab("chroot")["done"]
+    finally:
+        tui.reset("chroot", remove_workdir=True)
+        tui.reset("namespaces", remove_workdir=True)
+
+
+def test_progress_changes_are_transactions(tmp_path):
+    """Changed only inside `change()`, nothing saved when the change fails, an unreadable file
+    kept aside instead of lost."""
+    from labs.progress import Progress
+
+    progress = Progress(str(tmp_path))
+    with pytest.raises(RuntimeError, match="progress.change"):
+        progress.current_lab = "uts"
+    with pytest.raises(ZeroDivisionError), progress.change():
+        progress.current_lab = "uts"
+        raise ZeroDivisionError
+    assert not os.path.exists(progress.path) and Progress(str(tmp_path)).current_lab is None
+    with progress.change():
+        progress.current_lab = "uts"
+    other = Progress(str(tmp_path))
+    with other.change():
+        other.lab("uts")["done"].append("own-hostname")
+    version = progress.version
+    assert progress.reload() and progress.version == version + 1
+    assert progress.lab("uts")["done"] == ["own-hostname"] and not progress.reload()
+    (tmp_path / "progress.json").write_text("{torn")
+    assert Progress(str(tmp_path)).data == {"labs": {}}
+    assert [p.name.split("-")[0] for p in tmp_path.iterdir() if "unreadable" in p.name] == ["progress.json.unreadable"]
+
+
 def runner_labs_dir() -> str:
     from labs import LABS_DIR
 

@@ -81,6 +81,43 @@ def test_solve_and_check_a_step_then_resume_after_restart(runner):
     asyncio.run(scenario())
 
 
+def test_a_step_checked_in_another_window_shows_here_and_is_kept(runner):
+    """`workshop check` in a terminal while the TUI is open: the lab screen goes on to the next
+    step (at its next refresh), the home screen shows the progress, and the TUI's own later
+    changes (a hint) do not write its older copy over it."""
+
+    async def scenario() -> None:
+        app = WorkshopApp(runner, open_lab="uts")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(app, pilot)
+            screen = app.screen
+            assert "step 1/3" in str(screen.query_one("#step-title").render())
+            cli = Runner(data_dir=runner.progress.directory)  # `workshop solve` + `workshop check`
+            assert all(r.returncode == 0 for r in cli.solve("uts", "own-hostname"))
+            assert cli.check("uts", "own-hostname").passed
+            screen.refresh_views()  # what its 2 s timer calls
+            await pilot.pause(0.3)  # (not settle: the views' refreshes cancel each other's workers)
+            await settle(app, pilot)
+            assert "step 2/3" in str(screen.query_one("#step-title").render())
+            assert "✓ " in log_text(screen) and "(checked in another window)" in log_text(screen)
+            await pilot.press("h")  # a change of the TUI's own
+            await settle(app, pilot)
+            await pilot.press("escape")  # to the labs (the lab screen's workers are cancelled)
+            await pilot.pause()
+            home, uts_state = app.screen, lambda: str(app.screen.query_one("#labs").get_row_at(2)[1])
+            assert "▶" in uts_state()  # the lab at hand
+            cli.reset("uts")  # `workshop reset uts` in the terminal
+            home.follow_progress()  # what its 2 s timer calls
+            assert "▶" not in uts_state()
+            with Runner(data_dir=runner.progress.directory).progress.change() as other:  # a notebook, say
+                other["labs"]["uts"] = {"done": ["own-hostname"], "hints": {}, "started": 1.0, "finished": 2.0}
+            home.follow_progress()
+            assert "✓ done" in uts_state()
+        assert Runner(data_dir=runner.progress.directory).progress.lab("uts")["done"] == ["own-hostname"]
+
+    asyncio.run(scenario())
+
+
 def test_without_a_real_terminal_the_shell_key_opens_a_command_line(runner):
     async def scenario() -> None:
         app = WorkshopApp(runner, open_lab="uts")

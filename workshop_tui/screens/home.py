@@ -27,13 +27,22 @@ class HomeScreen(Screen):
         table = self.query_one(DataTable)
         table.add_columns("#", "State", "Time", "Lab")  # the long titles last: cut at the edge, not the state
         self.refresh_labs()
+        self.set_interval(2.0, self.follow_progress)
 
     def on_screen_resume(self) -> None:
         self.refresh_labs()
 
-    def refresh_labs(self) -> None:
+    def follow_progress(self) -> None:
+        """Show what another front end saved (`workshop check` in a terminal, a notebook)."""
+        progress = self.app.runner.progress
+        progress.reload()
+        if self.is_current and progress.version != self.shown_version:
+            self.refresh_labs(keep_cursor=True)
+
+    def refresh_labs(self, keep_cursor: bool = False) -> None:
         runner = self.app.runner
         table = self.query_one(DataTable)
+        cursor = table.cursor_row
         table.clear()
         current_row = 0
         self.lab_ids.clear()
@@ -52,7 +61,8 @@ class HomeScreen(Screen):
                 state = f"▶ {state}"
             table.add_row(str(lab.number), state, f"{lab.minutes} min", lab.title, key=lab.id)
             self.lab_ids.append(lab.id)
-        table.move_cursor(row=current_row)
+        table.move_cursor(row=cursor if keep_cursor else current_row)
+        self.shown_version = runner.progress.version
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.cursor_row < len(self.lab_ids):
