@@ -51,6 +51,22 @@ def test_lab_walk_fails_before_and_passes_after_each_solution(runner, folder):
     assert not runner.progress.data["labs"].get(lab.id)
 
 
+def test_a_step_with_a_background_process_can_be_done_twice(runner):
+    """A learner who presses `r` twice starts two `sleep 3602`: the checks and the step's own
+    commands then look at the newest (`pgrep -n`), not at "PID PID", which nsenter cannot use."""
+    before = set(leftovers())
+    runner.start("mount", force=True)
+    try:
+        for _ in range(2):
+            for result in runner.solve("mount", "propagation"):
+                assert result.returncode == 0, result.stdout
+        outcome = runner.check("mount", "propagation")
+        assert outcome.passed, "; ".join(r.message for r in outcome.results if not r.ok)
+    finally:
+        runner.reset("mount", remove_workdir=True)
+    assert set(leftovers()) == before
+
+
 def test_two_front_ends_at_once_keep_each_others_progress(runner):
     """The TUI open while `workshop check` runs in a terminal: each change is made to the latest
     progress on disk, so neither writes its older copy over the other's (a finished step, a lab)."""
