@@ -67,6 +67,16 @@ def test_a_step_with_a_background_process_can_be_done_twice(runner):
     assert set(leftovers()) == before
 
 
+def test_a_failed_check_says_each_thing_once(runner):
+    """Three checks of a container that is not there fail alike: the learner reads it once."""
+    runner.start("user", force=True)
+    try:
+        messages = [r.message for r in runner.check("user", "your-own-map").results]
+        assert len(messages) == len(set(messages)) and any("user-map" in m for m in messages), messages
+    finally:
+        runner.reset("user", remove_workdir=True)
+
+
 def test_two_front_ends_at_once_keep_each_others_progress(runner):
     """The TUI open while `workshop check` runs in a terminal: each change is made to the latest
     progress on disk, so neither writes its older copy over the other's (a finished step, a lab)."""
