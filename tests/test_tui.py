@@ -44,9 +44,33 @@ def test_home_lists_the_labs_and_locks_by_prerequisite(runner):
             assert "needs namespaces" in states[2]  # uts needs namespaces first
             await pilot.press("down", "down", "enter")  # a locked lab does not open...
             assert type(app.screen).__name__ == "HomeScreen"
+            assert app._notifications  # "press f to open it anyway"
             await pilot.press("f")  # ...unless asked
             await settle(app, pilot)
             assert type(app.screen).__name__ == "LabScreen"
+            assert not app._notifications  # that advice is gone once the lab is open
+
+    asyncio.run(scenario())
+
+
+def test_home_and_end_keys_and_a_reset_clears_the_log(runner):
+    async def scenario() -> None:
+        app = WorkshopApp(runner)
+        async with app.run_test(size=(100, 30)) as pilot:
+            table = app.screen.query_one("#labs")
+            await pilot.press("end")
+            assert table.cursor_row == table.row_count - 1
+            await pilot.press("home")
+            assert table.cursor_row == 0
+        app = WorkshopApp(runner, open_lab="uts")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(app, pilot)
+            await pilot.press("c")  # not done: a ✗ in the log
+            await settle(app, pilot)
+            assert "✗" in log_text(app.screen)
+            await pilot.press("x", "y")  # reset, confirmed
+            await settle(app, pilot)
+            assert "✗" not in log_text(app.screen) and "starts again" in log_text(app.screen)
 
     asyncio.run(scenario())
 

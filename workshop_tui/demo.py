@@ -21,7 +21,7 @@ STOPS: list[tuple[str, list[str]]] = [
         ["run", "--rm", "busybox", "ps"],
     ),
     (
-        "Every namespace is a link in /proc/$$/ns; compare these inodes with the host's below.",
+        "Every namespace is a link in /proc/$$/ns; compare these inodes with the host's, printed at the start.",
         ["run", "--rm", "busybox", "sh", "-c", "ls -l /proc/$$/ns"],
     ),
     (

@@ -8,6 +8,16 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 
+class LabTable(DataTable):
+    """The labs, one per row: Home and End go to the first and the last (DataTable's own scroll
+    sideways, which a table this narrow never needs)."""
+
+    BINDINGS = [
+        Binding("home", "scroll_top", "First lab", show=False),
+        Binding("end", "scroll_bottom", "Last lab", show=False),
+    ]
+
+
 class HomeScreen(Screen):
     BINDINGS = [
         Binding("enter", "open", "Open lab", id="open-lab"),
@@ -17,7 +27,7 @@ class HomeScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header(icon="≡")
-        yield DataTable(id="labs", cursor_type="row")
+        yield LabTable(id="labs", cursor_type="row")
         yield Static(id="lab-goal")
         yield Static("Enter opens a lab, r resumes where you left off, ? shows every key.", id="home-help")
         yield Footer()
@@ -87,6 +97,7 @@ class HomeScreen(Screen):
             return
         from workshop_tui.screens.lab import LabScreen
 
+        self.app.clear_notifications()  # "press f to open it anyway" is done with
         self.app.push_screen(LabScreen(lab_id))
 
     def action_resume(self) -> None:

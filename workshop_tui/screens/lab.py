@@ -373,6 +373,7 @@ class LabScreen(Screen):
             except Exception as e:  # noqa: BLE001 -- one line in the app
                 self.app.call_from_thread(self.notify, f"reset failed: {e}", severity="error", markup=False)
                 return
+        self.app.call_from_thread(self.query_one("#log", RichLog).clear)  # the old tries' output is stale now
         for line in lines:
             self.app.call_from_thread(self.log_line, line)
         again = " (its practice network namespaces made afresh)" if lab.sandbox else ""
