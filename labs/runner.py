@@ -246,9 +246,26 @@ class Runner:
     def clean(self, ref: str | None = None) -> list[str]:
         """Remove what a lab made (its containers, mounts, registry, practice network); keep the
         learner's progress and files. What ``reset`` does first."""
+        lab = self.lab(ref)
+        done = self._remove_leftovers(lab)
+        if lab.sandbox:
+            others = [other.id for other in self.labs()
+                      if other.sandbox and other.id != lab.id and self.progress.data["labs"].get(other.id)]  # fmt: skip
+            done += _sandbox_down_if_unused(others)
+        return done
+
+    def clean_all(self) -> list[str]:
+        """``workshop clean --all`` (the end of a class): every lab's leftovers, then the practice
+        network namespaces, whatever lab is in progress. Progress and files stay."""
+        done = []
+        for lab in self.labs():
+            done += self._remove_leftovers(lab)
+        return done + _sandbox_down_if_unused([])
+
+    def _remove_leftovers(self, lab: Lab) -> list[str]:
+        """A lab's containers, then its cleanup commands (mounts, background processes...)."""
         import engine
 
-        lab = self.lab(ref)
         done = []
         for name in lab.containers:
             try:
@@ -258,10 +275,6 @@ class Runner:
                 pass
         for command in lab.cleanup:
             self.run_command(lab, command)
-        if lab.sandbox:
-            others = [other.id for other in self.labs()
-                      if other.sandbox and other.id != lab.id and self.progress.data["labs"].get(other.id)]  # fmt: skip
-            done += _sandbox_down_if_unused(others)
         return done
 
     def still_there(self, lab: Lab) -> list[str]:

@@ -230,6 +230,40 @@ def test_clean_removes_what_a_lab_made_and_keeps_the_progress(runner):
         runner.reset(lab.id, remove_workdir=True)
 
 
+def test_clean_all_removes_every_labs_leftovers_and_the_practice_network(runner):
+    """`workshop clean --all` at the end of a class: containers, background processes and mounts
+    of every lab, the practice namespaces last, whatever lab is in progress; progress stays."""
+    import sys
+
+    from engine.network import sandbox
+    from labs.runner import sandbox_name
+
+    before = set(leftovers())
+    try:
+        for lab_id, step_id in (("uts", "own-hostname"), ("mount", "propagation")):
+            runner.start(lab_id, force=True)
+            assert all(r.returncode == 0 for r in runner.solve(lab_id, step_id))
+            assert runner.check(lab_id, step_id).passed
+        runner.start("network-namespace", force=True)  # in progress: its practice namespace is up
+        assert sandbox.exists(sandbox_name())
+        workshop = [sys.executable, "-m", "workshop_tui.cli", "clean"]
+        both = subprocess.run([*workshop, "uts", "--all"], capture_output=True, text=True)
+        assert both.returncode == 2 and "not both" in both.stderr
+        done = subprocess.run([*workshop, "--all"], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert "removed container uts-box" in done.stdout and "practice network namespaces" in done.stdout
+        assert set(leftovers()) == before and not sandbox.exists(sandbox_name())
+        assert subprocess.run(["pgrep", "-f", "^sleep 3602$"]).returncode == 1  # lab 05's sleeper
+        with open("/proc/self/mountinfo") as f:
+            assert "lab-shared" not in f.read()
+        again = subprocess.run([*workshop, "--all"], capture_output=True, text=True)
+        assert again.stdout.strip() == "nothing of any lab was left"
+        assert Runner(data_dir=runner.progress.directory).progress.lab("uts")["done"] == ["own-hostname"]
+    finally:
+        for lab_id in ("uts", "mount", "network-namespace"):
+            runner.reset(lab_id, remove_workdir=True)
+
+
 def test_solve_stops_at_the_first_failing_command_and_says_so(runner):
     """The learner's own container holds the name the solution's first command wants: the rest,
     which builds on it, is not run, and the answer is one clear line, not a pile of errors."""

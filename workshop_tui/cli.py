@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-y", "--yes", action="store_true", help="do not ask")
     p = sub.add_parser("clean", help="remove what a lab made (containers, mounts, ...); keep your progress")
     p.add_argument("lab", nargs="?", help="default: the current lab")
+    p.add_argument("--all", action="store_true", help="every lab's, and the practice network (the end of a class)")
     p = sub.add_parser("reset", help="put a lab back to its start")
     p.add_argument("lab")
     p.add_argument("-y", "--yes", action="store_true", help="do not ask")
@@ -453,6 +454,14 @@ def dispatch(runner, args: argparse.Namespace) -> int:  # noqa: ANN001
                   "then `workshop solve` again.", file=sys.stderr)  # fmt: skip
             return 1
         print("Now `workshop check`.")
+        return 0
+    if args.cmd == "clean" and args.all:
+        if args.lab:
+            print(f"workshop: give a lab or --all, not both (`workshop clean {args.lab}`, or `workshop clean --all`)",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        for line in runner.clean_all() or ["nothing of any lab was left"]:
+            print(line)
         return 0
     if args.cmd == "clean":
         lab = runner.lab(args.lab)
