@@ -264,6 +264,20 @@ def test_clean_all_removes_every_labs_leftovers_and_the_practice_network(runner)
             runner.reset(lab_id, remove_workdir=True)
 
 
+def test_list_shows_where_a_learner_is_in_a_lab_opened_early(runner):
+    """`workshop start --force` of a locked lab: `workshop list` says its steps, not "locked"."""
+    import sys
+
+    runner.start("uts", force=True)
+    try:
+        listed = subprocess.run([sys.executable, "-m", "workshop_tui.cli", "list"], capture_output=True, text=True)
+        uts = next(line for line in listed.stdout.splitlines() if " uts " in line)
+        assert "0/3 steps" in uts and "locked" not in uts and uts.startswith("▶"), uts
+        assert any("locked: do namespaces first" in line for line in listed.stdout.splitlines() if " pid " in line)
+    finally:
+        runner.reset("uts")
+
+
 def test_solve_stops_at_the_first_failing_command_and_says_so(runner):
     """The learner's own container holds the name the solution's first command wants: the rest,
     which builds on it, is not run, and the answer is one clear line, not a pile of errors."""

@@ -129,7 +129,7 @@ def test_a_step_checked_in_another_window_shows_here_and_is_kept(runner):
             await pilot.press("escape")  # to the labs (the lab screen's workers are cancelled)
             await pilot.pause()
             home, uts_state = app.screen, lambda: str(app.screen.query_one("#labs").get_row_at(2)[1])
-            assert "▶" in uts_state()  # the lab at hand
+            assert "▶" in uts_state() and "1/3 steps" in uts_state()  # the lab at hand, opened early
             cli.reset("uts")  # `workshop reset uts` in the terminal
             home.follow_progress()  # what its 2 s timer calls
             assert "▶" not in uts_state()

@@ -371,10 +371,10 @@ def dispatch(runner, args: argparse.Namespace) -> int:  # noqa: ANN001
             done = len(entry.get("done", []))
             if runner.finished(lab.id):
                 mark = "✓ done"
+            elif done or entry.get("started"):  # opened early (--force) too: where the learner is
+                mark = f"… {done}/{len(lab.steps)} steps"
             elif runner.missing_prerequisites(lab):
                 mark = f"locked: do {', '.join(runner.missing_prerequisites(lab))} first"
-            elif done or entry.get("started"):
-                mark = f"… {done}/{len(lab.steps)} steps"
             else:
                 mark = ""
             current = "▶" if runner.progress.current_lab == lab.id else " "

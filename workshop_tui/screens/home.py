@@ -60,10 +60,10 @@ class HomeScreen(Screen):
             entry = runner.progress.data["labs"].get(lab.id, {})
             if runner.finished(lab.id):
                 state = "[green]✓ done[/]"
+            elif entry.get("started"):  # opened early (f) too: where the learner is
+                state = f"[yellow]{len(entry.get('done', []))}/{len(lab.steps)} steps[/]"
             elif runner.missing_prerequisites(lab):
                 state = f"[dim]needs {', '.join(runner.missing_prerequisites(lab))}[/]"
-            elif entry.get("started"):
-                state = f"[yellow]{len(entry.get('done', []))}/{len(lab.steps)} steps[/]"
             else:
                 state = ""
             if runner.progress.current_lab == lab.id:
