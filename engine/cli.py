@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import BinaryIO
 
+    from engine.state import Record
+
 NS_CHOICES = ("host", "private")
 CONTAINER = "a container's name or ID"
 CONTAINERS = "one or more containers' names or IDs"
@@ -615,10 +617,17 @@ def dispatch(args: Args) -> int:
             print(_formatted(detail, args.format))
         return 0
     if args.cmd == "stop":
-        return for_each(args.containers, lambda ref: engine.stop(ref, timeout=args.time))
+        return for_each(args.containers, lambda ref: engine.stop(ref, timeout=args.time, still_running=_say_waiting))
     if args.cmd == "kill":
         return for_each(args.containers, lambda ref: engine.kill(ref, _signal_number(args.signal)))
     return for_each(args.containers, lambda ref: engine.remove(ref, force=args.force))
+
+
+def _say_waiting(record: Record, seconds_left: float) -> None:
+    """`stop` of a container that ignores SIGTERM: say why nothing happens for a while."""
+    said = (f"{record.name} is still running 1 s after SIGTERM (a PID 1 with no handler for it ignores it): "
+            f"SIGKILL in {seconds_left:g} s (`minibox stop -t SECONDS` waits less)")  # fmt: skip
+    print(f"minibox: {said}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

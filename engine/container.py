@@ -651,15 +651,29 @@ def kill(ref: str, sig: int = signal.SIGKILL, paths: Paths | None = None) -> Rec
     return record
 
 
-def stop(ref: str, timeout: float = 10.0, paths: Paths | None = None) -> Record:
-    """SIGTERM, then SIGKILL after ``timeout`` seconds, then wait until the exit is recorded."""
+def stop(
+    ref: str,
+    timeout: float = 10.0,
+    paths: Paths | None = None,
+    still_running: Callable[[Record, float], None] | None = None,
+) -> Record:
+    """SIGTERM, then SIGKILL after ``timeout`` seconds, then wait until the exit is recorded.
+
+    ``still_running(record, seconds_left)`` is told once if the container is still there a
+    second after SIGTERM (a PID 1 with no handler for it ignores it): a long wait is explained.
+    """
     _require_root()
     record = get(ref, paths)
     record.guard("stop", "")
     if record.state == RUNNING:
         alive = lambda: state.process_alive(record.pid, record.data.get("pid_start_time"))  # noqa: E731
         process.signal_if_alive(record.pid, signal.SIGTERM)
-        if not _wait_until(lambda: not alive(), timeout):
+        patience = 1.0 if still_running and timeout > 1.0 else timeout
+        exited = _wait_until(lambda: not alive(), patience)
+        if not exited and patience < timeout:
+            still_running(record, timeout - patience)
+            exited = _wait_until(lambda: not alive(), timeout - patience)
+        if not exited:
             process.signal_if_alive(record.pid, signal.SIGKILL)
             _wait_until(lambda: not alive(), 10.0)
     _await_supervisor(record)
