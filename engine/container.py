@@ -671,7 +671,10 @@ def stop(
         patience = 1.0 if still_running and timeout > 1.0 else timeout
         exited = _wait_until(lambda: not alive(), patience)
         if not exited and patience < timeout:
-            still_running(record, timeout - patience)
+            try:
+                still_running(record, timeout - patience)
+            except Exception:  # noqa: BLE001 -- (say, stderr closed) the stop itself must go on
+                pass
             exited = _wait_until(lambda: not alive(), timeout - patience)
         if not exited:
             process.signal_if_alive(record.pid, signal.SIGKILL)

@@ -184,21 +184,28 @@ class Runner:
                 results.append(result)
         outcome = CheckOutcome(lab, step, results, None, None)
         if outcome.passed:
-            with self.progress.change():
+            moved_on = False
+            with self.progress.change():  # the latest progress: another front end may have gone on
                 entry = self.progress.lab(lab.id)
-                if step.id not in entry["done"]:
+                already_done = step.id in entry["done"]
+                if not already_done:
                     entry["done"].append(step.id)
-                if entry.get("current") == step.id or step_id is None:
+                current = entry.get("current")
+                if current == step.id or (step_id is None and current is None):
                     following = lab.steps[lab.index(step.id) + 1 :]
                     outcome.next_step = next((s for s in following if s.id not in entry["done"]), None)
                     entry["current"] = outcome.next_step.id if outcome.next_step else None
                     if outcome.next_step is None:
                         entry["finished"] = time.time()
+                    moved_on = True
+                elif already_done and current is not None:  # checked first elsewhere, which went on
+                    outcome.next_step = next((s for s in lab.steps if s.id == current), None)  # (set up there)
+                finished = bool(entry.get("finished"))
             self._tell_class("check_passed", lab, step)
-            if outcome.next_step:
+            if moved_on and outcome.next_step:
                 self._tell_class("step_started", lab, outcome.next_step)
                 self.run_setup(lab, outcome.next_step)
-            elif entry.get("finished"):
+            elif outcome.next_step is None and finished:
                 self._tell_class("lab_finished", lab, step)
         else:
             self._tell_class("check_failed", lab, step)
@@ -259,11 +266,12 @@ class Runner:
         network namespaces, whatever lab is in progress. Progress and files stay."""
         done = []
         for lab in self.labs():
-            done += self._remove_leftovers(lab)
+            done += self._remove_leftovers(lab, run_cleanup=os.path.isdir(self.workdir(lab)))
         return done + _sandbox_down_if_unused([])
 
-    def _remove_leftovers(self, lab: Lab) -> list[str]:
-        """A lab's containers, then its cleanup commands (mounts, background processes...)."""
+    def _remove_leftovers(self, lab: Lab, run_cleanup: bool = True) -> list[str]:
+        """A lab's containers, then its cleanup commands (mounts, background processes...): not
+        for a lab never opened (no working directory: what they undo is made from there)."""
         import engine
 
         done = []
@@ -273,7 +281,7 @@ class Runner:
                 done.append(f"removed container {name}")
             except engine.MiniboxError:
                 pass
-        for command in lab.cleanup:
+        for command in lab.cleanup if run_cleanup else ():
             self.run_command(lab, command)
         return done
 

@@ -88,6 +88,8 @@ def test_two_front_ends_at_once_keep_each_others_progress(runner):
             assert result.returncode == 0, result.stdout
         assert cli.check("chroot", "build-rootfs").passed
         assert tui.progress.lab("chroot")["done"] == ["build-rootfs"]  # the TUI reads the newer file
+        again = tui.check("chroot", "build-rootfs")  # the TUI's screen was still on that step
+        assert again.passed and again.next_step.id == "processes-are-shared"  # where the CLI went
         step, hint, count = tui.hint("chroot")  # a change of the TUI's: the CLI's stays
         assert step.id == "processes-are-shared" and hint and count == 1
         tui.start("namespaces", force=True)
@@ -103,8 +105,11 @@ def test_two_front_ends_at_once_keep_each_others_progress(runner):
 
 
 def test_progress_changes_are_transactions(tmp_path):
-    """Changed only inside `change()`, nothing saved when the change fails, an unreadable file
-    kept aside instead of lost."""
+    """Changed only inside `change()`; a change that fails leaves nothing, on disk or in memory;
+    a change inside a change is part of it; another thread reads the last saved progress, never
+    a change half made; a bad file reads as empty and is set aside (kept) by the next change."""
+    import threading
+
     from labs.progress import Progress
 
     progress = Progress(str(tmp_path))
@@ -112,19 +117,46 @@ def test_progress_changes_are_transactions(tmp_path):
         progress.current_lab = "uts"
     with pytest.raises(ZeroDivisionError), progress.change():
         progress.current_lab = "uts"
+        progress.lab("pid")["done"].append("bad")
         raise ZeroDivisionError
-    assert not os.path.exists(progress.path) and Progress(str(tmp_path)).current_lab is None
+    assert not os.path.exists(progress.path)
+    assert progress.current_lab is None and progress.lab("pid")["done"] == []  # this object too
+    assert "pid" not in progress.data["labs"]  # reading an entry outside a change makes none
     with progress.change():
         progress.current_lab = "uts"
+        with progress.change():  # nested (a helper that changes progress, called in a change)
+            progress.lab("uts")["done"].append("own-hostname")
+    assert Progress(str(tmp_path)).lab("uts")["done"] == ["own-hostname"]
+    seen_inside, entered, go_on = [], threading.Event(), threading.Event()
+
+    def change_slowly() -> None:
+        with progress.change():
+            progress.lab("uts")["done"].append("rename-inside")
+            entered.set()
+            go_on.wait(10)
+
+    worker = threading.Thread(target=change_slowly)
+    worker.start()
+    entered.wait(10)
+    seen_inside.append(list(progress.lab("uts")["done"]))  # this thread, while the other changes
+    go_on.set()
+    worker.join(10)
+    assert seen_inside == [["own-hostname"]] and progress.lab("uts")["done"] == ["own-hostname", "rename-inside"]
     other = Progress(str(tmp_path))
     with other.change():
-        other.lab("uts")["done"].append("own-hostname")
+        other.lab("uts")["hints"]["share-with-host"] = 1
     version = progress.version
-    assert progress.reload() and progress.version == version + 1
-    assert progress.lab("uts")["done"] == ["own-hostname"] and not progress.reload()
-    (tmp_path / "progress.json").write_text("{torn")
-    assert Progress(str(tmp_path)).data == {"labs": {}}
-    assert [p.name.split("-")[0] for p in tmp_path.iterdir() if "unreadable" in p.name] == ["progress.json.unreadable"]
+    assert progress.reload() and progress.version == version + 1 and not progress.reload()
+    assert progress.lab("uts")["hints"] == {"share-with-host": 1}
+    for bad in ("{torn", '{"labs": null}', "[1, 2]"):
+        (tmp_path / "progress.json").write_text(bad)
+        assert Progress(str(tmp_path)).data == {"labs": {}}
+        with Progress(str(tmp_path)).change() as data:
+            data["current_lab"] = "chroot"
+        assert Progress(str(tmp_path)).current_lab == "chroot"
+        kept = [p for p in tmp_path.iterdir() if "unreadable" in p.name]
+        assert len(kept) == 1 and kept[0].read_text() == bad
+        kept[0].unlink()
 
 
 def runner_labs_dir() -> str:
@@ -258,6 +290,7 @@ def test_clean_all_removes_every_labs_leftovers_and_the_practice_network(runner)
             assert "lab-shared" not in f.read()
         again = subprocess.run([*workshop, "--all"], capture_output=True, text=True)
         assert again.stdout.strip() == "nothing of any lab was left"
+        assert not os.path.exists(runner.workdir(runner.lab("plug-in")))  # never opened: nothing run for it
         assert Runner(data_dir=runner.progress.directory).progress.lab("uts")["done"] == ["own-hostname"]
     finally:
         for lab_id in ("uts", "mount", "network-namespace"):

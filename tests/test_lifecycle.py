@@ -77,9 +77,11 @@ def test_stop_sends_term_first_and_a_trapping_container_exits_cleanly(name):
     start_detached(name, "busybox", "sh", "-c", 'trap "exit 3" TERM; while true; do sleep 0.1; done')
     started = time.monotonic()
     stopped = minibox("stop", name, check=True)
-    assert time.monotonic() - started < 5
+    took = time.monotonic() - started
+    assert took < 5
     assert inspect(name)["State"]["ExitCode"] == 3
-    assert stopped.stderr == ""  # it exited at once: nothing to explain
+    if took < 1:  # (the wait is explained after a second: a loaded machine may take that long)
+        assert stopped.stderr == ""  # it exited at once: nothing to explain
 
 
 def test_stop_kills_after_the_timeout_when_pid_1_ignores_term(name):

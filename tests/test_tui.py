@@ -116,20 +116,33 @@ def test_a_step_checked_in_another_window_shows_here_and_is_kept(runner):
             await settle(app, pilot)
             screen = app.screen
             assert "step 1/3" in str(screen.query_one("#step-title").render())
+            screen.class_news = {"pace": "uts/own-hostname"}  # an instructor holds the class at step 1
             cli = Runner(data_dir=runner.progress.directory)  # `workshop solve` + `workshop check`
             assert all(r.returncode == 0 for r in cli.solve("uts", "own-hostname"))
             assert cli.check("uts", "own-hostname").passed
             screen.refresh_views()  # what its 2 s timer calls
             await pilot.pause(0.3)  # (not settle: the views' refreshes cancel each other's workers)
             await settle(app, pilot)
+            assert "(checked in another window)" in log_text(screen)
+            assert "step 1/3" in str(screen.query_one("#step-title").render())  # paced: it stays
+            screen.class_news = {}  # unlocked
+            await pilot.press("n")
+            await pilot.pause(0.3)
+            await settle(app, pilot)
             assert "step 2/3" in str(screen.query_one("#step-title").render())
-            assert "✓ " in log_text(screen) and "(checked in another window)" in log_text(screen)
+            assert all(r.returncode == 0 for r in cli.solve("uts", "rename-inside"))
+            assert cli.check("uts", "rename-inside").passed
+            screen.refresh_views()  # not paced now: it goes on to the next step by itself
+            await pilot.pause(0.3)
+            await settle(app, pilot)
+            assert "step 3/3" in str(screen.query_one("#step-title").render())
+            assert log_text(screen).count("(checked in another window)") == 2
             await pilot.press("h")  # a change of the TUI's own
             await settle(app, pilot)
             await pilot.press("escape")  # to the labs (the lab screen's workers are cancelled)
             await pilot.pause()
             home, uts_state = app.screen, lambda: str(app.screen.query_one("#labs").get_row_at(2)[1])
-            assert "▶" in uts_state() and "1/3 steps" in uts_state()  # the lab at hand, opened early
+            assert "▶" in uts_state() and "2/3 steps" in uts_state()  # the lab at hand, opened early
             cli.reset("uts")  # `workshop reset uts` in the terminal
             home.follow_progress()  # what its 2 s timer calls
             assert "▶" not in uts_state()

@@ -51,6 +51,7 @@ class HomeScreen(Screen):
 
     def refresh_labs(self, keep_cursor: bool = False) -> None:
         runner = self.app.runner
+        self.shown_version = runner.progress.version  # first: a newer save is then shown at the next refresh
         table = self.query_one(DataTable)
         cursor = table.cursor_row
         table.clear()
@@ -72,7 +73,6 @@ class HomeScreen(Screen):
             table.add_row(str(lab.number), state, f"{lab.minutes} min", lab.title, key=lab.id)
             self.lab_ids.append(lab.id)
         table.move_cursor(row=cursor if keep_cursor else current_row)
-        self.shown_version = runner.progress.version
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.cursor_row < len(self.lab_ids):

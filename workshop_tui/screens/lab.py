@@ -80,7 +80,6 @@ class LabScreen(Screen):
         self.lab: Lab | None = None
         self.step: Step | None = None
         self.command_index = 0
-        self.checking = False  # a check of this screen's is running (see follow_progress)
         self.shown_done: set[str] = set()  # the steps done, and the progress's version, when shown
         self.shown_version = 0
         self.running: subprocess.Popen | None = None
@@ -168,8 +167,8 @@ class LabScreen(Screen):
         self.step = step
         self.command_index = 0
         number = lab.index(step.id) + 1
+        self.shown_version = runner.progress.version  # first: a newer save is then shown at the next refresh
         self.shown_done = set(runner.progress.lab(lab.id)["done"])
-        self.shown_version = runner.progress.version
         done = "  ✓" if step.id in self.shown_done else ""
         self.query_one("#step-title", Static).update(
             f"{lab.title} — step {number}/{len(lab.steps)}: {step.title}{done}"
@@ -256,7 +255,6 @@ class LabScreen(Screen):
 
     def action_check(self) -> None:
         self.log_line(Text("checking…", style="dim"))
-        self.checking = True  # its result is shown by show_check, not follow_progress
         self.run_check()
 
     @work(thread=True, exclusive=True, group="check", exit_on_error=False)
@@ -266,12 +264,10 @@ class LabScreen(Screen):
                 outcome = self.app.runner.check(self.lab.id, self.step.id)  # the step on the screen
         except Exception as e:  # noqa: BLE001 -- one line in the app, never a traceback
             self.app.call_from_thread(self.notify, str(e), severity="error", markup=False)
-            self.checking = False
             return
         self.app.call_from_thread(self.show_check, outcome)
 
     def show_check(self, outcome) -> None:  # noqa: ANN001 -- labs.runner.CheckOutcome
-        self.checking = False
         for result in outcome.results:
             style = "green" if result.ok else "red"
             self.log_line(Text(f"{'✓' if result.ok else '✗'} {result.message}", style=style))
@@ -295,7 +291,8 @@ class LabScreen(Screen):
 
     def show_lab_done(self) -> None:
         progress = self.app.runner.progress
-        self.shown_done, self.shown_version = set(progress.lab(self.lab.id)["done"]), progress.version
+        self.shown_version = progress.version
+        self.shown_done = set(progress.lab(self.lab.id)["done"])
         self.notify(f"✓ Lab {self.lab.title!r} done!", timeout=8)
         self.query_one("#step-body", Markdown).update(self.app.runner.finish_text(self.lab))
         self.query_one("#next-command", Static).update("lab done · esc: the labs · x: do it again")
@@ -306,16 +303,21 @@ class LabScreen(Screen):
         terminal, a notebook): say so and go on, as this screen's own check would have."""
         runner = self.app.runner
         runner.progress.reload()
-        if self.step is None or self.checking or runner.progress.version == self.shown_version:
-            return
+        own_check = any(w.node is self and w.group == "check" and not w.is_finished for w in self.app.workers)
+        if self.step is None or own_check or runner.progress.version == self.shown_version:
+            return  # (this screen's own check is shown by show_check)
         self.shown_version = runner.progress.version
         if self.step.id in self.shown_done or self.step.id not in runner.progress.lab(self.lab.id)["done"]:
             return
         self.log_line(Text(f"✓ {self.step.title} (checked in another window)", style="green"))
+        current = runner.current_step(self.lab)
         if runner.finished(self.lab.id):
             self.show_lab_done()
+        elif current and self._paced_out(self.lab.index(current.id)):
+            self.notify("The class is paced here: n opens the next step when your instructor unlocks it.", timeout=10)
+            self.show_step(self.step)
         else:
-            self.show_step(runner.current_step(self.lab) or self.step)
+            self.show_step(current or self.step)
 
     def action_hint(self) -> None:
         try:
