@@ -119,6 +119,17 @@ class Runner:
                 return lab.observe_pid.split()[-1], int(output)
         return None, None
 
+    def practice_network_up(self, lab: Lab) -> None:
+        """A network lab's commands and checks run in its practice namespaces: make them again if
+        they went (`workshop clean`, a reboot) while the lab was open. Quick when they exist."""
+        if not lab.sandbox:
+            return
+        from engine.network import sandbox
+
+        name = sandbox_name()
+        if not (sandbox.exists(name) and sandbox.exists(sandbox.internet_name(name))):
+            sandbox.up(name)
+
     def sandbox(self, lab: Lab) -> str:
         """The practice namespace a network lab's host side runs in ("" for other labs)."""
         return sandbox_name() if lab.sandbox else ""
@@ -145,10 +156,7 @@ class Runner:
         if missing and not force:
             raise PermissionError(f"lab {lab.id!r} builds on {', '.join(missing)}: finish that first (or --force)")
         os.makedirs(self.workdir(lab), exist_ok=True)
-        if lab.sandbox:
-            from engine.network import sandbox
-
-            sandbox.up(sandbox_name())
+        self.practice_network_up(lab)
         with self.progress.change():
             entry = self.progress.lab(lab.id)
             entry.setdefault("started", time.time())
@@ -177,6 +185,7 @@ class Runner:
         step = lab.step(step_id) if step_id else self.current_step(lab)
         if step is None:
             raise LookupError(f"lab {lab.id!r} is finished; `workshop reset {lab.id}` to do it again")
+        self.practice_network_up(lab)
         ctx = self.context(lab)
         results = []
         for result in (run_check(ctx, c) for c in step.checks):
@@ -243,6 +252,7 @@ class Runner:
         fails: the ones after it build on it (a name the learner's own container already holds,
         say), and their errors would only bury the first."""
         lab = self.lab(ref)
+        self.practice_network_up(lab)
         results = []
         for command in lab.step(step_id).solution:
             results.append(self.run_command(lab, command))
@@ -325,10 +335,7 @@ class Runner:
         as the lab's own commands run: in its working directory, this install's ``minibox`` first
         on PATH, the lab's variables set and, in a network lab, inside the practice namespace."""
         os.makedirs(self.workdir(lab), exist_ok=True)
-        if lab.sandbox:
-            from engine.network import sandbox
-
-            sandbox.up(sandbox_name())  # nothing to do when the lab was started
+        self.practice_network_up(lab)
         env = self.environment(lab)
         env["WORKSHOP_LAB"] = lab.id
         shell = env.get("SHELL") or ""

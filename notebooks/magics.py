@@ -62,6 +62,7 @@ def shell(line: str, cell: str) -> None:
     command = runner.render(lab, cell)
     if container:
         command = f"minibox exec {shlex.quote(container)} sh -c {shlex.quote(command)}"
+    runner.practice_network_up(lab)
     code = stream_command(command, runner.workdir(lab), lambda text: print(text, flush=True),
                           sandbox=runner.sandbox(lab), env=runner.environment(lab))  # fmt: skip
     if code:

@@ -291,6 +291,8 @@ def test_clean_all_removes_every_labs_leftovers_and_the_practice_network(runner)
         again = subprocess.run([*workshop, "--all"], capture_output=True, text=True)
         assert again.stdout.strip() == "nothing of any lab was left"
         assert not os.path.exists(runner.workdir(runner.lab("plug-in")))  # never opened: nothing run for it
+        outcome = runner.check("network-namespace")  # the learner goes on: the practice network comes back
+        assert sandbox.exists(sandbox_name()) and not any("/run/netns" in r.message for r in outcome.results)
         assert Runner(data_dir=runner.progress.directory).progress.lab("uts")["done"] == ["own-hostname"]
     finally:
         for lab_id in ("uts", "mount", "network-namespace"):

@@ -223,6 +223,7 @@ class LabScreen(Screen):
     def _run_commands(self, commands: list[str]) -> None:
         workdir = self.app.runner.workdir(self.lab)
         os.makedirs(workdir, exist_ok=True)
+        self.app.runner.practice_network_up(self.lab)
         for command in commands:
             self.app.call_from_thread(self.log_line, Text(f"$ {command}", style="bold cyan"))
 
