@@ -291,8 +291,10 @@ class Runner:
                 done.append(f"removed container {name}")
             except engine.MiniboxError:
                 pass
-        for command in lab.cleanup if run_cleanup else ():
-            self.run_command(lab, command)
+        if run_cleanup and lab.cleanup:
+            for command in lab.cleanup:
+                self.run_command(lab, command)
+            done.append(f"ran the clean-up of lab {lab.id} (what it mounted or left running)")
         return done
 
     def still_there(self, lab: Lab) -> list[str]:
