@@ -225,11 +225,17 @@ class Runner:
                 used = hints.get(step.id, 0)
                 if used < len(step.hints):
                     hints[step.id] = used + 1
-            if step.hints:
-                outcome.next_hint = step.hints[min(used, len(step.hints) - 1)]
-            if used < len(step.hints):
-                self._tell_class("hint_used", lab, step)
+            if step.hints:  # (not told to the class as a hint used: the failed check was, and the
+                outcome.next_hint = step.hints[min(used, len(step.hints) - 1)]  # board counts asked ones)
         return outcome
+
+    def passes(self, ref: str | None, step_id: str) -> bool:
+        """Do a step's checks pass now? Only a look: nothing recorded, no hint counted, nothing
+        told to the class (a notebook's solution cell asks before it runs anything)."""
+        lab = self.lab(ref)
+        self.practice_network_up(lab)
+        ctx = self.context(lab)
+        return all(run_check(ctx, check).ok for check in lab.step(step_id).checks)
 
     def hint(self, ref: str | None = None) -> tuple[Step, str | None, int]:
         """The next hint of the current step (and count it), or None when all were shown."""

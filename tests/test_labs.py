@@ -77,6 +77,23 @@ def test_a_failed_check_says_each_thing_once(runner):
         runner.reset("user", remove_workdir=True)
 
 
+def test_a_notebooks_solution_cell_looks_first_and_counts_no_failure(runner):
+    """`%solution STEP` asks whether the step is done before it runs anything: only a look, not a
+    failed check (which counts a hint, and a failure on the class board)."""
+    from notebooks import magics
+
+    magics._state.update(runner=runner, lab=runner.start("chroot", force=True))
+    try:
+        magics.solution("build-rootfs")  # not done: the solution runs
+        entry = runner.progress.lab("chroot")
+        assert entry["hints"] == {} and entry["done"] == []
+        magics.solution("build-rootfs")  # done now: said, and recorded
+        assert runner.progress.lab("chroot")["done"] == ["build-rootfs"]
+    finally:
+        magics._state.update(runner=None, lab=None)
+        runner.reset("chroot", remove_workdir=True)
+
+
 def test_two_front_ends_at_once_keep_each_others_progress(runner):
     """The TUI open while `workshop check` runs in a terminal: each change is made to the latest
     progress on disk, so neither writes its older copy over the other's (a finished step, a lab)."""

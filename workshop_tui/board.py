@@ -20,6 +20,8 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
+STATUS_STYLES = {"stuck": "bold red", "waiting": "yellow", "done": "green"}
+
 
 class BoardApp(App):
     TITLE = "Class board"
@@ -53,7 +55,7 @@ class BoardApp(App):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("name", "lab / step", "on step", "failed checks", "hints", "steps done", "")
+        table.add_columns("name", "lab / step", "on step", "failed checks", "hints asked", "steps done", "")
         self.load()
         self.set_interval(self.refresh_seconds, self.load)
 
@@ -83,10 +85,11 @@ class BoardApp(App):
         for a in board["attendees"]:
             where = f"{a['lab']}/{a['step']}" if a["lab"] else "(not started)"
             minutes, seconds = divmod(a["seconds_on_step"], 60)
-            stuck = Text("stuck", "bold red") if a["stuck"] else Text("")
-            style = "red" if a["stuck"] else ""
+            status = a.get("status", "stuck" if a["stuck"] else "")  # (a service from before "status")
+            state = Text(status, STATUS_STYLES.get(status, ""))  # stuck; waiting at the pace; done with the lab
+            style = "red" if status == "stuck" else ""
             table.add_row(Text(a["name"], style), where, f"{minutes}:{seconds:02d}", str(a["failed_checks"]),
-                          str(a["hints"]), str(a["steps_done"]), stuck)  # fmt: skip
+                          str(a["hints"]), str(a["steps_done"]), state)  # fmt: skip
         histogram = Text()
         width = max(board["histogram"].values(), default=1)
         for where, count in sorted(board["histogram"].items()):
@@ -95,11 +98,13 @@ class BoardApp(App):
             histogram.append(f" {count}\n")
         self.query_one("#histogram", Static).update(histogram or Text("nobody has joined yet", "dim"))
         stuck = sum(a["stuck"] for a in board["attendees"])
+        waiting = sum(a.get("status") == "waiting" for a in board["attendees"])
         pace = board.get("pace") or "none"
         message = board.get("message") or "none"
         count = len(board["attendees"])
         people = f"{count} attendee{'s' if count != 1 else ''}"
-        summary = Text(f"{people}, {stuck} stuck · pace: {pace} · message: {message}")
+        held = f", {waiting} waiting at the pace" if waiting else ""
+        summary = Text(f"{people}, {stuck} stuck{held} · pace: {pace} · message: {message}")
         if board.get("break_since"):
             started = time.strftime("%H:%M", time.localtime(float(board["break_since"])))
             summary.append(f" · on a break since {started}: time on a step is not counted (z ends it)", "bold yellow")

@@ -151,6 +151,16 @@ def class_news(runner) -> dict:  # noqa: ANN001 -- labs.runner.Runner
     return fresh
 
 
+def paced_out(news: dict, lab, step) -> bool:  # noqa: ANN001 -- labs objects, imported lazily
+    """A step past the instructor's pace is not open yet, here as in the TUI (said on stderr)."""
+    from labs.classroom.client import not_open_yet
+
+    why = not_open_yet(news, lab, step) if news else ""
+    if why:
+        print(f"workshop: {why} (`workshop check {lab.id} STEP` re-checks an earlier one)", file=sys.stderr)
+    return bool(why)
+
+
 def show_step(runner, lab, step, news: dict | None = None) -> None:  # noqa: ANN001 -- labs objects, imported lazily
     from labs.classroom.client import beyond_pace
 
@@ -281,7 +291,7 @@ def board_text(url: str, token: str, watch: bool) -> int:
         print(f"{'NAME':<24}{'WHERE':<34}{'ON STEP':>9}{'FAILED':>8}{'HINTS':>7}  ")
         for a in board["attendees"]:
             where = f"{a['lab']}/{a['step']}" if a["lab"] else "(not started)"
-            stuck = "  STUCK" if a["stuck"] else ""
+            stuck = f"  {a.get('status', 'stuck' if a['stuck'] else '').upper()}".rstrip()  # STUCK, WAITING, DONE
             print(
                 f"{a['name'][:23]:<24}{where[:33]:<34}{a['seconds_on_step']:>8}s{a['failed_checks']:>8}{a['hints']:>7}{stuck}"
             )
@@ -366,6 +376,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def dispatch(runner, args: argparse.Namespace) -> int:  # noqa: ANN001
     if args.cmd in ("list", "status"):
+        news = class_news(runner)  # (the instructor's message, if in a class)
+        if news.get("pace"):
+            print(f"The class is paced up to {news['pace']}.\n")
         for lab in runner.labs():
             entry = runner.progress.data["labs"].get(lab.id, {})
             done = len(entry.get("done", []))
@@ -395,6 +408,11 @@ def dispatch(runner, args: argparse.Namespace) -> int:  # noqa: ANN001
             show_step(runner, lab, step, news)
         return 0
     if args.cmd == "check":
+        news = class_news(runner)
+        lab = runner.lab(args.lab)
+        step = lab.step(args.step) if args.step else runner.current_step(lab)
+        if step is not None and paced_out(news, lab, step):
+            return 1
         outcome = runner.check(args.lab, args.step)
         for result in outcome.results:
             print(f"{'✓' if result.ok else '✗'} {result.message}")
@@ -404,11 +422,15 @@ def dispatch(runner, args: argparse.Namespace) -> int:  # noqa: ANN001
             return 1
         print(f"\nStep {outcome.step.title!r} done.")
         if outcome.next_step:
-            show_step(runner, outcome.lab, outcome.next_step, class_news(runner))
+            show_step(runner, outcome.lab, outcome.next_step, news)
         elif not args.step:
             show_markdown(f"## Lab {outcome.lab.id!r} done\n\n{runner.finish_text(outcome.lab)}")
         return 0
     if args.cmd == "hint":
+        lab = runner.lab()
+        step = runner.current_step(lab)
+        if step is not None and paced_out(class_news(runner), lab, step):
+            return 1
         step, hint, number = runner.hint()
         print(f"Hint {number}/{len(step.hints)}: {hint}" if hint else "No more hints: `workshop solve` shows the way.")
         return 0
@@ -439,6 +461,8 @@ def dispatch(runner, args: argparse.Namespace) -> int:  # noqa: ANN001
         step = lab.step(args.step) if args.step else runner.current_step(lab)
         if step is None:
             raise LookupError(f"lab {lab.id!r} is finished; `workshop reset {lab.id}` to do it again")
+        if paced_out(class_news(runner), lab, step):
+            return 1
         print("The solution runs:\n" + "\n".join(f"  $ {runner.render(lab, c)}" for c in step.solution))
         if not ask("Run it?", args.yes):
             return 1

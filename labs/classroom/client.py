@@ -40,8 +40,16 @@ def _post(url: str, body: dict, timeout: float) -> dict:
 
 
 def join(data_dir: str, url: str, code: str, name: str) -> dict:
-    """Join a class: returns the membership (attendee ID, token, name) and keeps it."""
+    """Join a class: returns the membership (attendee ID, token, name) and keeps it.
+
+    Once: joining again while in a class would leave the first row on the board for good (the
+    service cannot tell it was the same learner). After a new class file (the service no longer
+    knows this workshop: ``unknown``) joining again is the way back."""
     url = url.rstrip("/")
+    member = membership(data_dir)
+    if member is not None and not member.get("unknown"):
+        raise ValueError(f"this workshop is already in the class at {member['url']} as {member['name']!r}: "
+                         "`workshop leave` first, to join again (under another name, or another class)")  # fmt: skip
     try:
         answer = _post(f"{url}/api/join", {"code": code, "name": clean_name(name)}, timeout=10)
     except urllib.error.HTTPError as e:
@@ -183,6 +191,15 @@ def beyond_pace(news: dict, lab: object, index: int) -> bool:
         return index > lab.index(paced_step)
     except ValueError:  # a step the lab no longer has
         return False
+
+
+def not_open_yet(news: dict, lab: object, step: object) -> str:
+    """Why a learner may not do ``step`` yet ("" if they may): the instructor paced the class
+    before it. The TUI's `n`, the CLI's check/solve/hint and the notebooks all stop there."""
+    if not beyond_pace(news, lab, lab.index(step.id)):
+        return ""
+    return (f"the class is paced up to {news['pace']}: step {lab.index(step.id) + 1} ({step.title}) "
+            "opens when your instructor says so")
 
 
 def trouble(data_dir: str) -> str:

@@ -20,6 +20,7 @@ and not stored. The SQLite file keeps everything across a restart of the service
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import secrets
@@ -47,8 +48,10 @@ CREATE TABLE IF NOT EXISTS events (attendee TEXT, seq INTEGER, kind TEXT, lab TE
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS left_class (attendee TEXT PRIMARY KEY, time REAL);
 CREATE TABLE IF NOT EXISTS progress (attendee TEXT PRIMARY KEY, lab TEXT, step TEXT, since REAL, failed INTEGER,
-                                     hints INTEGER, steps_done INTEGER);
+                                     hints INTEGER, steps_done INTEGER, finished INTEGER NOT NULL DEFAULT 0);
 """
+PROGRESS_COLUMNS = "p.lab, p.step, p.since, p.failed, p.hints, p.steps_done, p.finished"
+STUCK_AFTER_FAILED_CHECKS, STUCK_AFTER_SECONDS = 3, 600
 
 
 class Progress:
@@ -56,25 +59,32 @@ class Progress:
 
     Kept in the ``progress`` table and updated as events arrive, so the board reads one row per
     attendee instead of every event of the day (200 attendees x a few hundred events each).
+    ``steps_done`` counts distinct steps (a step checked again, or by a notebook's solution cell
+    and then its check cell, is one); ``passed`` holds the (lab, step) pairs counted so far.
     """
 
     def __init__(self, joined: float, lab: str | None = None, step: str | None = None, since: float | None = None,
-                 failed: int = 0, hints: int = 0, steps_done: int = 0) -> None:  # fmt: skip
+                 failed: int = 0, hints: int = 0, steps_done: int = 0, finished: int = 0,
+                 passed: set[tuple[str, str]] | None = None) -> None:  # fmt: skip
         self.lab, self.step, self.since = lab, step, joined if since is None else since
-        self.failed, self.hints, self.steps_done = failed, hints, steps_done
+        self.failed, self.hints, self.steps_done, self.finished = failed, hints, steps_done, finished
+        self.passed = set() if passed is None else passed
 
     def add(self, kind: str, lab: str, step: str, at: float) -> None:
         if kind in ("lab_started", "step_started") and (lab, step) != (self.lab, self.step):
-            self.lab, self.step, self.since, self.failed = lab, step, at, 0
+            self.lab, self.step, self.since, self.failed, self.finished = lab, step, at, 0, 0
         elif kind == "check_failed":
             self.failed += 1
         elif kind == "hint_used":
             self.hints += 1
-        elif kind == "check_passed":
+        elif kind == "check_passed" and (lab, step) not in self.passed:
+            self.passed.add((lab, step))
             self.steps_done += 1
+        elif kind == "lab_finished" and lab == self.lab:
+            self.finished = 1
 
     def row(self, attendee: str) -> tuple:
-        return (attendee, self.lab, self.step, self.since, self.failed, self.hints, self.steps_done)
+        return (attendee, self.lab, self.step, self.since, self.failed, self.hints, self.steps_done, self.finished)
 
 
 class ClassState:
@@ -83,6 +93,8 @@ class ClassState:
     def __init__(self, path: str, code: str, instructor_token: str) -> None:
         self.db = sqlite3.connect(path)
         self.db.executescript(SCHEMA)
+        if "finished" not in {row[1] for row in self.db.execute("PRAGMA table_info(progress)")}:  # an older file
+            self.db.execute("ALTER TABLE progress ADD COLUMN finished INTEGER NOT NULL DEFAULT 0")
         self.code, self.instructor_token = code, instructor_token
         self.recent: dict[str, list[float]] = {}
         self._fold_missing_progress()
@@ -98,7 +110,7 @@ class ClassState:
                 "SELECT kind, lab, step, time FROM events WHERE attendee = ? ORDER BY seq", (attendee,)
             ):
                 progress.add(*event)
-            self.db.execute("INSERT INTO progress VALUES (?, ?, ?, ?, ?, ?, ?)", progress.row(attendee))
+            self.db.execute("INSERT INTO progress VALUES (?, ?, ?, ?, ?, ?, ?, ?)", progress.row(attendee))
         self.db.commit()
 
     # --- attendees -------------------------------------------------------------------------------
@@ -117,7 +129,7 @@ class ClassState:
             name = f"{base} ({n})"
         attendee, token, joined = secrets.token_hex(8), secrets.token_urlsafe(24), time.time()
         self.db.execute("INSERT INTO attendees VALUES (?, ?, ?, ?, 0)", (attendee, name, token, joined))
-        self.db.execute("INSERT INTO progress VALUES (?, ?, ?, ?, ?, ?, ?)", Progress(joined).row(attendee))
+        self.db.execute("INSERT INTO progress VALUES (?, ?, ?, ?, ?, ?, ?, ?)", Progress(joined).row(attendee))
         self.db.commit()
         return {"attendee": attendee, "token": token, "name": name}
 
@@ -160,13 +172,16 @@ class ClassState:
         )
         self.db.execute("UPDATE attendees SET last_seq = ? WHERE id = ?", (last, attendee))
         row = self.db.execute(
-            "SELECT a.joined, p.lab, p.step, p.since, p.failed, p.hints, p.steps_done"
-            " FROM attendees a JOIN progress p ON p.attendee = a.id WHERE a.id = ?", (attendee,)
-        ).fetchone()  # fmt: skip
-        progress = Progress(*row)
+            f"SELECT a.joined, {PROGRESS_COLUMNS} FROM attendees a JOIN progress p ON p.attendee = a.id WHERE a.id = ?",
+            (attendee,),
+        ).fetchone()
+        passed = set(self.db.execute(  # the steps counted so far (this attendee's: the primary key's prefix)
+            "SELECT DISTINCT lab, step FROM events WHERE attendee = ? AND kind = 'check_passed' AND seq <= ?",
+            (attendee, stored)))  # fmt: skip
+        progress = Progress(*row, passed=passed)
         for e in checked:
             progress.add(e["kind"], e["lab"], e["step"], e["time"])
-        self.db.execute("INSERT OR REPLACE INTO progress VALUES (?, ?, ?, ?, ?, ?, ?)", progress.row(attendee))
+        self.db.execute("INSERT OR REPLACE INTO progress VALUES (?, ?, ?, ?, ?, ?, ?, ?)", progress.row(attendee))
         self.db.commit()  # events and progress together, or neither
         return len(checked)
 
@@ -205,22 +220,53 @@ class ClassState:
         attendees = []
         histogram: dict[str, int] = {}
         rows = self.db.execute(
-            "SELECT a.name, p.lab, p.step, p.since, p.failed, p.hints, p.steps_done, l.time IS NOT NULL"
+            f"SELECT a.name, {PROGRESS_COLUMNS}, l.time IS NOT NULL"
             " FROM attendees a JOIN progress p ON p.attendee = a.id LEFT JOIN left_class l ON l.attendee = a.id"
             " ORDER BY a.name"
         )  # who left is off the board (not counted stuck for ever), but in the export
-        for name, lab, step, since, failed, hints, steps_done, gone in rows:
+        pace = self.setting("pace")
+        for name, lab, step, since, failed, hints, steps_done, finished, gone in rows:
             if gone and not with_those_who_left:
                 continue
             where = f"{lab}/{step}" if lab else "(not started)"
             histogram[where] = histogram.get(where, 0) + 1
             on_step = now - since - on_break(since)  # working time: breaks do not count
+            if finished:
+                status = "done"  # the lab, that is: waiting for the next one is no trouble
+            elif lab and _past_pace(pace, lab, step):
+                status = "waiting"  # passed the step the class is paced to: held back, not stuck
+            elif failed >= STUCK_AFTER_FAILED_CHECKS or on_step > STUCK_AFTER_SECONDS:
+                status = "stuck"
+            else:
+                status = ""
             attendees.append({"name": name, "lab": lab, "step": step, "seconds_on_step": round(on_step),
                               "failed_checks": failed, "hints": hints, "steps_done": steps_done,
-                              "stuck": failed >= 3 or on_step > 600,
+                              "status": status, "stuck": status == "stuck",
                               **({"left": bool(gone)} if with_those_who_left else {})})  # fmt: skip
         return {"attendees": attendees, "histogram": histogram, "pace": self.setting("pace"),
                 "message": self.setting("message"), "break_since": self.setting("break_since")}  # fmt: skip
+
+
+@functools.lru_cache(maxsize=64)
+def _lab(lab_id: str) -> object | None:
+    """A lab's definition (its steps' order), read once per service."""
+    from labs.loader import find
+
+    try:
+        return find(lab_id)
+    except LookupError:
+        return None
+
+
+def _past_pace(pace: str, lab_id: str, step: str | None) -> bool:
+    """Is ``step`` of ``lab_id`` past the class's pace ("LAB/STEP"), as the learners' side sees it?"""
+    from labs.classroom.client import beyond_pace
+
+    lab = _lab(lab_id) if pace.startswith(f"{lab_id}/") and step else None
+    try:
+        return lab is not None and beyond_pace({"pace": pace}, lab, lab.index(step))
+    except ValueError:  # a step the lab no longer has
+        return False
 
 
 # --- HTTP ---------------------------------------------------------------------------------------------
