@@ -493,6 +493,6 @@ def _sandbox_down_if_unused(open_labs: list[str]) -> list[str]:
                 f"{', '.join(kept)}); it goes with the last of them (`workshop clean` it, or reset)"]  # fmt: skip
     if kept:
         return [f"kept the practice namespace {name}: network(s) {', '.join(kept)} still live there "
-                f"(MINIBOX_HOST_NETNS={name} minibox network rm {' '.join(kept)}, then reset again)"]  # fmt: skip
+                f"(MINIBOX_HOST_NETNS={name} minibox network rm {' '.join(kept)}, then clean again)"]  # fmt: skip
     sandbox.down(name)
     return [f"removed the practice network namespaces {name} and {sandbox.internet_name(name)}"]
