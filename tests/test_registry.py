@@ -107,10 +107,12 @@ def test_pull_gives_the_same_image_and_files(pushed):
     out = minibox("pull", ref, check=True).stdout
     assert out.count("download complete") == 2  # busybox's layer was here already; the other two come
     assert f"Digest: {pushed['manifest']}" in out  # the very manifest skopeo pushed, checked by digest
+    packed = minibox("history", ref, check=True).stdout  # two layers not unpacked yet: sizes from their tars
     assert tree(ref) == pushed["tree"]  # whiteouts travelled: /opt/b and /etc/hostname stay deleted
     assert "download complete" not in minibox("pull", ref, check=True).stdout  # layers shared: nothing fetched
     history = minibox("history", ref, check=True).stdout
     assert history.count("minibox commit") == 2
+    assert history == packed  # unpacked by the run: the same sizes (the files', as docker counts)
     minibox("rmi", ref, check=True)
 
 

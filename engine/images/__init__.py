@@ -19,7 +19,7 @@ import time
 
 from engine import fastjson
 from engine.errors import BadValue, ImageNotFound, MiniboxError
-from engine.images.store import NoSpace, Store, StoreLock, unpacked_size
+from engine.images.store import NoSpace, Store, StoreLock, packed_files_size, unpacked_size
 
 __all__ = ["BUILTIN", "Image", "MiniboxError", "Store", "StoreLock", "create_image", "get", "list_images", "normalize",
            "parse_ref", "remove", "set_tag", "shifted_layers", "size", "inspect", "timestamp"]  # fmt: skip
@@ -85,7 +85,7 @@ class Image:
         return (self.config.get("rootfs") or {}).get("diff_ids") or []
 
     def layer_sizes(self) -> list[int]:
-        """Each layer's size unpacked (as docker counts); for one not unpacked yet, its blob's."""
+        """Each layer's size unpacked (as docker counts), read from its tar if not unpacked yet."""
         blobs = None
         sizes = []
         for index, layer in enumerate(self.layers):
@@ -93,7 +93,7 @@ class Image:
                 sizes.append(layer_size(layer))
                 continue
             blobs = blobs or self.store.manifest(self.id)["layers"]
-            sizes.append(blobs[index].get("size", 0))
+            sizes.append(packed_files_size(self.store.blob_path(blobs[index]["digest"])))
         return sizes
 
     @property

@@ -88,6 +88,27 @@ def unpacked_size(directory: str) -> int:
     return total
 
 
+def packed_files_size(blob: str) -> int:
+    """Bytes of the files in a layer's tar (gzip or not), without unpacking it: what
+    ``unpacked_size`` will say once it is unpacked (``history`` right after a pull)."""
+    import tarfile
+
+    sizes: dict[str, int] = {}
+    total = 0
+    with tarfile.open(blob, "r|*") as tar:  # a stream: one pass
+        for member in tar:
+            if member.isreg():
+                size = sizes[member.name] = member.size
+            elif member.islnk():  # a hard link: lstat will count the file again
+                size = sizes.get(member.linkname, 0)
+            elif member.issym():  # lstat counts a symbolic link's target text
+                size = len(member.linkname.encode())
+            else:
+                size = 0
+            total += size
+    return total
+
+
 _HEX_DIGITS = frozenset("0123456789abcdef")
 
 
