@@ -406,6 +406,21 @@ def test_the_command_line_keeps_to_the_pace_and_shows_the_broadcast(service, tmp
         runner.reset("chroot", remove_workdir=True)
 
 
+def test_the_text_board_and_addresses_typed_without_http(service, tmp_path):
+    """`class board --text`: the rows, the pace and the message; a wrong token said as such. An
+    address typed from a projector without `http://` works for joining and for the board."""
+    address = service["url"].removeprefix("http://")
+    member = client.join(str(tmp_path / "attendee"), address, "abc123", "Ida")
+    assert member["url"] == service["url"]
+    call(service["url"], "/api/pace", {"lab": "uts", "step": "rename-inside"}, service["token"])
+    board = [sys.executable, "-m", "workshop_tui", "class", "board", address, "--text"]
+    shown = subprocess.run([*board, "--token", service["token"]], capture_output=True, text=True, timeout=30)
+    assert shown.returncode == 0, shown.stderr
+    assert "Ida" in shown.stdout and "pace: uts/rename-inside · message: none" in shown.stdout
+    wrong = subprocess.run([*board, "--token", "guess"], capture_output=True, text=True, timeout=30)
+    assert wrong.returncode == 1 and "the instructor token is wrong" in wrong.stderr
+
+
 def test_who_waits_at_the_pace_or_has_finished_is_not_stuck(tmp_path):
     """Ten minutes on a step or three failed checks is "stuck", but not for a learner held at the
     instructor's pace or done with the lab: a paced room must not turn the board red."""

@@ -27,7 +27,7 @@ class BoardApp(App):
     TITLE = "Class board"
     CSS = """
     #histogram { height: auto; max-height: 12; padding: 0 1; border-bottom: solid $primary; }
-    #status { height: 1; padding: 0 1; color: $text-muted; }
+    #status { height: auto; max-height: 4; padding: 0 1; color: $text-muted; }
     #ask { display: none; }
     DataTable { height: 1fr; }
     """
@@ -74,7 +74,9 @@ class BoardApp(App):
         try:
             board = self._call("/api/board")
         except (urllib.error.URLError, OSError, ValueError) as e:
-            self.call_from_thread(self.show_status, f"cannot read the board: {getattr(e, 'reason', e)}", True)
+            from labs.classroom.client import why_refused
+
+            self.call_from_thread(self.show_status, f"cannot read the board: {why_refused(e)}", True)
             return
         self.call_from_thread(self.show, board)
 

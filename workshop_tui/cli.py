@@ -229,10 +229,10 @@ def class_command(runner, args: argparse.Namespace) -> int:  # noqa: ANN001 -- l
         command = f"{shlex.quote(sys.executable)} -m workshop_tui class board {shlex.quote(args.url)}"
         return serve_browser("127.0.0.1", args.port, "", command, "Class board")
     if args.text:
-        return board_text(args.url, args.token, args.watch)
+        return board_text(client.service_url(args.url), args.token, args.watch)
     from workshop_tui.board import BoardApp
 
-    BoardApp(args.url, args.token).run()
+    BoardApp(client.service_url(args.url), args.token).run()
     return 0
 
 
@@ -280,22 +280,25 @@ def board_text(url: str, token: str, watch: bool) -> int:
     import urllib.error
     import urllib.request
 
+    from labs.classroom.client import why_refused
+
     while True:
         request = urllib.request.Request(f"{url.rstrip('/')}/api/board", headers={"Authorization": f"Bearer {token}"})
         try:
             with urllib.request.urlopen(request, timeout=5) as answer:
                 board = json.load(answer)
         except (urllib.error.URLError, OSError) as e:
-            print(f"workshop: cannot read the board at {url}: {getattr(e, 'reason', e)}", file=sys.stderr)
+            print(f"workshop: cannot read the board at {url}: {why_refused(e)}", file=sys.stderr)
             return 1
-        print(f"{'NAME':<24}{'WHERE':<34}{'ON STEP':>9}{'FAILED':>8}{'HINTS':>7}  ")
+        print(f"{'NAME':<24}{'WHERE':<34}{'ON STEP':>9}{'FAILED':>8}{'HINTS':>7}{'DONE':>6}  ")
         for a in board["attendees"]:
             where = f"{a['lab']}/{a['step']}" if a["lab"] else "(not started)"
-            stuck = f"  {a.get('status', 'stuck' if a['stuck'] else '').upper()}".rstrip()  # STUCK, WAITING, DONE
-            print(
-                f"{a['name'][:23]:<24}{where[:33]:<34}{a['seconds_on_step']:>8}s{a['failed_checks']:>8}{a['hints']:>7}{stuck}"
-            )
+            status = f"  {a.get('status', 'stuck' if a['stuck'] else '').upper()}".rstrip()  # STUCK, WAITING, DONE
+            print(f"{a['name'][:23]:<24}{where[:33]:<34}{a['seconds_on_step']:>8}s{a['failed_checks']:>8}"
+                  f"{a['hints']:>7}{a.get('steps_done', 0):>6}{status}")  # fmt: skip
         print("per step: " + ", ".join(f"{k} {v}" for k, v in sorted(board["histogram"].items())))
+        on_break = " · on a break" if board.get("break_since") else ""
+        print(f"pace: {board.get('pace') or 'none'} · message: {board.get('message') or 'none'}{on_break}")
         if not watch:
             return 0
         time.sleep(2)

@@ -39,13 +39,26 @@ def _post(url: str, body: dict, timeout: float) -> dict:
         return json.load(answer)
 
 
+def service_url(url: str) -> str:
+    """The class service's address as typed: ``10.0.0.5:8100`` means ``http://10.0.0.5:8100``."""
+    url = url.strip().rstrip("/")
+    return url if "://" in url else f"http://{url}"
+
+
+def why_refused(error: BaseException) -> str:
+    """What a failed request to the class service means, for one line of an error."""
+    if getattr(error, "code", None) in (401, 403):
+        return "the instructor token is wrong (`workshop class serve` printed it)"
+    return str(getattr(error, "reason", error))
+
+
 def join(data_dir: str, url: str, code: str, name: str) -> dict:
     """Join a class: returns the membership (attendee ID, token, name) and keeps it.
 
     Once: joining again while in a class would leave the first row on the board for good (the
     service cannot tell it was the same learner). After a new class file (the service no longer
     knows this workshop: ``unknown``) joining again is the way back."""
-    url = url.rstrip("/")
+    url = service_url(url)
     member = membership(data_dir)
     if member is not None and not member.get("unknown"):
         raise ValueError(f"this workshop is already in the class at {member['url']} as {member['name']!r}: "
