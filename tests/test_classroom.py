@@ -101,6 +101,8 @@ def test_the_board_pacing_and_export_need_the_instructor_token(service):
     assert call(service["url"], "/api/pace", {"lab": "uts", "step": "no-such-step"}, service["token"])[0] == 400
     assert call(service["url"], "/api/pace", {"lab": "", "step": ""}, service["token"]) == (200, {"pace": ""})
     assert call(service["url"], "/api/pace", {"lab": "uts", "step": "rename-inside"}, service["token"])[0] == 200
+    paced = call(service["url"], "/api/pace", {"lab": "3", "step": "2"}, service["token"])  # as `workshop solve 2`
+    assert paced == (200, {"pace": "uts/rename-inside"})  # kept as ids: what the learners' side compares
     assert call(service["url"], "/api/broadcast", {"message": "Break until 11:00"}, service["token"])[0] == 200
     assert call(service["url"], "/api/broadcast", {"message": "x" * 281}, service["token"])[0] == 400
 
@@ -434,6 +436,7 @@ def test_who_waits_at_the_pace_or_has_finished_is_not_stuck(tmp_path):
         "slow": [("lab_started", first)],
         "held": [("lab_started", first), ("check_passed", first), ("step_started", second)],
         "done": [("lab_started", first), ("lab_finished", None)],
+        "reopened": [("lab_started", first), ("lab_finished", first), ("lab_started", None)],  # (%lab_start)
         "trying": [("lab_started", first), *[("check_failed", first)] * 3],
     }
     for name, events in script.items():
@@ -441,10 +444,41 @@ def test_who_waits_at_the_pace_or_has_finished_is_not_stuck(tmp_path):
         state.add_events(attendee, [{"seq": n, "kind": kind, "lab": "chroot", "step": step, "time": long_ago}
                                     for n, (kind, step) in enumerate(events, 1)])  # fmt: skip
     status = lambda: {a["name"]: a["status"] for a in state.board()["attendees"]}  # noqa: E731
-    assert status() == {"slow": "stuck", "held": "stuck", "done": "done", "trying": "stuck"}
+    assert status() == {"slow": "stuck", "held": "stuck", "done": "done", "reopened": "done", "trying": "stuck"}
     state.set("pace", f"chroot/{first}")
-    assert status() == {"slow": "stuck", "held": "waiting", "done": "done", "trying": "stuck"}
-    assert [a["stuck"] for a in state.board()["attendees"]] == [False, False, True, True]  # done, held, slow, trying
+    assert status() == {"slow": "stuck", "held": "waiting", "done": "done", "reopened": "done", "trying": "stuck"}
+    stuck = {a["name"]: a["stuck"] for a in state.board()["attendees"]}
+    assert stuck == {"done": False, "held": False, "reopened": False, "slow": True, "trying": True}
+    assert not any("None" in where for where in state.board()["histogram"])  # (it said chroot/None)
+
+
+def test_an_older_class_file_is_folded_again_with_done_and_distinct_steps(tmp_path):
+    """A class file from before the "finished" column: its rows are made again from the events."""
+    import sqlite3
+
+    from labs.classroom.server import ClassState
+
+    path = str(tmp_path / "class.sqlite")
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE attendees (id TEXT PRIMARY KEY, name TEXT, token TEXT, joined REAL, last_seq INTEGER);
+        CREATE TABLE events (attendee TEXT, seq INTEGER, kind TEXT, lab TEXT, step TEXT, time REAL, received REAL,
+                             PRIMARY KEY (attendee, seq));
+        CREATE TABLE progress (attendee TEXT PRIMARY KEY, lab TEXT, step TEXT, since REAL, failed INTEGER,
+                               hints INTEGER, steps_done INTEGER);
+        INSERT INTO attendees VALUES ('a1', 'Old Timer', 'tok', 1.0, 4);
+        INSERT INTO events VALUES ('a1', 1, 'lab_started', 'uts', 'own-hostname', 2.0, 2.0),
+                                  ('a1', 2, 'check_passed', 'uts', 'own-hostname', 3.0, 3.0),
+                                  ('a1', 3, 'check_passed', 'uts', 'own-hostname', 4.0, 4.0),
+                                  ('a1', 4, 'lab_finished', 'uts', 'own-hostname', 5.0, 5.0);
+        INSERT INTO progress VALUES ('a1', 'uts', 'own-hostname', 2.0, 0, 0, 2);
+    """)
+    db.commit()
+    db.close()
+    (old,) = ClassState(path, "abc123", "secret").board()["attendees"]
+    assert old["status"] == "done" and old["steps_done"] == 1
+    (again,) = ClassState(path, "abc123", "secret").board()["attendees"]  # opened again: nothing changes
+    assert again["status"] == "done" and again["steps_done"] == 1
 
 
 def test_joining_mid_lab_shows_where_on_the_board(service, tmp_path):

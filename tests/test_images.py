@@ -648,3 +648,42 @@ def test_save_load_and_import_use_standard_output_and_input_as_docker_does(tmp_p
     with open(os.devnull, "rb") as empty:
         nothing = subprocess.run([*MINIBOX, "load"], stdin=empty, capture_output=True, text=True)
     assert nothing.returncode != 0 and nothing.stderr.startswith("minibox: standard input is not a readable tar")
+
+
+SIZE_CASES = {  # entries of one layer tar: (name, kind, data or link target)
+    "a hard link named ./x": [("usr", "d", ""), ("usr/a", "f", "x" * 100), ("./usr/h", "h", "usr/a")],
+    "a link to a link": [("a", "f", "x" * 100), ("b", "h", "a"), ("c", "h", "b")],
+    "a hard link to a symlink": [("s", "s", "target-xxxxx"), ("h", "h", "s")],
+    "a name twice": [("a", "f", "x" * 100), ("a", "f", "y" * 10)],
+    "a whiteout in the same layer": [("d", "d", ""), ("d/a", "f", "x" * 100), ("d/.wh.a", "f", "")],
+    "a symlink to a directory": [("usr", "d", ""), ("usr/bin", "d", ""), ("bin", "s", "usr/bin")],
+    "a directory over a file": [("a", "f", "x" * 50), ("a", "d", ""), ("a/b", "f", "z" * 7)],
+    "a file over a directory": [("a", "d", ""), ("a/b", "f", "z" * 7), ("a", "f", "q" * 3)],
+}
+
+
+@pytest.mark.parametrize("case", SIZE_CASES)
+def test_a_layer_weighs_the_same_packed_and_unpacked(case, tmp_path):
+    """`history` of a pulled image before its first run reads sizes from the blob: the same
+    bytes as the unpacked layer (it said the compressed size, then the files' after a run)."""
+    import gzip
+    import io
+    import tarfile
+
+    from engine.images import layers
+    from engine.images.store import unpacked_size
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for name, kind, value in SIZE_CASES[case]:
+            info = tarfile.TarInfo(name)
+            info.type = {"f": tarfile.REGTYPE, "d": tarfile.DIRTYPE, "s": tarfile.SYMTYPE, "h": tarfile.LNKTYPE}[kind]
+            info.mode = 0o755 if kind == "d" else 0o644
+            if kind in "sh":
+                info.linkname = value
+            info.size = len(value) if kind == "f" else 0
+            tar.addfile(info, io.BytesIO(value.encode()) if kind == "f" else None)
+    blob = tmp_path / "layer.tar.gz"
+    blob.write_bytes(gzip.compress(raw.getvalue()))
+    layers.unpack(str(blob), str(tmp_path / "layer"))
+    assert layers.files_size(str(blob)) == unpacked_size(str(tmp_path / "layer"))

@@ -20,6 +20,8 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
+from labs.classroom.protocol import where_on_board
+
 STATUS_STYLES = {"stuck": "bold red", "waiting": "yellow", "done": "green"}
 
 
@@ -85,7 +87,7 @@ class BoardApp(App):
         table = self.query_one(DataTable)
         table.clear()
         for a in board["attendees"]:
-            where = f"{a['lab']}/{a['step']}" if a["lab"] else "(not started)"
+            where = where_on_board(a["lab"], a["step"])
             minutes, seconds = divmod(a["seconds_on_step"], 60)
             status = a.get("status", "stuck" if a["stuck"] else "")  # (a service from before "status")
             state = Text(status, STATUS_STYLES.get(status, ""))  # stuck; waiting at the pace; done with the lab

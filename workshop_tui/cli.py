@@ -281,6 +281,7 @@ def board_text(url: str, token: str, watch: bool) -> int:
     import urllib.request
 
     from labs.classroom.client import why_refused
+    from labs.classroom.protocol import where_on_board
 
     while True:
         request = urllib.request.Request(f"{url.rstrip('/')}/api/board", headers={"Authorization": f"Bearer {token}"})
@@ -292,7 +293,7 @@ def board_text(url: str, token: str, watch: bool) -> int:
             return 1
         print(f"{'NAME':<24}{'WHERE':<34}{'ON STEP':>9}{'FAILED':>8}{'HINTS':>7}{'DONE':>6}  ")
         for a in board["attendees"]:
-            where = f"{a['lab']}/{a['step']}" if a["lab"] else "(not started)"
+            where = where_on_board(a["lab"], a["step"])
             status = f"  {a.get('status', 'stuck' if a['stuck'] else '').upper()}".rstrip()  # STUCK, WAITING, DONE
             print(f"{a['name'][:23]:<24}{where[:33]:<34}{a['seconds_on_step']:>8}s{a['failed_checks']:>8}"
                   f"{a['hints']:>7}{a.get('steps_done', 0):>6}{status}")  # fmt: skip
@@ -397,7 +398,7 @@ def dispatch(runner, args: argparse.Namespace) -> int:  # noqa: ANN001
             title = lab.title if len(lab.title) <= 48 else lab.title[:47] + "…"
             print(f"{current} {lab.number:2d}. {lab.id:<18} {title:<48} {lab.minutes:3d} min  {mark}")
             if args.cmd == "status" and entry.get("hints"):
-                print(f"        hints used: {sum(entry['hints'].values())}")
+                print(f"        hints seen: {sum(entry['hints'].values())}")
         return 0
     if args.cmd == "start":
         lab = runner.start(args.lab, force=args.force)

@@ -217,6 +217,42 @@ def unpack_stream(source: io.IOBase, target: str, blob_digest: str | None = None
         raise
 
 
+def files_size(blob_path: str) -> int:
+    """What ``store.unpacked_size`` will count once this layer blob is unpacked, read in one pass
+    without writing anything (``history`` and ``images`` of a pulled image before its first run):
+    each path's last entry counts, a whiteout deletes what it names, a hard link weighs what it
+    links to, a directory nothing."""
+    sizes: dict[tuple[str, ...], int] = {}
+
+    def drop(path: tuple[str, ...]) -> None:
+        for key in [key for key in sizes if key[: len(path)] == path]:
+            del sizes[key]
+
+    with open(blob_path, "rb", buffering=0) as f, tarfile.open(
+        fileobj=io.BufferedReader(_LayerStream(f), 1 << 20), mode="r|"
+    ) as tar:
+        for member in tar:
+            path = tuple(_check_name(member.name))
+            if not path or path[-1] == OPAQUE_MARKER:  # "./"; an xattr on the directory
+                continue
+            if path[-1].startswith(WHITEOUT_PREFIX):  # unpacked as a 0/0 device: 0 bytes
+                drop(path[:-1] + (path[-1][len(WHITEOUT_PREFIX) :],))
+                continue
+            if member.isdir():
+                sizes.pop(path, None)  # a file there is replaced; a directory's entries stay
+                continue
+            drop(path)
+            if member.isreg():
+                sizes[path] = member.size
+            elif member.islnk():
+                sizes[path] = sizes.get(tuple(_check_name(member.linkname)), 0)
+            elif member.issym():
+                sizes[path] = len(os.fsencode(member.linkname))
+            else:  # a device or a fifo
+                sizes[path] = 0
+    return sum(sizes.values())
+
+
 def _check_name(name: str) -> list[str]:
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if name.startswith("/") or ".." in parts:

@@ -81,31 +81,12 @@ class StoreLock:
 
 
 def unpacked_size(directory: str) -> int:
-    """Bytes of the files under ``directory`` (a layer's diff), as ``images`` and ``history`` show."""
+    """Bytes of the files under ``directory`` (a layer's diff), as ``images`` and ``history`` show:
+    every entry but a directory, by its lstat size (a symbolic link's is its target's text)."""
     total = 0
-    for parent, _, files in os.walk(directory):
-        total += sum(os.lstat(os.path.join(parent, name)).st_size for name in files)
-    return total
-
-
-def packed_files_size(blob: str) -> int:
-    """Bytes of the files in a layer's tar (gzip or not), without unpacking it: what
-    ``unpacked_size`` will say once it is unpacked (``history`` right after a pull)."""
-    import tarfile
-
-    sizes: dict[str, int] = {}
-    total = 0
-    with tarfile.open(blob, "r|*") as tar:  # a stream: one pass
-        for member in tar:
-            if member.isreg():
-                size = sizes[member.name] = member.size
-            elif member.islnk():  # a hard link: lstat will count the file again
-                size = sizes.get(member.linkname, 0)
-            elif member.issym():  # lstat counts a symbolic link's target text
-                size = len(member.linkname.encode())
-            else:
-                size = 0
-            total += size
+    for parent, directories, files in os.walk(directory):  # (a link to a directory is in directories)
+        links = [name for name in directories if os.path.islink(os.path.join(parent, name))]
+        total += sum(os.lstat(os.path.join(parent, name)).st_size for name in files + links)
     return total
 
 

@@ -45,3 +45,10 @@ def check_event(event: object, last_seq: int) -> dict:
     if not isinstance(at, (int, float)) or isinstance(at, bool):
         raise Refused("time: seconds since the epoch")
     return {"kind": kind, "lab": lab, "step": step, "seq": seq, "time": float(at)}
+
+
+def where_on_board(lab: str | None, step: str | None) -> str:
+    """``uts/rename-inside``; ``uts (done)`` for a finished lab opened again; ``(not started)``."""
+    if not lab:
+        return "(not started)"
+    return f"{lab}/{step}" if step else f"{lab} (done)"

@@ -38,6 +38,7 @@ from labs.classroom.protocol import (
     Refused,
     check_event,
     clean_name,
+    where_on_board,
 )
 
 RATE_PER_SECOND = 20
@@ -70,8 +71,12 @@ class Progress:
         self.failed, self.hints, self.steps_done, self.finished = failed, hints, steps_done, finished
         self.passed = set() if passed is None else passed
 
-    def add(self, kind: str, lab: str, step: str, at: float) -> None:
-        if kind in ("lab_started", "step_started") and (lab, step) != (self.lab, self.step):
+    def add(self, kind: str, lab: str, step: str | None, at: float) -> None:
+        if kind in ("lab_started", "step_started") and step is None:  # a finished lab, opened again
+            if lab != self.lab:
+                self.lab, self.step, self.since, self.failed = lab, None, at, 0
+            self.finished = 1
+        elif kind in ("lab_started", "step_started") and (lab, step) != (self.lab, self.step):
             self.lab, self.step, self.since, self.failed, self.finished = lab, step, at, 0, 0
         elif kind == "check_failed":
             self.failed += 1
@@ -93,8 +98,9 @@ class ClassState:
     def __init__(self, path: str, code: str, instructor_token: str) -> None:
         self.db = sqlite3.connect(path)
         self.db.executescript(SCHEMA)
-        if "finished" not in {row[1] for row in self.db.execute("PRAGMA table_info(progress)")}:  # an older file
-            self.db.execute("ALTER TABLE progress ADD COLUMN finished INTEGER NOT NULL DEFAULT 0")
+        if "finished" not in {row[1] for row in self.db.execute("PRAGMA table_info(progress)")}:  # an older file:
+            self.db.execute("ALTER TABLE progress ADD COLUMN finished INTEGER NOT NULL DEFAULT 0")  # every row
+            self.db.execute("DELETE FROM progress")  # folded again from the events (finished, distinct steps)
         self.code, self.instructor_token = code, instructor_token
         self.recent: dict[str, list[float]] = {}
         self._fold_missing_progress()
@@ -228,7 +234,7 @@ class ClassState:
         for name, lab, step, since, failed, hints, steps_done, finished, gone in rows:
             if gone and not with_those_who_left:
                 continue
-            where = f"{lab}/{step}" if lab else "(not started)"
+            where = where_on_board(lab, step)
             histogram[where] = histogram.get(where, 0) + 1
             on_step = now - since - on_break(since)  # working time: breaks do not count
             if finished:
@@ -354,11 +360,12 @@ async def pace(request: web.Request) -> web.Response:
     from labs.loader import find
 
     try:  # a typo would pace nobody: the labs are this repository's own
-        find(lab).step(step)
+        found = find(lab)
+        paced = f"{found.id}/{found.step(step).id}"  # as ids: "3/2" (numbers, as `workshop solve 2`) is uts/...
     except LookupError as e:
         raise Refused(f"pace: {e.args[0]}") from None
-    request.app["state"].set("pace", f"{lab}/{step}")
-    return web.json_response({"pace": f"{lab}/{step}"})
+    request.app["state"].set("pace", paced)
+    return web.json_response({"pace": paced})
 
 
 async def broadcast(request: web.Request) -> web.Response:
