@@ -109,7 +109,11 @@ def test_create_waits_start_runs_then_state_and_delete(bundle, runtime_root, tmp
     pid = created["pid"]
     for ns in ("pid", "mnt", "uts", "ipc", "net"):
         assert os.readlink(f"/proc/{pid}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}")
-    assert f"/{PREFIX}-runc/c1" in open(f"/proc/{pid}/cgroup").read()
+    memberships = open(f"/proc/{pid}/cgroup").read().splitlines()
+    assert f"/{PREFIX}-runc/c1" in "\n".join(memberships)
+    if cgroups_version() == "v1":  # every hierarchy, as runc: not its manager's blkio or cpuset group
+        controllers = [line for line in memberships if ":name=" not in line and "::" not in line]
+        assert all(line.endswith(f"/{PREFIX}-runc/c1") for line in controllers), memberships
     refused = runc(runtime_root, "delete", "c1")
     assert refused.returncode == 1 and "not stopped: running" in refused.stderr
     assert runc(runtime_root, "start", "c1").returncode == 1  # only a created container starts

@@ -147,13 +147,10 @@ def _cgroups(config: dict, container_id: str) -> tuple[object, str, object, list
             rules.append((True, f"{kind} {device.get('major', 0)}:{device.get('minor', 0)} rwm"))
         elif not device.get("path"):
             raise BadValue(f"config.json linux.devices[{index}].path", "", "the device's path in the container")
-    # freezer: `pause` (podman pause) freezes the group's processes, as runc does
-    extra = (
-        ("freezer",)
-        + (("devices",) if rules else ())
-        + (("cpuset",) if "cpus" in limits.extra or "mems" in limits.extra else ())
-        + (("blkio",) if limits.block_io else ())
-    )
+    # v1: the container gets a group in every controller's hierarchy, as runc does, limited or not
+    # (else its blkio or cpuset accounting would stay in its manager's group: conmon's, say), and
+    # freezer makes `pause` (podman pause) possible
+    extra = ("freezer", "devices", "cpuset", "blkio", "hugetlb", "net_cls", "net_prio", "perf_event", "rdma", "misc")
     if driver.version == "v1":
         from engine.cgroups.v1 import CONTROLLERS, CgroupV1
 
