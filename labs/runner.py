@@ -272,8 +272,9 @@ class Runner:
         lab = self.lab(ref)
         done = self._remove_leftovers(lab)
         if lab.sandbox:
-            others = [other.id for other in self.labs()
-                      if other.sandbox and other.id != lab.id and self.progress.data["labs"].get(other.id)]  # fmt: skip
+            others = [other.id for other in self.labs()  # in progress, or done with containers still there
+                      if other.sandbox and other.id != lab.id and self.progress.data["labs"].get(other.id)
+                      and (not self.finished(other.id) or self.still_there(other))]  # fmt: skip
             done += _sandbox_down_if_unused(others)
         return done
 
