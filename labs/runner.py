@@ -272,11 +272,15 @@ class Runner:
         lab = self.lab(ref)
         done = self._remove_leftovers(lab)
         if lab.sandbox:
-            others = [other.id for other in self.labs()  # in progress, or done with containers still there
-                      if other.sandbox and other.id != lab.id and self.progress.data["labs"].get(other.id)
-                      and (not self.finished(other.id) or self.still_there(other))]  # fmt: skip
-            done += _sandbox_down_if_unused(others)
+            done += _sandbox_down_if_unused(self.labs_using_practice_network(but=lab))
         return done
+
+    def labs_using_practice_network(self, but: Lab) -> list[str]:
+        """The other network labs that may still use the practice namespaces: in progress, or
+        done with containers still there (not every lab ever opened)."""
+        return [other.id for other in self.labs()
+                if other.sandbox and other.id != but.id and self.progress.data["labs"].get(other.id)
+                and (not self.finished(other.id) or self.still_there(other))]  # fmt: skip
 
     def clean_all(self) -> list[str]:
         """``workshop clean --all`` (the end of a class): every lab's leftovers, then the practice
