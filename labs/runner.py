@@ -122,13 +122,10 @@ class Runner:
     def practice_network_up(self, lab: Lab) -> None:
         """A network lab's commands and checks run in its practice namespaces: make them again if
         they went (`workshop clean`, a reboot) while the lab was open. Quick when they exist."""
-        if not lab.sandbox:
-            return
-        from engine.network import sandbox
+        if lab.sandbox:
+            from engine.network import sandbox
 
-        name = sandbox_name()
-        if not (sandbox.exists(name) and sandbox.exists(sandbox.internet_name(name))):
-            sandbox.up(name)
+            sandbox.up(sandbox_name())
 
     def sandbox(self, lab: Lab) -> str:
         """The practice namespace a network lab's host side runs in ("" for other labs)."""
@@ -220,11 +217,7 @@ class Runner:
             self._tell_class("check_failed", lab, step)
             # Each failed check shows the next hint (the last one again once all were shown) and
             # counts it as seen, so `workshop hint` goes on from the one after, not the same again.
-            with self.progress.change():
-                hints = self.progress.lab(lab.id)["hints"]
-                used = hints.get(step.id, 0)
-                if used < len(step.hints):
-                    hints[step.id] = used + 1
+            used = self._count_hint(lab, step)
             if step.hints:  # (not told to the class as a hint used: the failed check was, and the
                 outcome.next_hint = step.hints[min(used, len(step.hints) - 1)]  # board counts asked ones)
         return outcome
@@ -243,15 +236,20 @@ class Runner:
         step = self.current_step(lab)
         if step is None:
             raise LookupError(f"lab {lab.id!r} is finished; `workshop reset {lab.id}` to do it again")
+        used = self._count_hint(lab, step)
+        if used >= len(step.hints):
+            return step, None, used
+        self._tell_class("hint_used", lab, step)
+        return step, self.render(lab, step.hints[used]), used + 1
+
+    def _count_hint(self, lab: Lab, step: Step) -> int:
+        """Count the step's next hint as seen (none once all were); return how many were before."""
         with self.progress.change():
             hints = self.progress.lab(lab.id)["hints"]
             used = hints.get(step.id, 0)
             if used < len(step.hints):
                 hints[step.id] = used + 1
-        if used >= len(step.hints):
-            return step, None, used
-        self._tell_class("hint_used", lab, step)
-        return step, self.render(lab, step.hints[used]), used + 1
+        return used
 
     def solve(self, ref: str | None, step_id: str) -> list[subprocess.CompletedProcess]:
         """Run a step's solution commands (the caller asks the learner first), up to the first that

@@ -24,6 +24,10 @@ def runner(tmp_path):
     runner.reset("uts")
 
 
+def step_title(screen) -> str:  # noqa: ANN001 -- a LabScreen
+    return str(screen.query_one("#step-title").render())
+
+
 def log_text(screen) -> str:  # noqa: ANN001 -- a LabScreen
     return "\n".join(str(line.text) for line in screen.query_one("#log").lines)
 
@@ -81,7 +85,7 @@ def test_solve_and_check_a_step_then_resume_after_restart(runner):
         async with app.run_test(size=(120, 40)) as pilot:
             await settle(app, pilot)
             screen = app.screen
-            assert "step 1/3" in str(screen.query_one("#step-title").render())
+            assert "step 1/3" in step_title(screen)
             await pilot.press("c")  # not done yet
             await settle(app, pilot)
             assert "✗" in log_text(screen)
@@ -89,7 +93,7 @@ def test_solve_and_check_a_step_then_resume_after_restart(runner):
             await settle(app, pilot)
             await pilot.press("c")
             await settle(app, pilot)
-            assert "step 2/3" in str(screen.query_one("#step-title").render())
+            assert "step 2/3" in step_title(screen)
             # the namespaces view shows the container's own UTS namespace
             table = screen.query_one("#table-namespaces")
             rows = {str(table.get_row_at(i)[0]): str(table.get_row_at(i)[3]) for i in range(table.row_count)}
@@ -100,7 +104,7 @@ def test_solve_and_check_a_step_then_resume_after_restart(runner):
         async with app.run_test(size=(120, 40)) as pilot:
             await pilot.press("r")
             await settle(app, pilot)
-            assert "step 2/3" in str(app.screen.query_one("#step-title").render())
+            assert "step 2/3" in step_title(app.screen)
 
     asyncio.run(scenario())
 
@@ -115,7 +119,7 @@ def test_a_step_checked_in_another_window_shows_here_and_is_kept(runner):
         async with app.run_test(size=(120, 40)) as pilot:
             await settle(app, pilot)
             screen = app.screen
-            assert "step 1/3" in str(screen.query_one("#step-title").render())
+            assert "step 1/3" in step_title(screen)
             screen.class_news = {"pace": "uts/own-hostname"}  # an instructor holds the class at step 1
             cli = Runner(data_dir=runner.progress.directory)  # `workshop solve` + `workshop check`
             assert all(r.returncode == 0 for r in cli.solve("uts", "own-hostname"))
@@ -124,18 +128,18 @@ def test_a_step_checked_in_another_window_shows_here_and_is_kept(runner):
             await pilot.pause(0.3)  # (not settle: the views' refreshes cancel each other's workers)
             await settle(app, pilot)
             assert "(checked in another window)" in log_text(screen)
-            assert "step 1/3" in str(screen.query_one("#step-title").render())  # paced: it stays
+            assert "step 1/3" in step_title(screen)  # paced: it stays
             screen.class_news = {}  # unlocked
             await pilot.press("n")
             await pilot.pause(0.3)
             await settle(app, pilot)
-            assert "step 2/3" in str(screen.query_one("#step-title").render())
+            assert "step 2/3" in step_title(screen)
             assert all(r.returncode == 0 for r in cli.solve("uts", "rename-inside"))
             assert cli.check("uts", "rename-inside").passed
             screen.refresh_views()  # not paced now: it goes on to the next step by itself
             await pilot.pause(0.3)
             await settle(app, pilot)
-            assert "step 3/3" in str(screen.query_one("#step-title").render())
+            assert "step 3/3" in step_title(screen)
             assert log_text(screen).count("(checked in another window)") == 2
             await pilot.press("h")  # a change of the TUI's own
             await settle(app, pilot)
@@ -194,7 +198,7 @@ def test_every_lab_can_be_done_in_the_tui_with_its_own_run_blocks(runner, lab_id
                 log = log_text(screen)
                 assert step.id in runner.progress.lab(lab_id)["done"], f"{lab_id}/{step.id}:\n{log[-1500:]}"
             assert runner.finished(lab_id)
-            assert "done ✓" in str(screen.query_one("#step-title").render())
+            assert "done ✓" in step_title(screen)
 
     try:
         asyncio.run(scenario())
@@ -241,7 +245,7 @@ def test_checking_a_later_step_out_of_order_does_not_end_the_lab(runner):
             await settle(app, pilot)
             await pilot.press("c")
             await settle(app, pilot)
-            title = str(app.screen.query_one("#step-title").render())
+            title = step_title(app.screen)
             assert "step 2/3" in title and "done ✓" not in title.split(":")[0]
             assert runner.progress.lab("uts")["done"] == ["rename-inside"] and not runner.finished("uts")
 

@@ -35,13 +35,14 @@ def exists(name: str) -> bool:
 
 @netns.outside_event_loop
 def up(name: str) -> None:
-    """Make the two namespaces, linked and addressed (nothing to do if they exist)."""
-    from pyroute2 import IPRoute
-    from pyroute2 import netns as pyroute2_netns
-
+    """Make the two namespaces, linked and addressed (nothing to do if they exist: quick, it
+    imports nothing then, so a lab may call it before each command)."""
     inet = internet_name(name)
     if exists(name) and exists(inet):
         return
+    from pyroute2 import IPRoute
+    from pyroute2 import netns as pyroute2_netns
+
     down(name)
     try:
         pyroute2_netns.create(name)
