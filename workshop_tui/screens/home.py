@@ -76,9 +76,20 @@ class HomeScreen(Screen):
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.cursor_row < len(self.lab_ids):
-            lab = self.app.runner.lab(self.lab_ids[event.cursor_row])
-            steps = " → ".join(step.title for step in lab.steps)
-            self.query_one("#lab-goal", Static).update(f"[b]{lab.title}[/b]\n{lab.goal}\n\n[dim]{steps}[/]")
+            self.show_details(self.lab_ids[event.cursor_row])
+
+    def show_details(self, lab_id: str, refused: bool = False) -> None:
+        """The highlighted lab's goal and steps; for a lab that builds on unfinished ones, what to
+        do about it (here, not in a toast: a toast outlives the screen and would sit over the lab)."""
+        runner = self.app.runner
+        lab = runner.lab(lab_id)
+        steps = " → ".join(step.title for step in lab.steps)
+        text = f"[b]{lab.title}[/b]\n{lab.goal}\n\n[dim]{steps}[/]"
+        missing = runner.missing_prerequisites(lab)
+        if missing and not runner.progress.data["labs"].get(lab_id, {}).get("started"):
+            style = "b yellow" if refused else "yellow"
+            text = f"[{style}]Builds on {', '.join(missing)}: do that first, or press f to open it anyway.[/]\n{text}"
+        self.query_one("#lab-goal", Static).update(text)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_open()
@@ -89,15 +100,13 @@ class HomeScreen(Screen):
             return
         lab_id = self.lab_ids[table.cursor_row]
         lab = self.app.runner.lab(lab_id)
-        missing = self.app.runner.missing_prerequisites(lab)
-        if missing and not force:
-            self.notify(
-                f"Lab {lab_id!r} builds on {', '.join(missing)}; press f to open it anyway.", severity="warning"
-            )
+        opened_before = self.app.runner.progress.data["labs"].get(lab_id, {}).get("started")
+        if self.app.runner.missing_prerequisites(lab) and not (force or opened_before):
+            self.app.bell()
+            self.show_details(lab_id, refused=True)
             return
         from workshop_tui.screens.lab import LabScreen
 
-        self.app.clear_notifications()  # "press f to open it anyway" is done with
         self.app.push_screen(LabScreen(lab_id))
 
     def action_resume(self) -> None:
