@@ -1,6 +1,7 @@
 """engine.run of this tree against an older commit's, side by side in one run.
 
     sudo .venv/bin/python bench/compare_commits.py COMMIT [--namespaces unshare|default] [--rounds 30]
+                                                         [--preload textual.app]
 
 This VM's milliseconds drift by a quarter (and its disk has slow minutes) from one half hour to
 the next, so two benches taken apart cannot tell a 10% change. Here both versions run at once:
@@ -33,9 +34,10 @@ os.environ.update(MINIBOX_ROOT=ROOT, MINIBOX_PREFIX=PREFIX)
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # as the bench: bytecode cached, as users' installs
 
 
-def start_worker(tree: str, namespaces: str) -> subprocess.Popen:
+def start_worker(tree: str, namespaces: str, preload: str) -> subprocess.Popen:
     worker = subprocess.Popen(
-        [sys.executable, os.path.join(tree, "bench", "in_process_worker.py"), "--namespaces", namespaces],
+        [sys.executable, os.path.join(tree, "bench", "in_process_worker.py"), "--namespaces", namespaces,
+         *(["--preload", preload] if preload else [])],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     if worker.stdout.readline().strip() != "ready":
@@ -54,6 +56,7 @@ def main() -> int:
     parser.add_argument("commit", help="the older version, e.g. HEAD~3 or a commit ID")
     parser.add_argument("--namespaces", choices=("unshare", "default"), default="unshare")
     parser.add_argument("--rounds", type=int, default=30, help="blocks of ten per version")
+    parser.add_argument("--preload", default="", help="a module both workers import first (the TUI's: textual.app)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("compare: run as root")
@@ -69,8 +72,8 @@ def main() -> int:
         subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=711,size=256m", f"{PREFIX}-run", Paths().run], check=True)
         rootfs = images.get(Paths(), "busybox").layers[-1]
         unshare = ["unshare", "--fork", "--pid", "--mount", "--uts", "--ipc", "chroot", rootfs, "true"]
-        workers[args.commit] = start_worker(old_tree, args.namespaces)
-        workers["this tree"] = start_worker(REPO, args.namespaces)
+        workers[args.commit] = start_worker(old_tree, args.namespaces, args.preload)
+        workers["this tree"] = start_worker(REPO, args.namespaces, args.preload)
         samples: dict[str, list[float]] = {"unshare ... chroot ... true": [], **{name: [] for name in workers}}
         for round_number in range(args.rounds):
             for _ in range(10):
@@ -90,7 +93,8 @@ def main() -> int:
         subprocess.run(["git", "-C", REPO, "worktree", "remove", "--force", old_tree], capture_output=True)
         shutil.rmtree(old_tree, ignore_errors=True)
     yardstick = statistics.median(samples["unshare ... chroot ... true"])
-    print(f"{'engine.run, ' + args.namespaces + ' namespaces':<40}{'median ms':>10}{'/ unshare':>11}")
+    loaded = f", {args.preload} loaded" if args.preload else ""
+    print(f"{'engine.run, ' + args.namespaces + ' namespaces' + loaded:<40}{'median ms':>10}{'/ unshare':>11}")
     for name, times in samples.items():
         median = statistics.median(times)
         print(f"{name:<40}{median * 1000:>10.2f}{median / yardstick:>10.2f}x")

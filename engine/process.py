@@ -112,7 +112,7 @@ def launch(plan: LaunchPlan) -> int:
     was_subreaper = 0 if one_fork else syscalls.get_child_subreaper()
     if not one_fork:  # the init is the intermediate's child: adopt it when the intermediate exits
         syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
-    child = _fork_into_new_pid_namespace(plan) if one_fork else os.fork()
+    child = _fork_into_new_pid_namespace(plan) if one_fork else syscalls.fork_to_exec()
     if child == 0:
         # Keep only what the container needs: a forked child inherits every open file of the
         # caller (a TUI's sockets, a shim's pipe to `minibox run -d`) and an --init reaper never
@@ -192,7 +192,7 @@ def _one_fork_is_enough(plan: LaunchPlan) -> bool:
 def _fork_into_new_pid_namespace(plan: LaunchPlan) -> int:
     """fork(), the child (only) born as PID 1 of a new PID namespace when ``plan`` asks for one."""
     if "pid" not in plan.namespaces:
-        return os.fork()
+        return syscalls.fork_to_exec()
     home = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     child = -1
     try:
@@ -200,7 +200,7 @@ def _fork_into_new_pid_namespace(plan: LaunchPlan) -> int:
             syscalls.unshare(syscalls.CLONE_NEWPID)  # changes pid_for_children, not our own PID
         except SyscallError as e:
             raise explain_unshare_failure({"pid"}, e.errno) from None
-        child = os.fork()
+        child = syscalls.fork_to_exec()
         return child
     finally:
         # In the parent, whatever happened after the open (unshare or fork failed, a Ctrl-C in
@@ -325,7 +325,7 @@ def _join_cgroup(files: list[str]) -> None:
 def _intermediate(plan: LaunchPlan, report: int, go: int) -> None:
     _enter_namespaces(plan, report, go, plan.namespaces, f"the intermediate (host PID {os.getpid()})")
     # 4. The extra fork: the child is PID 1 of the new PID namespace.
-    pid = os.fork()
+    pid = syscalls.fork_to_exec()
     if pid == 0:
         _child_main(_init, plan, report, go)
     _report(report, f"pid {pid}")
@@ -438,7 +438,7 @@ def _join(plan: LaunchPlan, report: int, go: int) -> None:
     os.fchdir(root)  # the container's root: pivot_root'ed or only chroot'ed, this finds it
     os.chroot(".")
     os.close(root)
-    pid = os.fork()  # joined PID and time namespaces apply to children only
+    pid = syscalls.fork_to_exec()  # joined PID and time namespaces apply to children only
     if pid == 0:
         _child_main(lambda p, r, g: (os.setsid(), _finish_and_exec(p, r)), plan, report, go)
     _report(report, f"pid {pid}")
