@@ -390,6 +390,9 @@ class Runner:
         return result
 
 
+INTERRUPTED = 130  # stream_command's exit code for a command stopped by Ctrl-C / a notebook's interrupt
+
+
 class LabSetupFailed(RuntimeError):
     """A step's set-up command failed: the learner sees the command and its last line of output."""
 
@@ -438,11 +441,35 @@ def stream_command(
                 os.killpg(process.pid, signal.SIGKILL)
                 on_line(f"(stopped after {timeout:g} s)")
                 break
+    except KeyboardInterrupt:  # a notebook's interrupt (or Ctrl-C): stop the command, not the caller
+        if pending:
+            on_line(pending)
+        on_line("(interrupted: " + stop_process_group(process) + ")")
+        return INTERRUPTED
     finally:
         process.stdout.close()
     if pending:
         on_line(pending)
     return process.wait()
+
+
+def stop_process_group(process: subprocess.Popen) -> str:
+    """Stop a command and everything it started, as a terminal's Ctrl-C would and then harder:
+    SIGINT, then SIGTERM, then SIGKILL, each after a second without an exit. Say which did it."""
+    import signal
+
+    for sig, name in ((signal.SIGINT, "SIGINT"), (signal.SIGTERM, "SIGTERM"), (signal.SIGKILL, "SIGKILL")):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            process.wait(timeout=1.0)
+            return f"stopped by {name}"
+        except subprocess.TimeoutExpired:
+            continue
+    process.wait()
+    return "stopped by SIGKILL"
 
 
 def command_environment(sandbox: str = "") -> dict[str, str]:

@@ -9,19 +9,48 @@
 - ``%%solution STEP``: the step's solution, run only if the step's check does not pass yet;
 - ``%lab_reset``: put the lab back at its start.
 
+A mistake (a step that does not exist, a container that is not running) is said in one line, as
+IPython's own ``UsageError``, not as a traceback. After a kernel restart the lab is found again
+from the notebook's name (Jupyter tells the kernel, ``JPY_SESSION_NAME``); ``workshop notebook``
+has its kernels load this extension themselves, so ``check()`` is there before any cell ran.
+
 Everything is the labs package's and the engine's own code (runner, checks, observers); this
 module only renders it (HTML in Jupyter, text elsewhere).
 """
 
 from __future__ import annotations
 
+import functools
 import html
 import os
+import re
 import shlex
+from collections.abc import Callable
 
-from labs.runner import Runner, stream_command
+from labs.runner import INTERRUPTED, Runner, stream_command
 
 _state: dict = {"runner": None, "lab": None}
+NOTEBOOK_NAME = re.compile(r"^\d\d-(?P<lab>[\w-]+?)(?:-solutions)?\.ipynb$")  # as notebooks.generate names them
+
+
+def _said_in_one_line(function: Callable) -> Callable:
+    """A learner's mistake as one line (IPython shows a UsageError without a traceback)."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):  # noqa: ANN202
+        from IPython.core.error import UsageError
+
+        from engine.errors import MiniboxError
+        from labs.runner import LabSetupFailed
+
+        try:
+            return function(*args, **kwargs)
+        except MiniboxError as e:
+            raise UsageError(e.one_line()) from None
+        except (LookupError, PermissionError, LabSetupFailed) as e:  # (a bug's own errors keep their traceback)
+            raise UsageError(str(e).strip("'\"")) from None
+
+    return wrapper
 
 
 def _runner() -> Runner:
@@ -32,8 +61,22 @@ def _runner() -> Runner:
 
 def _lab():  # noqa: ANN202 -- labs.model.Lab
     if _state["lab"] is None:
-        raise RuntimeError("no lab started in this notebook: run the first cell (%lab_start LAB)")
+        lab_id = _lab_of_this_notebook()
+        if lab_id is None:
+            raise LookupError("no lab started in this notebook: run its first cell (%lab_start LAB)")
+        lab_start(lab_id)  # a restarted kernel: the lab goes on where it was
     return _state["lab"]
+
+
+def _lab_of_this_notebook() -> str | None:
+    """The lab whose notebook this kernel runs, from its file name (``04-pid.ipynb``: pid)."""
+    match = NOTEBOOK_NAME.match(os.path.basename(os.environ.get("JPY_SESSION_NAME", "")))
+    if not match:
+        return None
+    try:
+        return _runner().lab(match["lab"]).id
+    except LookupError:
+        return None
 
 
 def _display_html(markup: str, text: str) -> None:
@@ -46,20 +89,29 @@ def _display_html(markup: str, text: str) -> None:
 # --- magics --------------------------------------------------------------------------------------
 
 
+@_said_in_one_line
 def lab_start(line: str) -> None:
-    lab = _runner().start(line.strip(), force=True)
+    runner = _runner()
+    lab = runner.start(line.strip(), force=True)
     _state["lab"] = lab
-    workdir = _runner().workdir(lab)
-    sandbox = _runner().sandbox(lab)
+    workdir = runner.workdir(lab)
+    sandbox = runner.sandbox(lab)
     extra = f"; host commands run in the practice network namespace <code>{sandbox}</code>" if sandbox else ""
     started = f"<p><b>{html.escape(lab.title)}</b> started: files in <code>{html.escape(workdir)}</code>{extra}.</p>"
     _display_html(started, f"{lab.title} started: files in {workdir}")
+    done = runner.progress.lab(lab.id).get("done", [])
+    if done:  # a second run of the notebook from the top would meet what the first one made
+        where = "finished" if runner.finished(lab.id) else f"under way: {len(done)} of {len(lab.steps)} steps done"
+        said = (f"This lab is {where}. Cells run again meet what they made the first time (a name "
+                "already in use, a second mount): %lab_reset in a new cell starts the lab over.")  # fmt: skip
+        _display_html(f"<p>{html.escape(said)}</p>", said)
     pace = _class_news().get("pace")  # (and the instructor's message)
     if pace:
         said = f"The class is paced up to {pace}."
         _display_html(f"<p>{html.escape(said)}</p>", said)
 
 
+@_said_in_one_line
 def shell(line: str, cell: str) -> None:
     """Run the cell with sh; each line of output is printed as soon as it comes."""
     lab, runner = _lab(), _runner()
@@ -70,10 +122,13 @@ def shell(line: str, cell: str) -> None:
     runner.practice_network_up(lab)
     code = stream_command(command, runner.workdir(lab), lambda text: print(text, flush=True),
                           sandbox=runner.sandbox(lab), env=runner.environment(lab))  # fmt: skip
-    if code:
+    if code == INTERRUPTED and "minibox run" in cell:
+        print("(a container it started may still be running: `minibox ps` lists them, `minibox rm -f NAME`)")
+    elif code and code != INTERRUPTED:
         print(f"(exit code {code})")
 
 
+@_said_in_one_line
 def solution(line: str, cell: str = "") -> None:
     lab, runner = _lab(), _runner()
     step_id = line.strip()
@@ -89,6 +144,7 @@ def solution(line: str, cell: str = "") -> None:
             print(f"(exit code {result.returncode}: stopped here; fix what it says, then run this cell again)")
 
 
+@_said_in_one_line
 def check(step_id: str | None = None) -> None:
     """✓/✗ for a step (the current one by default), with each check's message and a hint on ✗."""
     lab, runner = _lab(), _runner()
@@ -96,17 +152,26 @@ def check(step_id: str | None = None) -> None:
     if step is not None and _paced_out(lab, step):
         return
     outcome = runner.check(lab.id, step_id)
-    rows = "".join(f"<li>{'✓' if r.ok else '✗'} {html.escape(r.message)}</li>" for r in outcome.results)
+    messages = [("✓" if r.ok else "✗", r.message) for r in outcome.results]
+    earlier = _earlier_steps_not_done(lab, outcome.step) if not outcome.passed else []
+    if earlier:  # run out of order: say so first, the checks' own messages may only be its echo
+        messages.insert(0, ("✗", f"step {', '.join(earlier)} is not done yet: this one builds on it"))
+    rows = "".join(f"<li>{mark} {html.escape(message)}</li>" for mark, message in messages)
     mark = "✓" if outcome.passed else "✗"
     title = f"{mark} step {outcome.step.id}: {'done' if outcome.passed else 'not done yet'}"
     next_hint = runner.render(lab, outcome.next_hint) if outcome.next_hint else ""
     hint = "" if outcome.passed or not next_hint else f"<p>Hint: {_inline_markdown(next_hint)}</p>"
     color = "#1a7f37" if outcome.passed else "#cf222e"
-    text = "\n".join([title, *(f"  {'✓' if r.ok else '✗'} {r.message}" for r in outcome.results)])
+    text = "\n".join([title, *(f"  {mark} {message}" for mark, message in messages)])
     if next_hint and not outcome.passed:
         text += f"\n  Hint: {next_hint}"
     head = f"<b style='color:{color}'>{html.escape(title)}</b>"
     _display_html(f"<div class='lab-check'>{head}<ul>{rows}</ul>{hint}</div>", text)
+
+
+def _earlier_steps_not_done(lab, step) -> list[str]:  # noqa: ANN001 -- labs.model objects
+    done = _runner().progress.lab(lab.id).get("done", [])
+    return [f"{n} ({s.id})" for n, s in enumerate(lab.steps[: lab.index(step.id)], 1) if s.id not in done]
 
 
 def _class_news() -> dict:
@@ -142,6 +207,7 @@ def _inline_markdown(text: str) -> str:
     return re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", escaped)
 
 
+@_said_in_one_line
 def view(line: str) -> None:
     """``%view VIEW [CONTAINER] [--step STEP]``: host beside container, the container's rows
     marked; without CONTAINER, the lab's container the step names (as in the TUI)."""
@@ -153,7 +219,7 @@ def view(line: str) -> None:
         at = words.index("--step")
         step_id, words = words[at + 1], words[:at] + words[at + 2 :]
     if not words or words[0] not in observe.VIEWS:
-        raise ValueError(f"%view VIEW [CONTAINER] [--step STEP], VIEW one of: {', '.join(observe.VIEWS)}")
+        raise LookupError(f"%view VIEW [CONTAINER] [--step STEP], VIEW one of: {', '.join(observe.VIEWS)}")
     step = _lab().step(step_id) if step_id else None
     name, pid = (words[1], _pid(words[1])) if len(words) > 1 else _runner().observed_pid(_lab(), step)
     host_rows = observe.view(words[0], _runner().host_side(_lab(), words[0]))
@@ -161,6 +227,7 @@ def view(line: str) -> None:
     _display_html(*_table(words[0], host_rows, container_rows, name))
 
 
+@_said_in_one_line
 def lab_reset(line: str = "") -> None:
     lab = _lab()
     for text in _runner().reset(lab.id):
@@ -174,7 +241,7 @@ def _pid(name: str) -> int:
 
     record = engine.get(name)
     if record.state != "running":
-        raise RuntimeError(f"container {name} is {record.state}, not running")
+        raise LookupError(f"container {name} is {record.state}, not running")
     return record.pid
 
 

@@ -415,6 +415,26 @@ def test_streaming_a_command_ends_with_the_shell_not_with_its_background_childre
     assert timed_out == ["(stopped after 0.5 s)"]
 
 
+def test_an_interrupted_command_is_stopped_with_everything_it_started(tmp_path):
+    """A notebook's interrupt (SIGINT to the kernel) stops the cell's command, harder if it must,
+    and is one line: it used to raise KeyboardInterrupt and leave the command running."""
+    import signal
+    import threading
+
+    from labs.runner import INTERRUPTED, stream_command
+
+    for command, how in (("echo on; sleep 31", "SIGINT"), ("trap '' INT; echo on; sleep 32 & wait", "SIGTERM")):
+        lines: list[str] = []
+        timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+        timer.start()
+        try:
+            code = stream_command(command, str(tmp_path), lines.append)
+        finally:
+            timer.cancel()
+        assert (code, lines) == (INTERRUPTED, ["on", f"(interrupted: stopped by {how})"])
+        assert subprocess.run(["pgrep", "-f", "^sleep 3[12]$"], capture_output=True).stdout == b""
+
+
 def test_a_labs_env_reaches_its_commands_and_observe_pid_names_the_viewed_process(runner, tmp_path):
     # Lab 16's mechanism (podman's containers in the views), on a tiny lab: the variable is
     # filled and given to every command; observe_pid's output is the container side of the views.

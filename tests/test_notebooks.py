@@ -115,3 +115,42 @@ def test_the_students_notebook_is_kept_and_commands_keep_their_placeholders(runn
     shells = [c.source for c in nbformat.read(path, as_version=4).cells if c.source.startswith("%%shell")]
     assert any("{workdir}/pid1.txt" in source for source in shells)
     assert runner.workdir(lab) not in "".join(shells)
+
+
+@pytest.mark.timeout(300)
+def test_mistakes_are_one_line_and_a_restarted_kernel_finds_its_lab(runner, tmp_path, monkeypatch):
+    """A wrong step, view or container is one UsageError line (they were tracebacks); a check run
+    before an earlier step says so; and a kernel restarted in `workshop notebook`'s set-up has the
+    magics and finds its lab from the notebook's name, with no first cell run (was a NameError)."""
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from workshop_tui.cli import _kernel_profile
+
+    def run_cells(*sources: str) -> list[dict]:
+        nb = new_notebook(cells=[new_code_cell(source) for source in sources])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
+                       resources={"metadata": {"path": REPO}}).execute()  # fmt: skip
+        return [cell.outputs for cell in nb.cells]
+
+    try:
+        first, wrong_step, wrong_view, no_box, ahead = run_cells(
+            "%load_ext notebooks.magics\n%lab_start pid", 'check("copy_up")', "%view mount",
+            "%view processes nosuchbox", 'check("two-numbers")',
+        )
+        for outputs, said in ((wrong_step, "has no step 'copy_up'"), (wrong_view, "VIEW one of"),
+                              (no_box, "nosuchbox")):  # fmt: skip
+            assert [out.output_type for out in outputs] == ["stream"], outputs  # no traceback
+            assert outputs[0].name == "stderr" and outputs[0].text.startswith("UsageError: ")
+            assert said in outputs[0].text and outputs[0].text.count("\n") == 1, outputs
+        text = "".join(out.get("data", {}).get("text/plain", "") for out in ahead)
+        assert "✗ step 1 (pid-one) is not done yet: this one builds on it" in text, text
+        monkeypatch.setenv("IPYTHONDIR", _kernel_profile(runner.progress.directory))
+        monkeypatch.setenv("JPY_SESSION_NAME", str(tmp_path / "04-pid.ipynb"))  # what Jupyter tells a kernel
+        (restarted,) = run_cells('check("pid-one")')
+        assert not [out for out in restarted if out.output_type == "error"], restarted
+        text = "".join(out.get("data", {}).get("text/plain", "") + out.get("text", "") for out in restarted)
+        assert "✗ step pid-one: not done yet" in text and "This lab is" not in text, text
+    finally:
+        runner.reset("pid", remove_workdir=True)
+

@@ -306,6 +306,22 @@ def board_text(url: str, token: str, watch: bool) -> int:
         print()
 
 
+def _kernel_profile(data_dir: str) -> str:
+    """An IPython directory whose kernels load the labs' magics before any cell runs: after a
+    kernel restart ``check("...")`` works at once (the lab is found from the notebook's name)."""
+    import os
+
+    ipython_dir = os.path.join(data_dir, "ipython")
+    profile = os.path.join(ipython_dir, "profile_default")
+    os.makedirs(profile, exist_ok=True)
+    with open(os.path.join(profile, "ipython_kernel_config.py"), "w") as f:
+        f.write("# written by `workshop notebook`: every kernel it starts has the labs' magics\n"
+                "c.InteractiveShellApp.exec_lines = [\n"
+                "    'import notebooks.magics as _labs; _labs.load_ipython_extension(get_ipython()); del _labs',\n"
+                "]\n")  # fmt: skip
+    return ipython_dir
+
+
 def notebook_command(runner, args: argparse.Namespace) -> int:  # noqa: ANN001 -- labs.runner.Runner
     """Write the notebooks; without --export, start Jupyter on them behind a random token."""
     import os
@@ -327,7 +343,8 @@ def notebook_command(runner, args: argparse.Namespace) -> int:  # noqa: ANN001 -
     first = os.path.basename(written[0])
     print(f"\nJupyter: http://{args.host}:{args.port}/notebooks/{first}?token={token}\n(Ctrl-C stops it)")
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = {**os.environ, "PYTHONPATH": repo + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {**os.environ, "PYTHONPATH": repo + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           "IPYTHONDIR": _kernel_profile(runner.progress.directory)}  # fmt: skip
     argv = [sys.executable, "-m", "notebook", "--no-browser", "--allow-root", f"--ip={args.host}",
             f"--port={args.port}", f"--IdentityProvider.token={token}",
             f"--ServerApp.root_dir={directory}"]  # fmt: skip
