@@ -9,6 +9,7 @@ call and its argument, so code above reads like the C it mirrors in runc or crun
 
 from __future__ import annotations
 
+import _signal  # (signal's Python half imports enum: 3 ms of every command)
 import _thread
 import ctypes
 import os
@@ -155,22 +156,37 @@ def socket(family: int, kind: int) -> int:
 
 
 def fork_to_exec() -> int:
-    """fork(2) for a child that only sets a container up and then execs or ``_exit``s.
+    """fork(2) for a container's init: a child that sets the container up, then execs (or, for
+    ``--init`` and OCI ``create``, stays a one-thread Python process until it does).
 
     ``os.fork()`` also runs CPython's fork bookkeeping and every imported module's at-fork
     handlers (threading's, random's reseeding, logging's locks) in both processes: measured here
-    ~0.2 ms before the child runs its first line in a process that imported the engine, ~1 ms in
-    one that imported textual too. A child that never returns into its caller's code needs none of
-    them, as long as the caller has no other Python thread: such a thread may be waiting for the
-    GIL at the fork, and the child's interpreter would then wait for it to hand the GIL back,
-    forever. So with other threads (the TUI's workers, a notebook kernel's) it is ``os.fork()``.
-    Called through ``PyDLL``, libc's fork runs holding the GIL, so the child is born holding it.
+    (bench/fork_bench.py) 0.2 ms before the child runs its first line in a process that imported
+    the engine, 0.6 ms in one that imported textual too. Those handlers repair what other threads
+    leave behind, so libc's fork is used only when this process has one thread, the main one.
+    With another thread, even one started from C, a child forked while it wanted the GIL drops
+    the GIL at its first switch and waits, forever, for that thread (which it lacks) to take it:
+    seen. Called through ``PyDLL``, libc's fork runs holding the GIL: the child is born holding it.
+
+    Signals are blocked around the fork, as ``os.fork`` clears those caught but not yet handled:
+    a signal that came just before would otherwise run the caller's Python handler in the child
+    too. Blocking them first runs such handlers in the caller (``pthread_sigmask`` does).
     """
-    if _thread._count():  # Python threads other than this one, the main thread
+    if not _alone_in_this_process():
         return os.fork()
-    pid = _libc_holding_gil.fork()
-    _check(pid, "fork")
+    previous = _signal.pthread_sigmask(_signal.SIG_BLOCK, _signal.valid_signals())
+    try:
+        pid = _libc_holding_gil.fork()
+        _check(pid, "fork")
+    finally:
+        _signal.pthread_sigmask(_signal.SIG_SETMASK, previous)  # in both processes
     return pid
+
+
+def _alone_in_this_process() -> bool:
+    """One thread in the kernel's own list (Python's count misses threads started from C), and
+    it is the main one (whose thread ID is the PID)."""
+    return _thread.get_native_id() == os.getpid() and len(os.listdir("/proc/self/task")) == 1
 
 
 def get_child_subreaper() -> int:
