@@ -186,8 +186,9 @@ class Runner:
         ctx = self.context(lab)
         results = []
         for result in (run_check(ctx, c) for c in step.checks):
-            if result not in results:  # checks of one missing container all say it once
-                results.append(result)
+            results.append(result)
+            if not result.ok:  # the checks after it build on it (its container, its file): their
+                break  # failures would only echo this one ("no container X", then "X is not running")
         outcome = CheckOutcome(lab, step, results, None, None)
         if outcome.passed:
             moved_on = False
