@@ -372,6 +372,12 @@ def _enter_namespaces(plan: LaunchPlan, report: int, go: int, new: set[str] | fr
     if plan.trace:
         names = "|".join(f"CLONE_NEW{n.upper() if n != 'mnt' else 'NS'}" for n in sorted(new))
         _note(plan, report, "namespaces", f"unshare({names or 'nothing'})")
+    if "time" in plan.namespaces:
+        # Offsets apply to the new time namespace, and only before a process has entered it.
+        # Written before becoming a new user namespace's root: that switch makes this process
+        # non-dumpable, and /proc/self's files then belong to the host's root, whom it no longer is.
+        with open("/proc/self/timens_offsets", "w") as f:
+            f.write(f"monotonic {plan.monotonic_offset} 0\nboottime {plan.boottime_offset} 0\n")
     if "user" in plan.namespaces:
         _report(report, "userns")
         if os.read(go, 1) != b"g":
@@ -380,10 +386,6 @@ def _enter_namespaces(plan: LaunchPlan, report: int, go: int, new: set[str] | fr
         os.setresgid(0, 0, 0)  # root of the new user namespace (host uid 100000, say)
         os.setresuid(0, 0, 0)
         os.setgroups([])
-    if "time" in plan.namespaces:
-        # Offsets apply to the new time namespace, and only before a process has entered it.
-        with open("/proc/self/timens_offsets", "w") as f:
-            f.write(f"monotonic {plan.monotonic_offset} 0\nboottime {plan.boottime_offset} 0\n")
 
 
 def _init(plan: LaunchPlan, report: int, go: int) -> None:
