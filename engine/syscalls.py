@@ -172,21 +172,32 @@ def fork_to_exec() -> int:
     a signal that came just before would otherwise run the caller's Python handler in the child
     too. Blocking them first runs such handlers in the caller (``pthread_sigmask`` does).
     """
-    if not _alone_in_this_process():
-        return os.fork()
-    previous = _signal.pthread_sigmask(_signal.SIG_BLOCK, _signal.valid_signals())
-    try:
-        pid = _libc_holding_gil.fork()
-        _check(pid, "fork")
-    finally:
-        _signal.pthread_sigmask(_signal.SIG_SETMASK, previous)  # in both processes
+    global _one_thread_for_sure
+    if not (_one_thread_for_sure or _alone_in_this_process()):
+        pid = os.fork()
+    else:
+        previous = _signal.pthread_sigmask(_signal.SIG_BLOCK, _signal.valid_signals())
+        try:
+            pid = _libc_holding_gil.fork()
+            _check(pid, "fork")
+        finally:
+            _signal.pthread_sigmask(_signal.SIG_SETMASK, previous)  # in both processes
+    if pid == 0:  # a forked child has one thread, the one that forked (its /proc/self may be
+        _one_thread_for_sure = True  # the container's soon, where this process is not listed)
     return pid
+
+
+_one_thread_for_sure = False
 
 
 def _alone_in_this_process() -> bool:
     """One thread in the kernel's own list (Python's count misses threads started from C), and
     it is the main one (whose thread ID is the PID)."""
-    return _thread.get_native_id() == os.getpid() and len(os.listdir("/proc/self/task")) == 1
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:  # no /proc to ask: the safe way
+        return False
+    return len(tasks) == 1 and _thread.get_native_id() == os.getpid()
 
 
 def get_child_subreaper() -> int:
