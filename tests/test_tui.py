@@ -306,3 +306,36 @@ def test_view_cells_are_shown_as_they_are_never_as_markup_or_emoji():
     cells = asyncio.run(shown())
     assert "bridge UP fa:ac:32:cd:a2:83" in cells
     assert "sh -c 'echo [b]x[/b] :cd:'" in cells
+
+
+def test_the_cgroups_view_shows_every_line_of_a_stat_file_and_reads_the_values():
+    """The TUI showed cpu.stat's first line only (nr_periods): lab 09's nr_throttled was not there;
+    and "no limit" was 9223372036854771712, the group's 80 characters on every row."""
+    from workshop_tui.views import FILLERS
+
+    group = "/minibox/" + "ab" * 32
+    container = [
+        {"file": "memory.limit_in_bytes", "value": "9223372036854771712", "group": group},
+        {"file": "memory.usage_in_bytes", "value": "1048576", "group": group},
+        {"file": "cpu.cfs_quota_us", "value": "20000", "group": group},
+        {"file": "cpu.cfs_period_us", "value": "100000", "group": group},
+        {"file": "cpu.stat", "value": "nr_periods 12\nnr_throttled 9\nthrottled_time 5", "group": group},
+        {"file": "cpu.max", "value": "max 100000", "group": group},
+    ]
+
+    class Rows:
+        rows: list[list[str]] = []
+
+        def add_columns(self, *labels: str) -> None: ...
+
+        def add_row(self, *cells: object) -> None:
+            self.rows.append([str(cell) for cell in cells])
+
+    table = Rows()
+    FILLERS["cgroups"](table, [], container)
+    rows = {row[0]: row[1:] for row in table.rows}
+    assert rows["cgroup"] == ["/minibox/" + "ab" * 6 + "…", ""] and sum(group in str(r) for r in table.rows) == 0
+    assert rows["memory.limit_in_bytes"][1] == "no limit" and rows["memory.usage_in_bytes"][1] == "1.0 MiB"
+    assert rows["cpu.cfs_quota_us"][1].startswith("0.2 CPU") and rows["cpu.max"][1] == "no limit"
+    assert rows["cpu.stat nr_throttled"] == ["9", "of those, held back at its quota"]
+

@@ -44,11 +44,59 @@ def _fill_processes(table: Table, host: list[dict], container: list[dict]) -> No
 
 
 def _fill_cgroups(table: Table, host: list[dict], container: list[dict]) -> None:
-    table.add_columns("file", "container", "group")
+    """One row per value: a file of several ("cpu.stat": nr_throttled...) gives one per line, and
+    each value is read for the learner (bytes in MiB, "max" or a huge number as no limit)."""
+    table.add_columns("file", "container", "which means")
+    values = {row["file"]: row["value"] for row in container}
+    group = None
     for row in container:
-        _add_row(table, row["file"], str(row["value"]), row["group"])
+        if row["group"] != group:  # the same group in every hierarchy, as a rule: said once
+            group = row["group"]
+            _add_row(table, Text("cgroup", "dim"), Text(_short_group(group), "dim"), "")
+        lines = str(row["value"]).splitlines() or [""]
+        if len(lines) > 1 or (lines and " " in lines[0] and row["file"].endswith((".stat", ".events"))):
+            for line in lines:
+                key, _, value = line.partition(" ")
+                _add_row(table, f"{row['file']} {key}", value, STAT_MEANINGS.get(key, ""))
+        else:
+            _add_row(table, row["file"], lines[0], _meaning(row["file"], lines[0], values))
     if not container:
         _add_row(table, Text("(start a container to see its cgroup files)", "dim"), "", "")
+
+
+def _cpus(quota: int, period: int) -> str:
+    return f"{quota / period:g} CPU: {quota} µs in each {period} µs"
+
+
+def _short_group(group: str) -> str:
+    """/minibox/4709f08cdc14aff7... (64 hex digits) -> /minibox/4709f08cdc14…"""
+    head, _, last = group.rpartition("/")
+    return f"{head}/{last[:12]}…" if len(last) == 64 else group
+
+
+STAT_MEANINGS = {  # the lines of cpu.stat and memory.events that the cgroups lab reads
+    "nr_periods": "periods in which it had work",
+    "nr_throttled": "of those, held back at its quota",
+    "throttled_time": "ns held back",
+    "throttled_usec": "µs held back",
+    "oom_kill": "processes the OOM killer killed",
+}
+NO_LIMIT = 1 << 62  # v1 writes "no memory limit" as the largest page multiple of a 64-bit number
+
+
+def _meaning(file: str, value: str, values: dict[str, str]) -> str:
+    if value == "max" or (value.isdigit() and int(value) >= NO_LIMIT) or (file == "cpu.cfs_quota_us" and value == "-1"):
+        return "no limit"
+    if file.startswith("memory.") and value.isdigit() and not file.endswith("failcnt"):
+        return f"{int(value) / (1 << 20):.1f} MiB"
+    if file == "cpu.cfs_quota_us" and value.lstrip("-").isdigit() and values.get("cpu.cfs_period_us", "").isdigit():
+        return _cpus(int(value), int(values["cpu.cfs_period_us"]))
+    if file == "cpu.max" and " " in value:
+        quota, period = value.split()
+        return "no limit" if quota == "max" else _cpus(int(quota), int(period))
+    if file == "cpuacct.usage" and value.isdigit():
+        return f"{int(value) / 1e9:.2f} s of CPU used"
+    return ""
 
 
 def _layers(row: dict) -> str:
