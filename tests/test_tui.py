@@ -339,3 +339,26 @@ def test_the_cgroups_view_shows_every_line_of_a_stat_file_and_reads_the_values()
     assert rows["cpu.cfs_quota_us"][1].startswith("0.2 CPU") and rows["cpu.max"][1] == "no limit"
     assert rows["cpu.stat nr_throttled"] == ["9", "of those, held back at its quota"]
 
+
+def test_r_after_the_last_command_runs_it_again(runner):
+    """A learner who fixed a mistake by hand, or who is asked to run the last `cat` again to watch
+    a counter grow, pressed r and got "No more commands in this step"."""
+
+    async def scenario() -> None:
+        app = WorkshopApp(runner, open_lab="uts")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(app, pilot)
+            screen = app.screen
+            (block,) = screen.step.commands
+            for _ in range(2):
+                await pilot.press("r")
+                await settle(app, pilot)
+            start = "$ " + runner.render(screen.lab, block)[:30]  # (the log wraps long lines)
+            assert log_text(screen).count(start) == 2, log_text(screen)
+            assert "runs the last command again" in str(screen.query_one("#next-command").render())
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        runner.reset("uts", remove_workdir=True)
+

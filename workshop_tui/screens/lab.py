@@ -189,7 +189,7 @@ class LabScreen(Screen):
             first_line = self.app.runner.render(self.lab, commands[self.command_index]).splitlines()[0]
             label.update(f"r runs, y copies: {first_line}" + (" …" if "\n" in commands[self.command_index] else ""))
         else:
-            label.update("c checks your work · h hint · s solution")
+            label.update("c checks your work · r runs the last command again · h hint · s solution")
 
     def log_line(self, text: str | Text) -> None:
         self.query_one("#log", RichLog).write(text)
@@ -197,9 +197,12 @@ class LabScreen(Screen):
     # --- commands ------------------------------------------------------------------------------
 
     def action_run_next(self) -> None:
-        if self.step is None or self.command_index >= len(self.step.commands):
-            self.notify("No more commands in this step: press c to check.")
+        if self.step is None or not self.step.commands:
+            self.notify("This step has no command to run: press c to check.")
             return
+        if self.command_index >= len(self.step.commands):  # all ran: the last again (a `cat` to watch
+            self.command_index = len(self.step.commands) - 1  # a counter grow, a mistake fixed by hand)
+            self.notify("Running the step's last command again (p then n starts the step over).")
         command = self.app.runner.render(self.lab, self.step.commands[self.command_index])
         self.command_index += 1
         self.show_next_command()
