@@ -38,6 +38,7 @@ class Runner:
     def __init__(self, language: str = "en", data_dir: str | None = None) -> None:
         self.language = language
         self.progress = Progress(data_dir)
+        self.shell_lab: str | None = None  # set in a lab's own shell: "the current lab" is that one
 
     # --- labs and where the learner is ---------------------------------------------------------
 
@@ -45,7 +46,7 @@ class Runner:
         return loader.load_all(language=self.language)
 
     def lab(self, ref: str | None = None) -> Lab:
-        ref = ref or self.progress.current_lab
+        ref = ref or self.shell_lab or self.progress.current_lab
         if not ref:
             raise LookupError("no lab started yet: `workshop list`, then `workshop start LAB`")
         return loader.find(ref, language=self.language)

@@ -280,6 +280,27 @@ def test_the_lab_shell_runs_what_is_typed_where_the_labs_commands_run(runner):
         runner.reset(lab.id, remove_workdir=True)
 
 
+def test_in_a_labs_shell_workshop_commands_mean_that_lab_even_after_the_workshop_went_on(runner):
+    """A learner's `workshop shell` of lab chroot, the TUI gone on to lab namespaces meanwhile:
+    `workshop check` there checked namespaces' step, quietly."""
+    import sys
+
+    runner.start("chroot")
+    runner.start("namespaces", force=True)  # the TUI went on
+    try:
+        env = {**os.environ, "WORKSHOP_LAB": "chroot"}  # what `workshop shell chroot` sets
+        checked = subprocess.run([sys.executable, "-m", "workshop_tui", "check"], env=env, capture_output=True,
+                                 text=True, timeout=60)  # fmt: skip
+        assert "01-chroot/rootfs" in checked.stdout, checked.stdout  # chroot's first step: its rootfs
+        assert "this is lab chroot's shell" in checked.stderr and "gone on to lab namespaces" in checked.stderr
+        elsewhere = subprocess.run([sys.executable, "-m", "workshop_tui", "check"], capture_output=True, text=True,
+                                   env={k: v for k, v in env.items() if k != "WORKSHOP_LAB"}, timeout=60)  # fmt: skip
+        assert "01-chroot" not in elsewhere.stdout and "lab chroot's shell" not in elsewhere.stderr, elsewhere
+    finally:
+        for lab_id in ("namespaces", "chroot"):
+            runner.reset(lab_id, remove_workdir=True)
+
+
 def test_clean_removes_what_a_lab_made_and_keeps_the_progress(runner):
     import engine
 

@@ -353,6 +353,21 @@ def notebook_command(runner, args: argparse.Namespace) -> int:  # noqa: ANN001 -
     return subprocess.call(argv, env=env)
 
 
+def _follow_the_shells_lab(runner, args: argparse.Namespace) -> None:  # noqa: ANN001 -- labs.runner.Runner
+    """In `workshop shell`'s shell (WORKSHOP_LAB), a command without a lab is about that shell's
+    lab, even when the TUI has gone on to another one meanwhile: said, so nobody wonders."""
+    import os
+
+    shell_lab = os.environ.get("WORKSHOP_LAB")
+    if not shell_lab or args.cmd not in ("check", "hint", "solve", "view", "clean") or getattr(args, "lab", None):
+        return
+    runner.shell_lab = shell_lab
+    current = runner.progress.current_lab
+    if current and current != shell_lab:
+        print(f"(this is lab {shell_lab}'s shell, so lab {shell_lab}; the workshop has gone on to lab {current}: "
+              f"`exit`, then `workshop shell` for a shell of it)", file=sys.stderr)  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.cmd is None:
@@ -380,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     from labs.runner import LabSetupFailed, Runner
 
     runner = Runner(language=args.lang)
+    _follow_the_shells_lab(runner, args)
     if args.cmd == "notebook":
         return notebook_command(runner, args)
     try:
