@@ -362,3 +362,19 @@ def test_r_after_the_last_command_runs_it_again(runner):
     finally:
         runner.reset("uts", remove_workdir=True)
 
+
+def test_leaving_the_tui_names_the_labs_containers_still_there(runner, capsys):
+    """`q` left 12 containers running without a word."""
+    from workshop_tui.cli import _say_what_is_still_running
+
+    _say_what_is_still_running(runner)
+    assert capsys.readouterr().out == ""
+    lab = runner.start("uts", force=True)
+    try:
+        runner.run_command(lab, "minibox run -d --name uts-box busybox sleep 60", check=True)
+        _say_what_is_still_running(runner)
+        said = capsys.readouterr().out
+        assert "still there: uts-box." in said and "workshop clean --all" in said, said
+    finally:
+        runner.reset("uts", remove_workdir=True)
+

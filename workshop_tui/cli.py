@@ -353,6 +353,15 @@ def notebook_command(runner, args: argparse.Namespace) -> int:  # noqa: ANN001 -
     return subprocess.call(argv, env=env)
 
 
+def _say_what_is_still_running(runner) -> None:  # noqa: ANN001 -- labs.runner.Runner
+    """After the TUI: the labs' containers still there, and how to remove them (or come back)."""
+    left = [name for lab in runner.labs() for name in runner.still_there(lab)]
+    if left:
+        shown = ", ".join(left[:6]) + (f" and {len(left) - 6} more" if len(left) > 6 else "")
+        print(f"The labs' containers are still there: {shown}. `workshop` goes on where you left off; "
+              "`workshop clean --all` removes them (your progress stays).")
+
+
 def _follow_the_shells_lab(runner, args: argparse.Namespace) -> None:  # noqa: ANN001 -- labs.runner.Runner
     """In `workshop shell`'s shell (WORKSHOP_LAB), a command without a lab is about that shell's
     lab, even when the TUI has gone on to another one meanwhile: said, so nobody wonders."""
@@ -373,7 +382,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd is None:
         from workshop_tui.app import WorkshopApp
 
-        WorkshopApp().run()
+        app = WorkshopApp()
+        app.run()
+        _say_what_is_still_running(app.runner)
         return 0
     if args.cmd == "serve":
         from workshop_tui.serve import serve
