@@ -42,10 +42,12 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         lines = ["[b]Keys[/b]  (every binding has an id and can be remapped)", ""]
+        seen = set()
         for binding in [*self.under.BINDINGS, *self.app.BINDINGS]:
-            if isinstance(binding, Binding):
+            if isinstance(binding, Binding) and binding.key not in seen:  # (a screen's own ? shadows the app's)
+                seen.add(binding.key)
                 key = binding.key_display or self.app.get_key_display(binding)
-                lines.append(f"  [b]{key:<12}[/b] {binding.description}")
+                lines.append(f"  [b]{key:<12}[/b] {binding.tooltip or binding.description}")
         lines += ["", "Mouse: click a lab, a tab or a button.", "Escape or ? closes this."]
         with Vertical(id="help-box"):
             yield Static("\n".join(lines))

@@ -59,19 +59,22 @@ def with_prompts(markdown: str) -> str:
 
 
 class LabScreen(Screen):
+    # In the footer's order, shortest first to fit a narrow terminal: "?" (every key, with the
+    # longer words of each tooltip) first, the rarer ones last, where a narrow footer cuts.
     BINDINGS = [
-        Binding("r", "run_next", "Run command", id="run-command"),
-        Binding("y", "copy_next", "Copy command", id="copy-command"),
-        Binding("c", "check", "Check", id="check"),
-        Binding("h", "hint", "Hint", id="hint"),
-        Binding("s", "solve", "Solution", id="solve"),
-        Binding("n", "step(1)", "Next", id="next-step"),
-        Binding("p", "step(-1)", "Previous", id="previous-step"),
-        Binding("k", "cancel", "Cancel", id="cancel-command"),
-        Binding("t", "shell(False)", "Host shell", id="host-shell"),
-        Binding("e", "shell(True)", "Container shell", id="container-shell"),
-        Binding("x", "reset", "Reset lab", id="reset-lab"),
-        Binding("escape", "app.pop_screen", "Labs", id="back"),
+        Binding("question_mark", "app.help", "Keys", id="keys", tooltip="every key and what it does"),
+        Binding("r", "run_next", "Run", id="run-command", tooltip="run the step's next command (the last again)"),
+        Binding("c", "check", "Check", id="check", tooltip="check your work: the step's end state"),
+        Binding("h", "hint", "Hint", id="hint", tooltip="the step's next hint"),
+        Binding("s", "solve", "Solution", id="solve", tooltip="see the step's solution, and run it if you say so"),
+        Binding("n", "step(1)", "Next", id="next-step", tooltip="the next step"),
+        Binding("p", "step(-1)", "Prev", id="previous-step", tooltip="the previous step"),
+        Binding("y", "copy_next", "Copy", id="copy-command", tooltip="copy the next command, for your own shell"),
+        Binding("t", "shell(False)", "Host shell", id="host-shell", tooltip="a shell where the lab's commands run"),
+        Binding("e", "shell(True)", "Container shell", id="container-shell", tooltip="a shell in the lab's container"),
+        Binding("k", "cancel", "Cancel", id="cancel-command", tooltip="stop the command that is running"),
+        Binding("x", "reset", "Reset lab", id="reset-lab", tooltip="put the lab back at its start"),
+        Binding("escape", "app.pop_screen", "Labs", id="back", tooltip="back to the list of labs"),
     ]
 
     def __init__(self, lab_id: str) -> None:
@@ -116,7 +119,7 @@ class LabScreen(Screen):
                                 yield Sparkline([], id="spark-memory")
                                 yield Sparkline([], id="spark-cpu")
                             yield DataTable(id=f"table-{view}", zebra_stripes=True)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#command-line", Input).display = False
