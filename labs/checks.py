@@ -8,7 +8,9 @@ A step's checks are tables in ``lab.toml``, e.g.::
     ]
 
 Every kind below takes its parameters as keyword arguments and returns ``Result(ok, message)``;
-the message says what was found, so a learner whose check fails knows where to look.
+the message says what was found, so a learner whose check fails knows where to look. Any check
+may also have ``says``: what it wants, in the learner's words (``says = "the container's clock
+is ten days ahead of the host's"``); the message then starts with it, the found detail after.
 Strings may hold placeholders, filled in by ``Context.fill``: ``{workdir}`` (the lab's working
 directory), ``{labdir}`` (the lab's folder), ``{hostname}`` (the host's), ``{pid:NAME}`` (the
 host PID of container NAME's init), ``{sandbox}`` (a network lab's practice namespace).
@@ -300,11 +302,18 @@ KINDS: dict[str, Callable[..., Result]] = {
 
 
 def run_check(ctx: Context, check: dict) -> Result:
-    params = {k: v for k, v in check.items() if k != "kind"}
+    says = check.get("says", "")
+    result = _run_check(ctx, {k: v for k, v in check.items() if k not in ("kind", "says")}, check["kind"])
+    if not says:
+        return result
+    return Result(True, says) if result.ok else Result(False, f"{says}. Found: {result.message}")
+
+
+def _run_check(ctx: Context, params: dict, kind: str) -> Result:
     for name in re.findall(r"\{pid:([\w.-]+)\}", " ".join(str(v) for v in params.values())):
         if _pid_of(name) is None:  # say so, rather than compare against a placeholder's stand-in
             return Result(False, f"container {name!r} is not running (see `minibox ps -a`)")
     try:
-        return KINDS[check["kind"]](ctx, **params)
+        return KINDS[kind](ctx, **params)
     except MiniboxError as e:
         return Result(False, e.one_line())

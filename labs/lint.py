@@ -72,7 +72,7 @@ def lint_lab(directory: str, known_labs: set[str]) -> list[str]:
                 report(f"step {step.id!r}: unknown check kind {kind!r} (known: {', '.join(KINDS)})", f"{kind}", where)
                 continue
             signature = inspect.signature(KINDS[kind])
-            params = {k: v for k, v in check.items() if k != "kind"}
+            params = {k: v for k, v in check.items() if k not in ("kind", "says")}  # (says: any check's words)
             try:
                 signature.bind(None, **params)
             except TypeError as e:

@@ -569,6 +569,12 @@ def test_check_messages_show_what_the_learner_would_read(tmp_path):
     missing = run_check(ctx, {"kind": "path", "path": "{workdir}/said.txt", "contains": "^{hostname}$"})
     assert missing.message == f"{tmp_path}/said.txt holds one ⏎ two, expected a match for /^{name}$/"
     assert "{" not in passed.message + failed.message + missing.message
+    # A check's `says` (lab 08's "printed 0, expected a match for /^86(39[5-9]|40[0-5])$/" read as
+    # code to a learner): its words first, the found detail after; a pass is its words alone.
+    says = "the host's name is printed"
+    worded = run_check(ctx, {"kind": "host", "command": command, "expect": "^not-{hostname}$", "says": says})
+    assert worded.message == f"{says}. Found: {failed.message}"
+    assert run_check(ctx, {"kind": "host", "command": command, "expect": "^{hostname}$", "says": says}).message == says
 
 
 def test_a_step_is_found_by_its_number_too_and_a_wrong_one_is_named(runner):
