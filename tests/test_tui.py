@@ -378,3 +378,24 @@ def test_leaving_the_tui_names_the_labs_containers_still_there(runner, capsys):
     finally:
         runner.reset("uts", remove_workdir=True)
 
+
+def test_the_processes_view_names_minibox_init_as_ps_does():
+    """Lab 04 says PID 1 is minibox-init; the view showed the Python command line it runs in."""
+    from workshop_tui.views import FILLERS
+
+    class Rows:
+        rows: list[list[str]] = []
+
+        def add_columns(self, *labels: str) -> None: ...
+
+        def add_row(self, *cells: object) -> None:
+            self.rows.append([str(cell) for cell in cells])
+
+    table = Rows()
+    container = [
+        {"pid": 1, "host_pid": 10, "name": "minibox-init", "command": "/usr/bin/python3 /x/.venv/bin/minibox run"},
+        {"pid": 2, "host_pid": 11, "name": "sleep", "command": "sleep 3600"},
+    ]
+    FILLERS["processes"](table, [], container)
+    assert table.rows[0][3].startswith("minibox-init (/usr/bin/python3") and table.rows[1][3] == "sleep 3600"
+

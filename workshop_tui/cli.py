@@ -442,7 +442,7 @@ def dispatch(runner, args: argparse.Namespace) -> int:  # noqa: ANN001
             title = lab.title if len(lab.title) <= 48 else lab.title[:47] + "…"
             print(f"{current} {lab.number:2d}. {lab.id:<18} {title:<48} {lab.minutes:3d} min  {mark}")
             if args.cmd == "status" and entry.get("hints"):
-                print(f"        hints seen: {sum(entry['hints'].values())}")
+                print(f"        hints shown: {sum(entry['hints'].values())} (asked for, or with a check that failed)")
         return 0
     if args.cmd == "start":
         lab = runner.start(args.lab, force=args.force)
@@ -466,7 +466,8 @@ def dispatch(runner, args: argparse.Namespace) -> int:  # noqa: ANN001
             print(f"{'✓' if result.ok else '✗'} {result.message}")
         if not outcome.passed:
             if outcome.next_hint:
-                print(f"\nHint: {runner.render(outcome.lab, outcome.next_hint)}")
+                print()
+                show_markdown(f"Hint: {runner.render(outcome.lab, outcome.next_hint)}")  # (its **bold**, `code`)
             return 1
         print(f"\nStep {outcome.step.title!r} done.")
         if outcome.next_step:
@@ -480,7 +481,10 @@ def dispatch(runner, args: argparse.Namespace) -> int:  # noqa: ANN001
         if step is not None and paced_out(class_news(runner), lab, step):
             return 1
         step, hint, number = runner.hint()
-        print(f"Hint {number}/{len(step.hints)}: {hint}" if hint else "No more hints: `workshop solve` shows the way.")
+        if hint:
+            show_markdown(f"Hint {number}/{len(step.hints)}: {hint}")  # (its **bold** and `code` rendered)
+        else:
+            print("No more hints: `workshop solve` shows the way.")
         return 0
     if args.cmd == "view":
         from engine.observe import VIEWS

@@ -36,10 +36,19 @@ def _fill_namespaces(table: Table, host: list[dict], container: list[dict]) -> N
         _add_row(table, Text(row["key"], style), str(row["host"]["inode"]), str(theirs), Text(mark, style))
 
 
+def _command(row: dict) -> str:
+    """A Python process that named itself (``--init``'s ``minibox-init``): its name first, as
+    ``ps -o comm`` shows it; its command line is the interpreter's."""
+    program = os.path.basename(row["command"].split(" ", 1)[0])
+    if program.startswith("python") and row.get("name") and row["name"] != program:
+        return f"{row['name']} ({row['command']})"
+    return row["command"]
+
+
 def _fill_processes(table: Table, host: list[dict], container: list[dict]) -> None:
     table.add_columns("side", "PID", "host PID", "command")
     for row in container:
-        _add_row(table, Text("container", "yellow"), str(row["pid"]), str(row["host_pid"]), row["command"][:60])
+        _add_row(table, Text("container", "yellow"), str(row["pid"]), str(row["host_pid"]), _command(row)[:60])
     _add_row(table, Text("host", "dim"), "", "", Text(f"{len(host)} processes in the host's PID namespace", "dim"))
 
 
