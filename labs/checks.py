@@ -44,11 +44,17 @@ class Context:
     labdir: str
     env: dict[str, str]
     sandbox: str = ""  # network labs: the namespace that plays the host (host commands run there)
+    portable: bool = False  # for text read on other machines (an exported notebook): no local facts
 
     def fill(self, text: str, pattern: bool = False) -> str:
         """Placeholders filled in; with ``pattern``, values are escaped for use in a regex."""
         quote = re.escape if pattern else str
         text = text.replace("{workdir}", quote(self.workdir)).replace("{labdir}", quote(self.labdir))
+        if self.portable:  # what is true on any machine with a default install, or said so
+            text = text.replace("{hostname}", "(this machine's hostname)").replace("{prefix}", "minibox")
+            return text.replace("{sandbox}", self.sandbox).replace(
+                "{cgroup_version}", "v1 or v2 (`stat -fc %T /sys/fs/cgroup` prints cgroup2fs for v2)"
+            )
         text = text.replace("{hostname}", quote(socket.gethostname())).replace("{sandbox}", quote(self.sandbox))
         text = text.replace("{prefix}", quote(state.prefix()))  # minibox's name for its cgroups, links, netns
         if "{cgroup_version}" in text:

@@ -142,8 +142,15 @@ class Runner:
             return os.path.join(NETNS_DIR, sandbox)
         return os.getpid()
 
-    def render(self, lab: Lab, text: str) -> str:
-        """Fill a text's placeholders ({workdir}, ...) for showing it to the learner."""
+    def render(self, lab: Lab, text: str, portable: bool = False) -> str:
+        """Fill a text's placeholders ({workdir}, ...) for showing it to the learner; ``portable``:
+        for a text read on other machines (an exported notebook), a default install's paths and
+        names, and no fact of this one."""
+        if portable:
+            folder = os.path.basename(lab.directory)
+            context = Context(f"~/workshop/{lab.number:02d}-{lab.id}", f"<the workshop's folder>/labs/{folder}", {},
+                              "minibox-lab" if lab.sandbox else "", portable=True)  # fmt: skip
+            return context.fill(text)
         return self.context(lab).fill(text)
 
     # --- actions -------------------------------------------------------------------------------

@@ -40,6 +40,10 @@ def execute(nb: nbformat.NotebookNode) -> list[tuple[str, str]]:
     return found
 
 
+def text_of(nb: nbformat.NotebookNode) -> str:
+    return "".join(cell.source for cell in nb.cells)
+
+
 def check_results(outputs: list[tuple[str, str]]) -> list[str]:
     return [text for source, text in outputs if source.startswith("check(")]
 
@@ -115,6 +119,16 @@ def test_the_students_notebook_is_kept_and_commands_keep_their_placeholders(runn
     shells = [c.source for c in nbformat.read(path, as_version=4).cells if c.source.startswith("%%shell")]
     assert any("{workdir}/pid1.txt" in source for source in shells)
     assert runner.workdir(lab) not in "".join(shells)
+    # --export (a course's, the offline bundle's): the text holds no fact of the exporting machine
+    # (its paths, its cgroup version), as the student's own does; a default install's instead.
+    from engine import cgroups
+
+    version = f"This machine uses cgroup **{cgroups.driver().version}**"
+    for lab_id, local in (("chroot", runner.lab("chroot").directory), ("cgroups", version)):
+        here, anywhere = (text_of(notebook_for(runner, runner.lab(lab_id), portable=p)) for p in (False, True))
+        assert local in here and local not in anywhere, lab_id
+        assert runner.workdir(runner.lab(lab_id)) not in anywhere
+    assert "~/workshop/01-chroot/rootfs" in text_of(notebook_for(runner, runner.lab("chroot"), portable=True))
 
 
 @pytest.mark.timeout(300)

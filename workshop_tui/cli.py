@@ -333,7 +333,7 @@ def notebook_command(runner, args: argparse.Namespace) -> int:  # noqa: ANN001 -
     directory = args.export or os.path.join(os.path.dirname(runner.workdir(labs[0])), "notebooks")
     keep = not args.export and not args.fresh  # the student's own notebook: never written over unasked
     before = set(os.listdir(directory)) if os.path.isdir(directory) else set()
-    written = export(runner, labs, directory, args.solutions, keep=keep)
+    written = export(runner, labs, directory, args.solutions, keep=keep, portable=bool(args.export))
     for path in written:
         kept = keep and os.path.basename(path) in before
         print(f"kept your {path} (--fresh writes a new one over it)" if kept else f"wrote {path}")
