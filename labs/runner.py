@@ -96,24 +96,34 @@ class Runner:
 
     def observed_pid(self, lab: Lab, step: Step | None = None) -> tuple[str | None, int | None]:
         """(name, host PID) of the container the lab's views show: its first running minibox
-        container, those the step at hand names first; else the process its ``observe_pid``
-        command names (lab 16: a podman one)."""
+        container, those the step at hand names first; (name, None) when one of the step's own
+        (those its solution names) is there but none runs; else the process its ``observe_pid`` command
+        names (lab 16: a podman one)."""
         import re
 
         import engine
 
+        def named_in(text: str) -> list[str]:
+            return [n for n in lab.containers if re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", text)]
+
         names = lab.containers
+        own: list[str] = []  # the containers the step's solution makes or uses: the step's own
         if step is not None:
-            text = step.body + "\n".join(step.solution)
-            named = [n for n in names if re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", text)]
+            own = named_in("\n".join(step.solution))
+            named = own + [n for n in named_in(step.body) if n not in own]
             names = named + [n for n in names if n not in named]
+        stopped_own = None
         for name in names:
             try:
                 record = engine.get(name)
             except engine.MiniboxError:
-                continue
-            if record.state == "running":
+                record = None
+            if record is not None and record.state == "running":
                 return name, record.pid
+            if record is not None and name in own:
+                stopped_own = stopped_own or name
+            if stopped_own and name == own[-1]:  # the step's own are there, none runs (stopped,
+                return stopped_own, None  # OOM-killed): said, rather than show another step's container
         if lab.observe_pid:
             output = self.run_command(lab, lab.observe_pid, timeout=20).stdout.strip()
             if output.isdigit() and int(output) > 0 and os.path.exists(f"/proc/{output}"):

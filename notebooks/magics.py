@@ -278,7 +278,8 @@ def _table(view_name: str, host: list[dict], container: list[dict], name: str | 
         + "</tr>"
         for values, marked in table.rows
     )
-    side = f"container <b>{html.escape(name)}</b>" if name else "no container of this lab is running"
+    side = (f"container <b>{html.escape(name)}</b>" + ("" if container else ": not running")
+            if name else "no container of this lab is running")  # fmt: skip
     markup = f"<p><b>{view_name}</b>: host vs {side} (highlighted rows: the container's own)</p>" \
              f"<table class='lab-view'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"  # fmt: skip
     text = "\n".join(["\t".join(table.header), *("\t".join(values) + ("  *" if marked else "")

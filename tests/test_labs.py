@@ -509,6 +509,11 @@ def test_the_views_follow_the_container_the_step_at_hand_names(runner):
         assert runner.observed_pid(lab, first)[0] == "cg-box"
         assert runner.observed_pid(lab, second)[0] == "cg-host"
         assert runner.observed_pid(lab)[0] == "cg-box"  # no step: the lab's first running one
+        # The step's own container stopped (lab 04's last step, an OOM kill): said, not swapped
+        # for another step's running one (the views showed zombie-box for pid-box's step).
+        runner.run_command(lab, "minibox stop -t 0 cg-host", check=True)
+        assert runner.observed_pid(lab, second) == ("cg-host", None)
+        assert runner.observed_pid(lab)[0] == "cg-box"
     finally:
         runner.reset(lab.id, remove_workdir=True)
 

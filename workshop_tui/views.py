@@ -170,7 +170,8 @@ def print_views(runner, lab, step, views: list[str]) -> None:  # noqa: ANN001 --
     console = Console()
     name, pid = runner.observed_pid(lab, step)
     sandbox = runner.sandbox(lab)
-    side = f"container {name} (pid {pid})" if name else "no container of this lab is running"
+    side = (f"container {name} (pid {pid})" if pid else f"container {name}: not running"
+            if name else "no container of this lab is running")  # fmt: skip
     for which in views:
         host = observe(which, runner.host_side(lab, which))
         container = observe(which, pid) if pid else []

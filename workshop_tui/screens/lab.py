@@ -496,7 +496,8 @@ class LabScreen(Screen):
         self.refresh_views()
 
     def fill_view(self, view: str, name: str | None, pid: int | None, host: list[dict], container: list[dict]) -> None:
-        side = f"container [b]{name}[/b] (pid {pid})" if name else "[dim]no container of this lab is running[/]"
+        side = (f"container [b]{name}[/b] (pid {pid})" if pid else f"container [b]{name}[/b]: [dim]not running[/]"
+                if name else "[dim]no container of this lab is running[/]")  # fmt: skip
         sandbox = self.app.runner.sandbox(self.lab) if self.lab else ""
         host_side = f"host side: the practice namespace {sandbox}" if sandbox and view == "network" else "host"
         self.query_one("#observed", Static).update(f"{host_side} (pid {self.app.host_pid()})  vs  {side}")
