@@ -301,6 +301,23 @@ def test_in_a_labs_shell_workshop_commands_mean_that_lab_even_after_the_workshop
             runner.reset(lab_id, remove_workdir=True)
 
 
+def test_a_labs_clean_up_kills_its_own_sleeper_not_another_workshops(runner, tmp_path):
+    """Lab 02's clean-up was `pkill -f '^sleep 3601$'`: a second workshop on the machine (a
+    tester's, the test suite's) lost its sleeper to this one's `workshop clean`."""
+    runner.start("namespaces", force=True)
+    other = subprocess.Popen(["sleep", "3601"], cwd=tmp_path)  # another workshop's, in its own directory
+    try:
+        runner.solve("namespaces", "unshare")
+        runner.clean("namespaces")
+        assert other.poll() is None, "another workshop's sleeper was killed"
+        mine = subprocess.run(["pgrep", "-f", "^sleep 3601$"], capture_output=True, text=True).stdout.split()
+        assert mine == [str(other.pid)], mine  # ours is gone
+    finally:
+        other.kill()
+        other.wait()
+        runner.reset("namespaces", remove_workdir=True)
+
+
 def test_clean_removes_what_a_lab_made_and_keeps_the_progress(runner):
     import engine
 
