@@ -176,14 +176,15 @@ def fork_to_exec() -> int:
     if not (_one_thread_for_sure or _alone_in_this_process()):
         pid = os.fork()
     else:
-        previous = _signal.pthread_sigmask(_signal.SIG_BLOCK, _signal.valid_signals())
-        try:
+        previous = _signal.pthread_sigmask(_signal.SIG_BLOCK, [])  # (read only: a handler run by the
+        try:  # blocking call below may raise, and the mask must come back all the same)
+            _signal.pthread_sigmask(_signal.SIG_BLOCK, _signal.valid_signals())
             pid = _libc_holding_gil.fork()
             _check(pid, "fork")
         finally:
             _signal.pthread_sigmask(_signal.SIG_SETMASK, previous)  # in both processes
-    if pid == 0:  # a forked child has one thread, the one that forked (its /proc/self may be
-        _one_thread_for_sure = True  # the container's soon, where this process is not listed)
+    if pid == 0:  # a forked child has one thread, the one that forked (its /proc/self may be the
+        _one_thread_for_sure = True  # container's soon, where it is not listed; it starts no thread)
     return pid
 
 

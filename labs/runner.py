@@ -426,7 +426,8 @@ def stream_command(
     env: dict[str, str] | None = None,
 ) -> int:
     """Run ``sh -c COMMAND``, calling ``on_line`` for each line of output as it comes; return the
-    exit code (-9 when killed at ``timeout``). For front ends that show output live (the TUI).
+    exit code (-9 when killed at ``timeout``, ``INTERRUPTED`` when a KeyboardInterrupt, a
+    notebook's interrupt, stopped it). For front ends that show output live (the TUI, notebooks).
 
     It returns when the shell exits, not when the output pipe closes: a learner's ``sleep 100 &``
     keeps the pipe open for as long as it runs, and must not keep the front end waiting.
@@ -460,6 +461,9 @@ def stream_command(
                 os.killpg(process.pid, signal.SIGKILL)
                 on_line(f"(stopped after {timeout:g} s)")
                 break
+        if pending:
+            on_line(pending)
+        return process.wait()  # (in the try: a shell that closed its output may still run)
     except KeyboardInterrupt:  # a notebook's interrupt (or Ctrl-C): stop the command, not the caller
         if pending:
             on_line(pending)
@@ -467,28 +471,49 @@ def stream_command(
         return INTERRUPTED
     finally:
         process.stdout.close()
-    if pending:
-        on_line(pending)
-    return process.wait()
 
 
 def stop_process_group(process: subprocess.Popen) -> str:
     """Stop a command and everything it started, as a terminal's Ctrl-C would and then harder:
-    SIGINT, then SIGTERM, then SIGKILL, each after a second without an exit. Say which did it."""
+    SIGINT, then SIGTERM, then SIGKILL, each after a second in which the group did not end (its
+    shell ending is not enough: `sleep 9 & wait` leaves a sleep that ignores SIGINT). Another
+    interrupt meanwhile only hurries it on. Say which signal did it."""
     import signal
 
+    group = process.pid  # (start_new_session: the shell leads a process group of its own)
+    said = "it had ended"
     for sig, name in ((signal.SIGINT, "SIGINT"), (signal.SIGTERM, "SIGTERM"), (signal.SIGKILL, "SIGKILL")):
         try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            break
+            os.killpg(group, sig)
+        except ProcessLookupError:  # ended meanwhile (by the signal before this one, if any)
+            return said
+        said = f"stopped by {name}"
+        deadline = time.monotonic() + 1.0
         try:
-            process.wait(timeout=1.0)
-            return f"stopped by {name}"
-        except subprocess.TimeoutExpired:
+            while time.monotonic() < deadline:
+                process.poll()  # reap the shell (ours to reap)
+                if not _live_members(group):
+                    return said
+                time.sleep(0.02)
+        except KeyboardInterrupt:
             continue
     process.wait()
-    return "stopped by SIGKILL"
+    return said
+
+
+def _live_members(group: int) -> bool:
+    """Is any process of the group alive? (Its dead ones may wait a while for whoever adopted
+    them to reap them, and still count for kill(2): /proc's state says Z for those.)"""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    fields = f.read().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == group and fields[0] != b"Z":
+                return True
+    return False
 
 
 def command_environment(sandbox: str = "") -> dict[str, str]:

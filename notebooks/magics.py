@@ -47,8 +47,10 @@ def _said_in_one_line(function: Callable) -> Callable:
             return function(*args, **kwargs)
         except MiniboxError as e:
             raise UsageError(e.one_line()) from None
-        except (LookupError, PermissionError, LabSetupFailed) as e:  # (a bug's own errors keep their traceback)
-            raise UsageError(str(e).strip("'\"")) from None
+        except (KeyError, IndexError):  # a bug's: its traceback is what a report needs
+            raise
+        except (LookupError, PermissionError, LabSetupFailed) as e:  # the labs' "no such step/lab"
+            raise UsageError(str(e.args[0]) if e.args else str(e)) from None
 
     return wrapper
 
@@ -64,7 +66,8 @@ def _lab():  # noqa: ANN202 -- labs.model.Lab
         lab_id = _lab_of_this_notebook()
         if lab_id is None:
             raise LookupError("no lab started in this notebook: run its first cell (%lab_start LAB)")
-        lab_start(lab_id)  # a restarted kernel: the lab goes on where it was
+        _state["lab"] = _runner().lab(lab_id)  # a restarted kernel: quietly where it was (no start:
+        _runner().practice_network_up(_state["lab"])  # the TUI's current lab, the class stay as they are)
     return _state["lab"]
 
 
@@ -224,7 +227,7 @@ def view(line: str) -> None:
     name, pid = (words[1], _pid(words[1])) if len(words) > 1 else _runner().observed_pid(_lab(), step)
     host_rows = observe.view(words[0], _runner().host_side(_lab(), words[0]))
     container_rows = observe.view(words[0], pid) if pid else []
-    _display_html(*_table(words[0], host_rows, container_rows, name))
+    _display_html(*_table(words[0], host_rows, container_rows, name, running=bool(pid)))
 
 
 @_said_in_one_line
@@ -263,7 +266,9 @@ class _Rows:
         self.rows.append((plain, plain[0] == "container" or plain[-1] == "own"))  # the container's own rows
 
 
-def _table(view_name: str, host: list[dict], container: list[dict], name: str | None) -> tuple[str, str]:
+def _table(
+    view_name: str, host: list[dict], container: list[dict], name: str | None, running: bool = True
+) -> tuple[str, str]:
     """(HTML, text) of one view: the same columns and rows as the TUI's (workshop_tui.views)."""
     from workshop_tui.views import FILLERS
 
@@ -278,7 +283,7 @@ def _table(view_name: str, host: list[dict], container: list[dict], name: str | 
         + "</tr>"
         for values, marked in table.rows
     )
-    side = (f"container <b>{html.escape(name)}</b>" + ("" if container else ": not running")
+    side = (f"container <b>{html.escape(name)}</b>" + ("" if running else ": not running")
             if name else "no container of this lab is running")  # fmt: skip
     markup = f"<p><b>{view_name}</b>: host vs {side} (highlighted rows: the container's own)</p>" \
              f"<table class='lab-view'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"  # fmt: skip

@@ -399,3 +399,23 @@ def test_the_processes_view_names_minibox_init_as_ps_does():
     FILLERS["processes"](table, [], container)
     assert table.rows[0][3].startswith("minibox-init (/usr/bin/python3") and table.rows[1][3] == "sleep 3600"
 
+
+def test_e_on_a_stopped_container_says_so_instead_of_exec_into_it(runner):
+    """The views may name the step's own container when it has stopped; `e` then ran
+    `minibox exec -it` into it, and the terminal flashed an error."""
+
+    async def scenario() -> None:
+        app = WorkshopApp(runner, open_lab="uts")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(app, pilot)
+            runner.run_command(app.screen.lab, "minibox run --name uts-box busybox true", check=True)
+            await pilot.press("e")
+            await settle(app, pilot)
+            said = [n.message for n in app._notifications]
+            assert "uts-box is not running." in said, said
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        runner.reset("uts", remove_workdir=True)
+

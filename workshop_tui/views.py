@@ -62,6 +62,9 @@ def _fill_cgroups(table: Table, host: list[dict], container: list[dict]) -> None
         if row["group"] != group:  # the same group in every hierarchy, as a rule: said once
             group = row["group"]
             _add_row(table, Text("cgroup", "dim"), Text(_short_group(group), "dim"), "")
+        if row["value"] is None:  # a file this kernel does not have (memory.peak before 5.19)
+            _add_row(table, row["file"], Text("-", "dim"), Text("not on this kernel", "dim"))
+            continue
         lines = str(row["value"]).splitlines() or [""]
         if len(lines) > 1 or (lines and " " in lines[0] and row["file"].endswith((".stat", ".events"))):
             for line in lines:

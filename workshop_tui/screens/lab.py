@@ -396,9 +396,10 @@ class LabScreen(Screen):
         Where the terminal cannot be handed over (in a browser, under tests) a command line in the
         app takes its place: each line runs like a step's command, its output in the log.
         """
-        name = self.container_name()
-        if in_container and name is None:
-            self.notify("No container of this lab is running yet.", severity="warning")
+        name, pid = self.running_container()
+        if in_container and pid is None:
+            said = f"{name} is not running." if name else "No container of this lab is running yet."
+            self.notify(said, severity="warning")
             return
         sandbox = self.app.runner.sandbox(self.lab)
         if in_container:
