@@ -2,9 +2,10 @@
 
 For each lab: a first cell that loads the extension and starts the lab, the introduction, then
 per step: its text (Markdown) with each ```run block as a ``%%shell`` code cell in place, its
-hints folded in a ``<details>``, a ``%view`` cell for the step's first observer, the solution,
-and a ``check()`` cell. Solutions are ``hidden`` (collapsed cells, tagged ``solution``, that run
-only if the step is not done), ``separate`` (a second notebook, LAB-solutions.ipynb) or ``none``.
+hints folded in a ``<details>``, a ``%view`` cell for the step's first observer, a ``check()``
+cell, then the solution. Solutions are ``hidden`` (collapsed cells, tagged ``solution``, that run
+only if the step is not done, then check it), ``separate`` (a second notebook,
+LAB-solutions.ipynb) or ``none``.
 """
 
 from __future__ import annotations
@@ -45,11 +46,11 @@ def _step_cells(runner: Runner, lab: Lab, commands: bool, solutions: bool, porta
             cells.append(new_markdown_cell(f"<details><summary>Hints</summary>\n\n{hints}\n\n</details>"))
         if step.observe:
             cells.append(new_code_cell(f"%view {step.observe[0]} --step {step.id}"))
-        if solutions:
+        cells.append(new_code_cell(f'check("{step.id}")'))
+        if solutions:  # after the check: a student stepping through sees their own ✗ first
             cell = new_code_cell(f"%solution {step.id}")
             cell.metadata.update({"tags": ["solution"], "jupyter": {"source_hidden": True}})
             cells.append(cell)
-        cells.append(new_code_cell(f'check("{step.id}")'))
     return cells
 
 

@@ -6,7 +6,8 @@
 - ``%view VIEW [CONTAINER]``: an observer's rows, host beside container, as a table; rows that
   differ between the two sides are marked;
 - ``check([STEP])``: ✓ or ✗ for the current (or given) step, each check's message, a hint on ✗;
-- ``%%solution STEP``: the step's solution, run only if the step's check does not pass yet;
+- ``%%solution STEP``: the step's solution, run only if the step's check does not pass yet, then
+  the check;
 - ``%lab_reset``: put the lab back at its start.
 
 A mistake (a step that does not exist, a container that is not running) is said in one line, as
@@ -141,10 +142,13 @@ def solution(line: str, cell: str = "") -> None:
         runner.check(lab.id, step_id)  # done by hand: recorded as done
         print(f"step {step_id}: already done ✓")
         return
-    for result in runner.solve(lab.id, step_id):
+    results = runner.solve(lab.id, step_id)
+    for result in results:
         print(f"$ {result.args[-1]}\n{result.stdout}", end="" if result.stdout.endswith("\n") else "\n")
         if result.returncode:
             print(f"(exit code {result.returncode}: stopped here; fix what it says, then run this cell again)")
+    if results and not results[-1].returncode:
+        check(step_id)  # the step done by its solution is recorded (and shown) as done
 
 
 @_said_in_one_line

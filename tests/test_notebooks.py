@@ -168,3 +168,25 @@ def test_mistakes_are_one_line_and_a_restarted_kernel_finds_its_lab(runner, tmp_
     finally:
         runner.reset("pid", remove_workdir=True)
 
+
+@pytest.mark.timeout(300)
+def test_a_solution_cell_comes_after_the_check_and_records_the_step(runner):
+    """Stepping through with Shift-Enter ran the hidden solution before the student's own check
+    (a wrong command silently fixed); now the check says ✗ first, then the solution runs and the
+    step is checked, recorded and shown done."""
+    lab = runner.lab("uts")
+    try:
+        nb = notebook_for(runner, lab, solutions="hidden", commands=False)
+        sources = [cell.source for cell in nb.cells]
+        for step in lab.steps:
+            assert sources.index(f'check("{step.id}")') + 1 == sources.index(f"%solution {step.id}")
+        outputs = execute(nb)
+        for step in lab.steps:
+            checked = [text for source, text in outputs if source == f'check("{step.id}")']
+            solved = "".join(text for source, text in outputs if source == f"%solution {step.id}")
+            assert checked[0].startswith(f"✗ step {step.id}"), checked
+            assert f"✓ step {step.id}: done" in solved, solved
+        assert runner.finished("uts")
+    finally:
+        runner.reset("uts", remove_workdir=True)
+
