@@ -308,10 +308,27 @@ def test_view_cells_are_shown_as_they_are_never_as_markup_or_emoji():
     assert "sh -c 'echo [b]x[/b] :cd:'" in cells
 
 
+def filled(view: str, container: list[dict]) -> list[list[str]]:
+    """A view's filler run on a plain table: its rows as text."""
+    from workshop_tui.views import FILLERS
+
+    class Rows:
+        def __init__(self) -> None:
+            self.rows: list[list[str]] = []
+
+        def add_columns(self, *labels: str) -> None: ...
+
+        def add_row(self, *cells: object) -> None:
+            self.rows.append([str(cell) for cell in cells])
+
+    table = Rows()
+    FILLERS[view](table, [], container)
+    return table.rows
+
+
 def test_the_cgroups_view_shows_every_line_of_a_stat_file_and_reads_the_values():
     """The TUI showed cpu.stat's first line only (nr_periods): lab 09's nr_throttled was not there;
     and "no limit" was 9223372036854771712, the group's 80 characters on every row."""
-    from workshop_tui.views import FILLERS
 
     group = "/minibox/" + "ab" * 32
     container = [
@@ -323,18 +340,9 @@ def test_the_cgroups_view_shows_every_line_of_a_stat_file_and_reads_the_values()
         {"file": "cpu.max", "value": "max 100000", "group": group},
     ]
 
-    class Rows:
-        rows: list[list[str]] = []
-
-        def add_columns(self, *labels: str) -> None: ...
-
-        def add_row(self, *cells: object) -> None:
-            self.rows.append([str(cell) for cell in cells])
-
-    table = Rows()
-    FILLERS["cgroups"](table, [], container)
-    rows = {row[0]: row[1:] for row in table.rows}
-    assert rows["cgroup"] == ["/minibox/" + "ab" * 6 + "…", ""] and sum(group in str(r) for r in table.rows) == 0
+    table = filled("cgroups", container)
+    rows = {row[0]: row[1:] for row in table}
+    assert rows["cgroup"] == ["/minibox/" + "ab" * 6 + "…", ""] and sum(group in str(r) for r in table) == 0
     assert rows["memory.limit_in_bytes"][1] == "no limit" and rows["memory.usage_in_bytes"][1] == "1.0 MiB"
     assert rows["cpu.cfs_quota_us"][1].startswith("0.2 CPU") and rows["cpu.max"][1] == "no limit"
     assert rows["cpu.stat nr_throttled"] == ["9", "of those, held back at its quota"]
@@ -381,23 +389,13 @@ def test_leaving_the_tui_names_the_labs_containers_still_there(runner, capsys):
 
 def test_the_processes_view_names_minibox_init_as_ps_does():
     """Lab 04 says PID 1 is minibox-init; the view showed the Python command line it runs in."""
-    from workshop_tui.views import FILLERS
 
-    class Rows:
-        rows: list[list[str]] = []
-
-        def add_columns(self, *labels: str) -> None: ...
-
-        def add_row(self, *cells: object) -> None:
-            self.rows.append([str(cell) for cell in cells])
-
-    table = Rows()
     container = [
         {"pid": 1, "host_pid": 10, "name": "minibox-init", "command": "/usr/bin/python3 /x/.venv/bin/minibox run"},
         {"pid": 2, "host_pid": 11, "name": "sleep", "command": "sleep 3600"},
     ]
-    FILLERS["processes"](table, [], container)
-    assert table.rows[0][3].startswith("minibox-init (/usr/bin/python3") and table.rows[1][3] == "sleep 3600"
+    table = filled("processes", container)
+    assert table[0][3].startswith("minibox-init (/usr/bin/python3") and table[1][3] == "sleep 3600"
 
 
 def test_e_on_a_stopped_container_says_so_instead_of_exec_into_it(runner):
